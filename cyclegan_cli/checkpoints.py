@@ -1,0 +1,412 @@
+"""The checkpoint format: a folder with ``config.json`` and ``model.safetensors`` (+ optional resume state).
+
+- ``config.json``: a :class:`ModelConfig` - which nets, built how, for which images and domains.
+- ``model.safetensors``: every net's state under a prefix (``G_A.``, ``G_B.``, ``D_A.``, ``D_B.``
+  for CycleGAN, ``G.``, ``D.`` for DCGAN). The config is also stored in the file's metadata, so a
+  lone ``.safetensors`` is self-describing.
+- ``resume.pt`` (training only): optimizers, schedulers, pools, RNG, step; read with
+  ``torch.load(weights_only=True)`` so it can never run code.
+
+Official CycleGAN ``.pth`` files and pytorch/examples DCGAN ``netG.pth`` files are read by
+:func:`import_state_dict`, which infers the architecture from keys and shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan_cli import __version__
+from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+RESUME_FILE = "resume.pt"
+
+
+@dataclass
+class ModelConfig:
+    kind: str  # "cyclegan" or "dcgan"
+    nets: dict[str, dict[str, Any]]  # net name -> {"arch": registry name, "args": constructor kwargs}
+    image_size: int = 256  # the training crop / DCGAN output size
+    channels: int = 3
+    normalization: dict[str, list[float]] = field(default_factory=lambda: {"mean": [0.5] * 3, "std": [0.5] * 3})
+    domains: list[str] = field(default_factory=lambda: ["A", "B"])  # CycleGAN: G_A maps domains[0] -> domains[1]
+    training: dict[str, Any] = field(default_factory=dict)  # resolved training options, empty when imported
+    source: str = ""  # where the weights came from (a run, an official file, a URL)
+    ganctl_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "config.json") -> "ModelConfig":
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: not a JSON object")
+        version = data.get("format_version")
+        if not isinstance(version, int):
+            raise CheckpointError(f"{where}: no format_version")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{where}: format version {version} is newer than this ganctl understands "
+                f"({FORMAT_VERSION}); upgrade ganctl"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [n for n in ("kind", "nets") if n not in data]
+        if missing:
+            raise CheckpointError(f"{where}: missing {', '.join(missing)}")
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CheckpointError(f"{where}: unknown fields {', '.join(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class LoadedModel:
+    """A checkpoint in memory: its config and its nets, built and in eval mode."""
+
+    config: ModelConfig
+    nets: dict  # name -> nn.Module
+    path: str = ""
+
+    def generator(self, direction: str = "AtoB"):
+        """The generator for ``AtoB`` / ``BtoA`` (CycleGAN) or the DCGAN generator."""
+        if self.config.kind == "dcgan":
+            return self.nets["G"]
+        name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
+        if name is None:
+            raise UsageError(f"unknown direction {direction!r}: use AtoB or BtoA")
+        if name not in self.nets:
+            have = ", ".join(sorted(self.nets))
+            raise UsageError(f"this model has no {direction} generator ({name}); it has {have}")
+        return self.nets[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# saving
+
+
+def _atomic_folder(target: Path):
+    """A fresh temporary folder beside ``target``, on the same file system so rename is atomic."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+
+
+def _replace_folder(tmp: Path, target: Path) -> None:
+    """Move ``tmp`` to ``target``; an existing target is moved aside first and removed after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def state_tensors(nets: dict, dtype=None) -> dict:
+    """Prefix every net's state dict with its name; optionally cast floating tensors (e.g. fp16 to ship)."""
+    out = {}
+    for name, net in nets.items():
+        sd = net.state_dict() if hasattr(net, "state_dict") else net
+        for key, t in sd.items():
+            t = t.detach().cpu()
+            if dtype is not None and t.is_floating_point():
+                t = t.to(dtype)
+            out[f"{name}.{key}"] = t.contiguous()
+    return out
+
+
+def save_checkpoint(path, config: ModelConfig, nets: dict, resume: dict | None = None, dtype=None) -> Path:
+    """Write a checkpoint folder atomically (temporary folder, fsync, rename). Returns its path."""
+    import torch
+    from safetensors.torch import save_file
+
+    target = Path(path)
+    tmp = _atomic_folder(target)
+    try:
+        tensors = state_tensors(nets, dtype)
+        (tmp / CONFIG_FILE).write_text(config.to_json() + "\n")
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"ganctl_config": config.to_json()})
+        if resume is not None:
+            torch.save(resume, tmp / RESUME_FILE)
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        _replace_folder(tmp, target)
+        fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _read_safetensors(file: Path) -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    try:
+        tensors = {}
+        with safe_open(str(file), framework="pt") as f:
+            meta = f.metadata() or {}
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+        return tensors, meta
+    except FileNotFoundError:
+        raise NotFoundError(f"{file}: no such file") from None
+    except Exception as exc:  # safetensors raises its own error type for truncated/corrupt files
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{file}: unreadable or truncated safetensors file ({first})") from None
+
+
+def build_nets(config: ModelConfig, tensors: dict, where: str, device=None) -> dict:
+    """Build every net named in the config and load its prefixed tensors strictly."""
+    from cyclegan_cli.models import build
+
+    nets = {}
+    prefixes = {k.split(".", 1)[0] for k in tensors}
+    extra = prefixes - set(config.nets)
+    if extra:
+        raise CheckpointError(f"{where}: unexpected nets {', '.join(sorted(extra))} not in the config")
+    for name, spec in config.nets.items():
+        try:
+            net = build(spec["arch"], **spec.get("args", {}))
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{where}: cannot build net {name}: {exc}") from None
+        sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        load_strict(net, sd, f"{where}: net {name}")
+        if device is not None:
+            net.to(device)
+        nets[name] = net.eval()
+    return nets
+
+
+def load_strict(net, sd: dict, where: str) -> None:
+    """``load_state_dict(strict=True)`` with one line that names the first offending keys."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+
+    def few(keys):
+        return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+    if missing:
+        raise CheckpointError(f"{where}: missing keys {few(missing)}")
+    if unexpected:
+        raise CheckpointError(f"{where}: unexpected keys {few(unexpected)}")
+    for k, v in sd.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise CheckpointError(
+                f"{where}: shape mismatch for {k}: file has {tuple(v.shape)}, model expects {tuple(expected[k].shape)}"
+            )
+    sd = {k: (v.to(expected[k].dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    net.load_state_dict(sd, strict=True)
+
+
+def load_config(folder) -> ModelConfig:
+    folder = Path(folder)
+    file = folder / CONFIG_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{folder}: not a checkpoint (no {CONFIG_FILE})")
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: unreadable JSON ({exc})") from None
+    return ModelConfig.from_dict(data, str(file))
+
+
+def load_model(path, device=None, nets: list[str] | None = None) -> LoadedModel:
+    """Load a checkpoint folder, a ``.safetensors`` file or an official ``.pth`` file.
+
+    ``nets`` limits which nets are built (e.g. only the generators for inference).
+    Zoo names and run names are resolved by :func:`cyclegan_cli.zoo.resolve.resolve_model`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise NotFoundError(f"{p}: no such file or folder")
+    if p.is_dir():
+        config = load_config(p)
+        weights = p / WEIGHTS_FILE
+        if not weights.is_file():
+            raise CheckpointError(f"{p}: no {WEIGHTS_FILE}")
+        tensors, _ = _read_safetensors(weights)
+        where = str(p)
+    elif p.suffix == ".safetensors":
+        tensors, meta = _read_safetensors(p)
+        where = str(p)
+        if "ganctl_config" in meta:
+            config = ModelConfig.from_dict(json.loads(meta["ganctl_config"]), f"{p} metadata")
+        else:
+            config, tensors = import_state_dict(tensors, where, source=str(p))
+    elif p.suffix in (".pth", ".pt", ".ckpt"):
+        config, tensors = import_state_dict(read_pth(p), str(p), source=str(p))
+        where = str(p)
+    else:
+        raise CheckpointError(f"{p}: not a checkpoint (expected a folder, .safetensors or .pth)")
+    if nets is not None:
+        keep = [n for n in nets if n in config.nets]
+        config = dataclasses.replace(config, nets={n: config.nets[n] for n in keep})
+        tensors = {k: v for k, v in tensors.items() if k.split(".", 1)[0] in keep}
+    return LoadedModel(config, build_nets(config, tensors, where, device), str(p))
+
+
+def read_pth(file: Path) -> dict:
+    """A ``.pth`` state dict, read with ``weights_only=True``: a pickle that would run code is refused."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe pickle"
+        raise CheckpointError(f"{file}: refused: not a plain weights file ({first[:160]})") from None
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{file}: unreadable .pth file ({first[:160]})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(hasattr(v, "shape") for v in obj.values()):
+        raise CheckpointError(f"{file}: not a state dict of tensors")
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# official checkpoints: infer the architecture from keys and shapes
+
+_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _clean_official(sd: dict) -> dict:
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("module."):
+            k = k[len("module."):]
+        out[k] = v
+    return out
+
+
+def _drop_instance_norm_stats(sd: dict) -> dict:
+    """Old official checkpoints carry running stats for InstanceNorm layers that have no weight."""
+    out = {}
+    for k, v in sd.items():
+        base, _, leaf = k.rpartition(".")
+        if leaf in _NORM_STATS and f"{base}.weight" not in sd:
+            continue
+        out[k] = v
+    return out
+
+
+def infer_generator(sd: dict, where: str) -> dict:
+    """{"arch", "args"} for an official generator state dict, or a CheckpointError saying why not."""
+    if "model.1.weight" in sd and any(".conv_block." in k for k in sd):
+        blocks = sorted({int(k.split(".")[1]) for k in sd if ".conv_block." in k})
+        n_blocks = len(blocks)
+        w = sd["model.1.weight"]  # (ngf, in, 7, 7)
+        ngf, input_nc = int(w.shape[0]), int(w.shape[1])
+        top = max(int(k.split(".")[1]) for k in sd if ".conv_block." not in k)
+        output_nc = int(sd[f"model.{top}.weight"].shape[0])  # the final c7s1 conv: (out, ngf, 7, 7)
+        norm = "batch" if "model.2.weight" in sd else "instance"
+        dropout = any(k.endswith("conv_block.6.weight") for k in sd)
+        return {"arch": "resnet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf,
+                                                     "n_blocks": n_blocks, "norm": norm, "use_dropout": dropout}}
+    if "model.model.0.weight" in sd:
+        depth = max(k.count("model.1.") for k in sd if k.startswith("model.model."))
+        num_downs = depth + 1
+        w = sd["model.model.0.weight"]  # (ngf, in, 4, 4)
+        ngf, input_nc = int(w.shape[0]), int(w.shape[1])
+        output_nc = int(sd["model.model.3.weight"].shape[1])  # ConvTranspose weight is (in, out, k, k)
+        norm = "batch" if any(k.endswith("running_mean") for k in sd) else "instance"
+        if num_downs < 5:
+            raise CheckpointError(f"{where}: U-Net with {num_downs} levels is not a known layout")
+        return {"arch": "unet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc,
+                                                   "num_downs": num_downs, "ngf": ngf, "norm": norm}}
+    if "main.0.weight" in sd and sd["main.0.weight"].dim() == 4:
+        w = sd["main.0.weight"]  # ConvTranspose: (nz, ngf*mult, 4, 4)
+        convs = sorted(int(k.split(".")[1]) for k in sd if k.endswith(".weight") and sd[k].dim() == 4)
+        n_stages = len(convs) - 1
+        image_size = 2 ** (n_stages + 2)
+        nz = int(w.shape[0])
+        ngf = int(w.shape[1]) // 2 ** (n_stages - 1)
+        nc = int(sd[f"main.{convs[-1]}.weight"].shape[1])
+        return {"arch": "dcgan_generator", "args": {"nz": nz, "ngf": ngf, "nc": nc, "image_size": image_size}}
+    sample = ", ".join(list(sd)[:3])
+    raise CheckpointError(
+        f"{where}: cannot tell the architecture from its keys ({sample} ...): not an official "
+        "ResNet/U-Net CycleGAN generator or a pytorch/examples DCGAN generator"
+    )
+
+
+def import_state_dict(sd: dict, where: str, source: str = "") -> tuple[ModelConfig, dict]:
+    """Turn a foreign state dict into (config, prefixed tensors).
+
+    Accepts one official generator (``horse2zebra.pth``, ``latest_net_G_A.pth``,
+    ``latest_net_G.pth``), an examples DCGAN ``netG.pth``, or an already prefixed dict
+    (``G_A.model.1.weight`` ...) of generators.
+    """
+    sd = _clean_official(sd)
+    prefixes = {k.split(".", 1)[0] for k in sd}
+    if prefixes and prefixes <= {"G_A", "G_B", "G"}:
+        parts = {p: {k[len(p) + 1:]: v for k, v in sd.items() if k.startswith(p + ".")} for p in prefixes}
+    else:
+        name = Path(where).stem
+        # training outputs name the direction: latest_net_G_B.pth is the B->A generator
+        parts = {"G_B" if name.endswith("net_G_B") else "G_A": sd}
+    nets, tensors = {}, {}
+    kind = "cyclegan"
+    for prefix, part in parts.items():
+        part = _drop_instance_norm_stats(part)
+        spec = infer_generator(part, where)
+        if spec["arch"] == "dcgan_generator":
+            kind, prefix = "dcgan", "G"
+        nets[prefix] = spec
+        tensors.update({f"{prefix}.{k}": v for k, v in part.items()})
+    first = next(iter(nets.values()))
+    if kind == "dcgan":
+        a = first["args"]
+        config = ModelConfig(kind="dcgan", nets=nets, image_size=a["image_size"], channels=a["nc"],
+                             domains=[], source=source)
+    else:
+        a = first["args"]
+        size = 256 if first["arch"] == "resnet_generator" else 2 ** a["num_downs"]
+        config = ModelConfig(kind="cyclegan", nets=nets, image_size=size, channels=a["output_nc"], source=source)
+    return config, tensors
+
+
+# ---------------------------------------------------------------------------------------------
+# resume state
+
+
+def load_resume(folder) -> dict | None:
+    import torch
+
+    file = Path(folder) / RESUME_FILE
+    if not file.is_file():
+        return None
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{file}: unreadable resume state ({str(exc).splitlines()[0][:160]})") from None

@@ -1,0 +1,119 @@
+"""The ``ganctl`` command line: a thin layer over the Python API.
+
+Every command module imports torch (and cv2, av) only inside its functions, so ``--help``,
+``--version`` and shell completion start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from cyclegan_cli import __version__
+from cyclegan_cli.cli import export as _export
+from cyclegan_cli.cli import runs as _runs
+from cyclegan_cli.cli import sample as _sample
+from cyclegan_cli.cli import train as _train
+from cyclegan_cli.cli import translate as _translate
+from cyclegan_cli.cli import zoo as _zoo
+
+app = typer.Typer(
+    name="ganctl",
+    help="Train GANs on your image folders; translate images and videos; sample DCGANs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        sys.stdout.write(f"ganctl {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    """ganctl: GAN training and batch inference for scripts and people."""
+
+
+app.command("translate")(_translate.translate)
+app.command("export")(_export.export)
+app.command("train")(_train.train)
+app.command("sample")(_sample.sample)
+app.command("interpolate")(_sample.interpolate)
+app.command("arithmetic")(_sample.arithmetic)
+app.command("nearest")(_sample.nearest)
+app.add_typer(_zoo.app, name="zoo")
+app.add_typer(_runs.app, name="runs")
+
+
+def _error_line(message: str) -> None:
+    sys.stderr.write(f"ganctl: error: {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every error becomes one line on stderr and a documented exit code."""
+    from typer.exceptions import Abort, Exit, TyperException
+
+    from cyclegan_cli.errors import GanctlError
+
+    debug = os.environ.get("GANCTL_DEBUG", "") not in ("", "0")
+    code = 0
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="ganctl")
+        code = result if isinstance(result, int) else 0
+    except GanctlError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if str(exc):  # SomeInputsFailed("") : each failure was already reported
+            _error_line(str(exc))
+        if exc.hint:
+            sys.stderr.write(f"ganctl: hint: {exc.hint}\n")
+        code = exc.exit_code
+    except Exit as exc:
+        code = exc.exit_code
+    except Abort:
+        _error_line("interrupted")
+        code = 130
+    except TyperException as exc:  # usage errors: bad option, missing argument
+        msg = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ganctl` / `ganctl zoo`: help on stderr
+            sys.stderr.write(msg.rstrip() + "\n")
+            sys.exit(2)
+        ctx = getattr(exc, "ctx", None)
+        prefix = f"{ctx.command_path}: " if ctx is not None else ""
+        _error_line(prefix + msg.replace("\n", " "))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        code = 130
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error worth a traceback
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 0
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _error_line(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+        if not debug:
+            sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
+        code = 70
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    sys.exit(code)

@@ -1,0 +1,32 @@
+"""``ganctl export``: a generator as ONNX for deployment elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cyclegan_cli.cli.common import JsonOpt, OfflineOpt, Output, QuietOpt
+
+
+def export(
+    model: Annotated[str, typer.Argument(help="Zoo name, run or path.")],
+    onnx: Annotated[Path, typer.Option("--onnx", help="Write the generator as ONNX to FILE.")] = ...,
+    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA (CycleGAN).")] = "AtoB",
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Export a generator to ONNX (dynamic batch, height and width)."""
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.engine import export_onnx
+    from cyclegan_cli.zoo.resolve import load
+
+    o = Output(quiet, False, json_out)
+    if onnx.exists() and not overwrite:
+        raise UsageError(f"{onnx} exists; pass --overwrite to replace it")
+    loaded = load(model, offline=offline)
+    export_onnx(loaded.generator(direction), onnx)
+    o.emit(str(onnx), {"model": model, "onnx": str(onnx), "direction": direction})

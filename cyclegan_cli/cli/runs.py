@@ -1,0 +1,143 @@
+"""``ganctl runs``: the registry of local training runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from cyclegan_cli.cli.common import JsonOpt, Output
+
+app = typer.Typer(help="Local training runs: list, show, promote, export, remove, scan.", no_args_is_help=True)
+
+
+def _run(name: str):
+    from cyclegan_cli.errors import NotFoundError
+    from cyclegan_cli.zoo import runs
+
+    r = runs.find_run(name)
+    if r is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, [x.name for x in runs.list_runs()], n=3)
+        raise NotFoundError(f"no run {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    return r
+
+
+def _last_stats(run_dir: Path) -> dict:
+    f = run_dir / "stats.jsonl"
+    if not f.is_file():
+        return {}
+    last = {}
+    with open(f) as fh:
+        for line in fh:
+            try:
+                last = json.loads(line)
+            except ValueError:
+                pass
+    return last
+
+
+@app.command("list")
+def list_runs(json_out: JsonOpt = False):
+    """Every registered run."""
+    from cyclegan_cli.zoo import runs
+
+    o = Output(False, False, json_out)
+    rows = [r.to_dict() for r in runs.list_runs()]
+    if json_out:
+        o.json(rows)
+        return
+    for r in rows:
+        o.result(f"{r['name']:<24} {r['kind']:<9} step {r['last_step']:<8} {r['path']}")
+
+
+@app.command("show")
+def show(name: str, json_out: JsonOpt = False):
+    """Options, last step, latest losses, latest sample grid and checkpoints of a run."""
+    from cyclegan_cli.zoo import runs
+
+    o = Output(False, False, json_out)
+    r = _run(name)
+    d = Path(r.path)
+    samples = sorted((d / "samples").glob("*.png")) if (d / "samples").is_dir() else []
+    info = {**r.to_dict(), "options": runs.read_options(d), "checkpoints": runs.checkpoint_steps(d),
+            "latest": _last_stats(d), "latest_sample": str(samples[-1]) if samples else None}
+    if json_out:
+        o.json(info)
+        return
+    for k, v in info.items():
+        o.result(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+
+
+@app.command("scan")
+def scan(folders: Annotated[Optional[List[Path]], typer.Argument(help="Folders holding runs.")] = None, json_out: JsonOpt = False):
+    """Rebuild the registry from the run folders (the truth)."""
+    from cyclegan_cli.zoo import runs
+
+    o = Output(False, False, json_out)
+    found = runs.scan(folders)
+    if json_out:
+        o.json([r.to_dict() for r in found])
+    else:
+        for r in found:
+            o.result(f"{r.name} {r.path}")
+
+
+@app.command("promote")
+def promote(spec: Annotated[str, typer.Argument(help="NAME or NAME:STEP")],
+            as_name: Annotated[str, typer.Option("--as", help="Name in your zoo.")] = ...,
+            overwrite: Annotated[bool, typer.Option("--overwrite")] = False, json_out: JsonOpt = False):
+    """Copy a run's checkpoint (generators only) into your zoo."""
+    from cyclegan_cli.checkpoints import load_model, save_checkpoint
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.zoo import paths, runs
+
+    o = Output(False, False, json_out)
+    name, _, step = spec.partition(":")
+    ckpt = runs.run_checkpoint(_run(name), step or None)
+    target = paths.user_zoo_dir() / as_name
+    if target.exists() and not overwrite:
+        raise UsageError(f"your zoo already has {as_name!r}; pass --overwrite to replace it")
+    model = load_model(ckpt)
+    gens = {k: v for k, v in model.nets.items() if k.startswith("G")}
+    import dataclasses
+
+    cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in gens}, source=str(ckpt))
+    save_checkpoint(target, cfg, gens)
+    o.emit(str(target), {"run": name, "checkpoint": str(ckpt), "zoo": as_name, "path": str(target)})
+
+
+@app.command("export")
+def export(spec: str, dest: Path, json_out: JsonOpt = False):
+    """Copy a run's checkpoint folder (NAME or NAME:STEP) to DEST."""
+    import shutil
+
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.zoo import runs
+
+    o = Output(False, False, json_out)
+    name, _, step = spec.partition(":")
+    ckpt = runs.run_checkpoint(_run(name), step or None)
+    if dest.exists():
+        raise UsageError(f"{dest} exists; choose a new folder")
+    shutil.copytree(ckpt, dest, ignore=shutil.ignore_patterns("resume.pt"))
+    o.emit(str(dest), {"run": name, "checkpoint": str(ckpt), "path": str(dest)})
+
+
+@app.command("rm")
+def rm(name: str, delete_files: Annotated[bool, typer.Option("--delete-files", help="Also delete the run folder.")] = False,
+       json_out: JsonOpt = False):
+    """Forget a run (and with --delete-files, delete its folder)."""
+    import shutil
+
+    from cyclegan_cli.zoo import runs
+
+    o = Output(False, False, json_out)
+    r = _run(name)
+    runs.unregister(r.name)
+    if delete_files:
+        shutil.rmtree(r.path, ignore_errors=True)
+    o.emit(f"removed {r.name}", {"name": r.name, "deleted_files": delete_files})

@@ -1,0 +1,273 @@
+"""``ganctl sample | interpolate | arithmetic | nearest``: a DCGAN's images, walks and latent algebra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, QuietOpt
+
+SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seed list, e.g. 0-63 or 3,17,42.")]
+ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="An N x nz .npy array instead of seeds.")]
+
+
+def _generator(model: str, device: str, offline: bool):
+    from cyclegan_cli.device import pick_device
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.zoo.resolve import load
+
+    dev = pick_device(device)
+    loaded = load(model, nets=["G"], device=dev, offline=offline)
+    if loaded.config.kind != "dcgan":
+        raise UsageError(f"{model} is a {loaded.config.kind} model; sample/interpolate need a DCGAN (use translate)")
+    G = loaded.nets["G"]
+    return G, G.nz, dev
+
+
+def _latents(seeds: Optional[str], z_file: Optional[Path], nz: int):
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.sample import latents_for_seeds, load_z_file, parse_seeds
+
+    if z_file is not None and seeds:
+        raise UsageError("give --seeds or --z-file, not both")
+    if z_file is not None:
+        return None, load_z_file(z_file, nz)
+    s = parse_seeds(seeds or "0-15")
+    return s, latents_for_seeds(s, nz)
+
+
+def _save(arr, path: Path):
+    from PIL import Image
+
+    from cyclegan_cli.data.images import save_image_atomic
+
+    save_image_atomic(Image.fromarray(arr), path)
+
+
+def _refuse_existing(path: Path, overwrite: bool):
+    from cyclegan_cli.errors import UsageError
+
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
+
+
+def sample(
+    model: ModelOpt = ...,
+    seeds: SeedsOpt = None,
+    z_file: ZFileOpt = None,
+    grid: Annotated[Optional[str], typer.Option("--grid", help="CxR, e.g. 8x8: one grid image instead of files.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder (one PNG per seed) or a .png file for --grid.")] = Path("samples"),
+    save_z: Annotated[bool, typer.Option("--save-z", help="Also write the latents as z.npy.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Images from a DCGAN: seed k is the same image at any batch size."""
+    import numpy as np
+
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.sample import generate
+    from cyclegan_cli.infer.sample import grid as make_grid
+
+    o = Output(quiet, False, json_out)
+    G, nz, dev = _generator(model, device, offline)
+    seed_list, z = _latents(seeds, z_file, nz)
+    images = generate(G, z, batch_size, dev)
+    written = []
+    if grid:
+        try:
+            cols, rows = (int(v) for v in grid.lower().split("x"))
+        except ValueError:
+            raise UsageError(f"--grid {grid!r}: expected CxR, e.g. 8x8") from None
+        target = out if out.suffix else out.with_suffix(".png")
+        _refuse_existing(target, overwrite)
+        _save(make_grid(images, cols, rows), target)
+        written.append(target)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        names = [f"seed{s:04d}.png" for s in seed_list] if seed_list else [f"z{i:04d}.png" for i in range(len(z))]
+        for n, im in zip(names, images):
+            target = out / n
+            _refuse_existing(target, overwrite)
+            _save(im, target)
+            written.append(target)
+    if save_z:
+        from cyclegan_cli.data.images import atomic_write_bytes
+        import io
+
+        zpath = (out.parent if grid else out) / "z.npy"
+        buf = io.BytesIO()
+        np.save(buf, z.numpy())
+        atomic_write_bytes(zpath, buf.getvalue())
+    for p in written:
+        o.emit(str(p), {"path": str(p)})
+
+
+def interpolate(
+    model: ModelOpt = ...,
+    seeds: SeedsOpt = None,
+    z_file: ZFileOpt = None,
+    steps: Annotated[int, typer.Option("--steps", min=2, help="Frames per leg, both ends included.")] = 30,
+    method: Annotated[str, typer.Option("--method", help="slerp|lerp.")] = "slerp",
+    out: Annotated[Path, typer.Option("--out", "-o", help="walk.gif, walk.mp4 or strip.png.")] = Path("walk.gif"),
+    loop: Annotated[bool, typer.Option("--loop", help="Return to the first seed.")] = False,
+    fps: Annotated[int, typer.Option("--fps")] = 15,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """A latent walk through the given seeds as a GIF, an MP4 or a PNG strip."""
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.sample import generate, walk
+    from cyclegan_cli.infer.sample import grid as make_grid
+
+    o = Output(quiet, False, json_out)
+    ext = out.suffix.lower()
+    if ext not in (".gif", ".mp4", ".png"):
+        raise UsageError(f"--out {out}: use a .gif, .mp4 or .png name")
+    _refuse_existing(out, overwrite)
+    G, nz, dev = _generator(model, device, offline)
+    _, z = _latents(seeds or "0,1", z_file, nz)
+    frames = generate(G, walk(z, steps, method, loop), 64, dev)
+    if ext == ".png":
+        _save(make_grid(frames, len(frames), 1), out)
+    elif ext == ".gif":
+        from PIL import Image
+
+        from cyclegan_cli.data.images import atomic_write_bytes
+        import io
+
+        ims = [Image.fromarray(f) for f in frames]
+        buf = io.BytesIO()
+        ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
+        atomic_write_bytes(out, buf.getvalue())
+    else:
+        from cyclegan_cli.data.video import write_frames_mp4
+
+        write_frames_mp4(frames, out, fps)
+    o.emit(str(out), {"path": str(out), "frames": len(frames)})
+
+
+def arithmetic(
+    model: ModelOpt = ...,
+    plus: Annotated[List[str], typer.Option("--plus", help="A seed group added (averaged); repeatable.")] = [],
+    minus: Annotated[List[str], typer.Option("--minus", help="A seed group subtracted (averaged); repeatable.")] = [],
+    neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="Extra images near the result.")] = 4,
+    noise: Annotated[float, typer.Option("--noise", help="Std of the noise added for neighbours.")] = 0.25,
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("arithmetic.png"),
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Latent vector arithmetic: mean(plus groups) - mean(minus groups), e.g. smiling woman - woman + man.
+
+    Groups are applied in the order given on the command line: --plus A --minus B --plus C.
+    """
+    import sys
+
+    import torch
+
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.sample import arithmetic as combine
+    from cyclegan_cli.infer.sample import generate, latents_for_seeds, parse_seeds
+    from cyclegan_cli.infer.sample import grid as make_grid
+
+    o = Output(quiet, False, json_out)
+    if not plus:
+        raise UsageError("give at least one --plus group")
+    _refuse_existing(out, overwrite)
+    # keep the command line order of --plus/--minus groups
+    order, pi, mi = [], 0, 0
+    argv = sys.argv
+    for a in argv:
+        if a in ("--plus", "--minus") or a.startswith(("--plus=", "--minus=")):
+            if a.startswith("--plus") and pi < len(plus):
+                order.append((1, plus[pi]))
+                pi += 1
+            elif a.startswith("--minus") and mi < len(minus):
+                order.append((-1, minus[mi]))
+                mi += 1
+    order += [(1, p) for p in plus[pi:]] + [(-1, m) for m in minus[mi:]]
+    G, nz, dev = _generator(model, device, offline)
+    groups = [(sign, latents_for_seeds(parse_seeds(spec), nz)) for sign, spec in order]
+    means, result = combine(groups)
+    gen = torch.Generator().manual_seed(0)
+    near = result + noise * torch.randn(neighbours, nz, generator=gen) if neighbours else torch.zeros(0, nz)
+    z = torch.cat([means, result[None], near])
+    images = generate(G, z, 64, dev)
+    _save(make_grid(images, len(images), 1), out)
+    o.emit(str(out), {"path": str(out), "groups": [{"sign": s, "seeds": spec} for s, spec in order],
+                      "z_result": result.tolist(), "z_means": means.tolist()})
+
+
+def nearest(
+    data: Annotated[Path, typer.Option("--data", help="The training image folder.")] = ...,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A DCGAN whose samples are checked.")] = None,
+    images: Annotated[Optional[List[Path]], typer.Option("--images", help="Check these image files instead of samples.")] = None,
+    seeds: SeedsOpt = None,
+    k: Annotated[int, typer.Option("--k", min=1)] = 5,
+    size: Annotated[int, typer.Option("--size", help="Compare at this size (pixels).")] = 32,
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("nearest.png"),
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    device: DeviceOpt = "auto",
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """For each sample, the k nearest training images (pixel L2 on downscaled images): did the GAN memorise?"""
+    import numpy as np
+    from PIL import Image
+
+    from cyclegan_cli.data.datasets import load_rgb, scan_folder
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.sample import generate, latents_for_seeds, parse_seeds
+    from cyclegan_cli.infer.sample import grid as make_grid
+    from cyclegan_cli.infer.sample import nearest as knn
+
+    o = Output(quiet, False, json_out)
+    if (model is None) == (not images):
+        raise UsageError("give --model (check its samples) or --images, not both")
+    _refuse_existing(out, overwrite)
+    files, _ = scan_folder(data)
+
+    def small(im: Image.Image) -> np.ndarray:
+        return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+    train = np.stack([small(load_rgb(f)) for f in files])
+    if images:
+        from cyclegan_cli.errors import NotFoundError
+
+        for p in images:
+            if not p.exists():
+                raise NotFoundError(f"{p}: no such file")
+        queries = np.stack([small(load_rgb(p)) for p in images])
+        labels = [str(p) for p in images]
+    else:
+        G, nz, dev = _generator(model, device, offline)
+        s = parse_seeds(seeds or "0-15")
+        gen = generate(G, latents_for_seeds(s, nz), 64, dev)
+        queries = np.stack([small(Image.fromarray(g)) for g in gen])
+        labels = [f"seed {x}" for x in s]
+    idx, dist = knn(queries.reshape(len(queries), -1) / 255.0, train.reshape(len(train), -1) / 255.0, k)
+    rows = []
+    for qi in range(len(queries)):
+        rows.append(queries[qi])
+        rows += [train[j] for j in idx[qi]]
+    _save(make_grid(np.stack(rows), idx.shape[1] + 1), out)
+    result = [{"query": labels[q], "neighbours": [{"file": str(files[j]), "distance": float(d)}
+                                                 for j, d in zip(idx[q], dist[q])]} for q in range(len(queries))]
+    if json_out:
+        o.json({"path": str(out), "results": result})
+    else:
+        o.result(str(out))
+        for r in result:
+            o.info(f"{r['query']}: nearest {r['neighbours'][0]['file']} at {r['neighbours'][0]['distance']:.4f}")

@@ -1,0 +1,105 @@
+"""``ganctl translate``: images, folders and videos through a CycleGAN generator."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
+
+
+def _direction(model, direction: str, to: Optional[str]) -> str:
+    if to is None:
+        return direction
+    domains = model.config.domains
+    if to in domains[1:2]:
+        return "AtoB"
+    if to in domains[:1]:
+        return "BtoA"
+    from cyclegan_cli.errors import UsageError
+
+    raise UsageError(f"--to {to}: this model's domains are {' and '.join(domains) or 'unnamed'}")
+
+
+def translate(
+    inputs: Annotated[List[str], typer.Argument(help="Image/video files, folders (recursive), or - to read paths from stdin.", show_default=False)],
+    model: ModelOpt = ...,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the input tree is mirrored).")] = Path("translated"),
+    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA.")] = "AtoB",
+    to: Annotated[Optional[str], typer.Option("--to", help="Target domain name (picks the direction).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="Resize the short side to N first.")] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", help="Run in N-pixel tiles (automatic for huge images).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="same|png|jpg|webp|bmp|tiff.")] = "same",
+    quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality.")] = 95,
+    suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output file's stem.")] = "",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Decode/encode threads.")] = 2,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist (default: skip them).")] = False,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="auto|torch|onnxruntime.")] = "auto",
+    crf: Annotated[int, typer.Option("--crf", help="Video quality (H.264 CRF).")] = 18,
+    preset: Annotated[str, typer.Option("--preset", help="Video encoder preset.")] = "medium",
+    codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
+    container: Annotated[str, typer.Option("--container", help="Video container for outputs.")] = "mp4",
+    frames_out: Annotated[Optional[Path], typer.Option("--frames-out", help="Write video frames as images into this folder instead of a video.")] = None,
+    start: Annotated[Optional[float], typer.Option("--start", help="Video: start time in seconds.")] = None,
+    end: Annotated[Optional[float], typer.Option("--end", help="Video: end time in seconds.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Video: at most N frames.")] = None,
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Translate images, folders and videos with a CycleGAN generator.
+
+    Prints one output path per line (or one JSON object per file with --json). Exit 0 when all
+    converted, 1 when some failed (each failure is one line on stderr).
+    """
+    from cyclegan_cli.cli.common import check_paths_exist
+    from cyclegan_cli.errors import SomeInputsFailed
+
+    o = Output(quiet, verbose, json_out)
+    paths = []
+    for item in inputs:
+        if item == "-":
+            paths += [Path(line.rstrip("\n")) for line in sys.stdin if line.strip()]
+        else:
+            paths.append(Path(item))
+    if len(paths) == 1:
+        check_paths_exist(paths)
+
+    from cyclegan_cli.infer.translate import translate as run_translate
+    from cyclegan_cli.zoo.resolve import load
+
+    loaded = load(model, offline=offline)
+    d = _direction(loaded, direction, to)
+    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    progress = o.progress("translate", None, "files")
+
+    def on_result(r: dict) -> None:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] == "failed":
+            o.error(r["error"])
+        if o.json_mode:
+            o.json(r)
+        elif r["status"] in ("ok", "skipped") and r["status"] == "ok":
+            o.result(r["output"])
+        progress.advance()
+
+    video_options = {"crf": crf, "preset": preset, "codec": codec, "container": container,
+                     "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames}
+    with progress:
+        summary = run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix,
+                                size=size, tile=tile, batch_size=batch_size, workers=workers,
+                                skip_existing=not overwrite, shard=shard, device=device, precision=precision,
+                                backend=backend, video_options=video_options, on_result=on_result,
+                                on_notice=o.info)
+    o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
+    if counts["failed"]:
+        raise SomeInputsFailed("")
+    del summary

@@ -1,0 +1,169 @@
+"""``ganctl zoo``: the named models (shipped, official by URL, and your own)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cyclegan_cli.cli.common import JsonOpt, Output, QuietOpt
+
+app = typer.Typer(help="Named models: list, show, download, import, remove, verify.", no_args_is_help=True)
+
+
+def _entry(name: str):
+    from cyclegan_cli.errors import NotFoundError
+    from cyclegan_cli.zoo import catalog
+
+    manifest = catalog.load_manifest()
+    for e in manifest.values():
+        if name == e.name or name in e.aliases:
+            return e
+    user = catalog.user_entries()
+    if name in user:
+        return user[name]
+    import difflib
+
+    close = difflib.get_close_matches(name, list(manifest) + list(user), n=3)
+    raise NotFoundError(f"no zoo model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+
+
+def _status(e) -> str:
+    from cyclegan_cli.zoo import catalog, paths
+
+    if e.origin == "user":
+        return "user"
+    if e.file:
+        return "shipped" if (paths.pretrained_dir() / e.file).exists() else "missing"
+    return "cached" if (catalog.cached_checkpoint(e) / "config.json").is_file() else "remote"
+
+
+@app.command("list")
+def list_models(json_out: JsonOpt = False):
+    """List every named model and whether it is here."""
+    from cyclegan_cli.zoo import catalog
+
+    o = Output(False, False, json_out)
+    rows = []
+    for e in list(catalog.load_manifest().values()) + list(catalog.user_entries().values()):
+        rows.append({**e.to_dict(), "status": _status(e)})
+    if json_out:
+        o.json(rows)
+        return
+    for r in rows:
+        dom = " -> ".join(r["domains"]) if r["kind"] == "cyclegan" and r["domains"] else r["kind"]
+        alias = f" (aka {', '.join(r['aliases'])})" if r["aliases"] else ""
+        o.result(f"{r['name']:<28} {r['status']:<8} {dom}{alias}")
+
+
+@app.command("show")
+def show(name: str, json_out: JsonOpt = False):
+    """Everything the manifest says about NAME."""
+    o = Output(False, False, json_out)
+    e = _entry(name)
+    d = {**e.to_dict(), "status": _status(e)}
+    from cyclegan_cli.zoo import catalog
+
+    if e.url and not e.sha256:
+        pin = catalog.pinned_sha(e.name)
+        d["sha256_note"] = (f"no published sha256; pinned at first verified download: {pin}" if pin else
+                            "no published sha256; it is pinned at the first download")
+    if json_out:
+        o.json(d)
+        return
+    for k, v in d.items():
+        if v not in (None, "", []):
+            o.result(f"{k}: {v}")
+
+
+@app.command("download")
+def download(name: str, quiet: QuietOpt = False, json_out: JsonOpt = False):
+    """Download NAME into the cache (resumes an interrupted transfer) and convert it once."""
+    from cyclegan_cli.zoo import catalog
+
+    o = Output(quiet, False, json_out)
+    e = _entry(name)
+    with o.progress(f"download {e.name}", None, "MB") as bar:
+        path = catalog.materialize(e, on_progress=lambda done, total: bar.update(done >> 20, (total or 0) >> 20 or None))
+    o.emit(str(path), {"name": e.name, "path": str(path)})
+
+
+@app.command("import")
+def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name in your zoo.")] = ...,
+            domains: Annotated[Optional[str], typer.Option("--domains", help="A,B domain names.")] = None,
+            overwrite: Annotated[bool, typer.Option("--overwrite")] = False, json_out: JsonOpt = False):
+    """Import an official .pth, a .safetensors or a checkpoint folder into your zoo as NAME."""
+    import dataclasses
+    import re
+
+    from cyclegan_cli.checkpoints import load_model, save_checkpoint
+    from cyclegan_cli.errors import NotFoundError, UsageError
+    from cyclegan_cli.zoo import paths
+
+    o = Output(False, False, json_out)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-'")
+    if not file.exists():
+        raise NotFoundError(f"{file}: no such file or folder")
+    target = paths.user_zoo_dir() / name
+    if target.exists() and not overwrite:
+        raise UsageError(f"your zoo already has {name!r}; pass --overwrite to replace it")
+    model = load_model(file)
+    cfg = model.config
+    if domains:
+        cfg = dataclasses.replace(cfg, domains=[d.strip() for d in domains.split(",")])
+    cfg = dataclasses.replace(cfg, source=cfg.source or str(file))
+    save_checkpoint(target, cfg, model.nets)
+    o.emit(str(target), {"name": name, "path": str(target)})
+
+
+@app.command("rm")
+def rm(name: str, json_out: JsonOpt = False):
+    """Remove NAME from your zoo, or a downloaded model from the cache."""
+    import shutil
+
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.zoo import catalog
+
+    o = Output(False, False, json_out)
+    e = _entry(name)
+    if e.origin == "user":
+        path = catalog.remove_user(e.name)
+    elif e.url:
+        path = catalog.cached_checkpoint(e)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        raise UsageError(f"{name} is shipped with ganctl and cannot be removed")
+    o.emit(f"removed {path}", {"name": e.name, "removed": str(path)})
+
+
+@app.command("verify")
+def verify(json_out: JsonOpt = False):
+    """Check every shipped or cached model: sha256 where known, and a strict load."""
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.errors import GanctlError, SomeInputsFailed
+    from cyclegan_cli.zoo import catalog, paths
+    from cyclegan_cli.zoo.download import sha256_file
+
+    o = Output(False, False, json_out)
+    bad = 0
+    for e in list(catalog.load_manifest().values()) + list(catalog.user_entries().values()):
+        status = _status(e)
+        if status in ("remote",):
+            continue
+        path = Path(e.path) if e.origin == "user" else (paths.pretrained_dir() / e.file if e.file else catalog.cached_checkpoint(e))
+        problem = None
+        try:
+            if e.file and e.sha256:
+                weights = path / "model.safetensors" if path.is_dir() else path
+                if sha256_file(weights) != e.sha256:
+                    problem = "sha256 mismatch"
+            if problem is None:
+                load_model(path)
+        except GanctlError as exc:
+            problem = str(exc)
+        bad += problem is not None
+        o.emit(f"{e.name}: {'ok' if problem is None else problem}", {"name": e.name, "ok": problem is None, "problem": problem})
+    if bad:
+        raise SomeInputsFailed(f"{bad} model(s) failed verification")

@@ -1,0 +1,207 @@
+"""Reading and writing images the way users expect: any Pillow format, EXIF orientation applied,
+alpha kept aside and put back, 16-bit and palette images handled, ICC profile kept, atomic writes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cyclegan_cli.errors import InputError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".tga"}
+SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
+DEFAULT_MAX_PIXELS = 20_000 * 20_000  # decompression-bomb guard: 400 Mpx (Pillow's own default is 89 Mpx)
+
+# We check the pixel count ourselves (per file, one error line) instead of Pillow's global warning.
+Image.MAX_IMAGE_PIXELS = None
+
+
+@dataclass
+class Picture:
+    """A decoded image: RGB uint8 pixels plus what must go back on save."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    alpha: np.ndarray | None = None  # (H, W) uint8, or None
+    icc_profile: bytes | None = None
+    source_format: str = ""
+    info: dict = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _to_uint8(arr: np.ndarray, maxval: float) -> np.ndarray:
+    return np.clip(np.rint(arr.astype(np.float32) * (255.0 / maxval)), 0, 255).astype(np.uint8)
+
+
+def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode ``path`` or raise :class:`InputError` with one line saying why."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file")
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(f"{path}: {w}x{h} is over the {max_pixels:,}-pixel limit (decompression bomb guard)")
+            fmt = im.format or ""
+            icc = im.info.get("icc_profile")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return _picture_from(im, fmt, icc)
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(f"{path}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"{path}: cannot decode ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+
+
+def _picture_from(im: Image.Image, fmt: str, icc) -> Picture:
+    alpha = None
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA") if mode != "LA" else im
+        alpha = np.asarray(im.getchannel("A"))
+        im = im.convert("RGB") if im.mode == "RGBA" else im.convert("L").convert("RGB")
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im).astype(np.float64)
+        maxval = 65535.0 if (mode.startswith("I;16") or arr.max() > 255) else 255.0
+        g = _to_uint8(arr, maxval)
+        return Picture(np.repeat(g[:, :, None], 3, axis=2), None, icc, fmt)
+    elif mode == "F":
+        arr = np.asarray(im)
+        maxval = 1.0 if arr.max() <= 1.0 else 255.0
+        g = _to_uint8(arr, maxval)
+        return Picture(np.repeat(g[:, :, None], 3, axis=2), None, icc, fmt)
+    elif mode != "RGB":
+        im = im.convert("RGB")  # L, 1, CMYK, YCbCr, ...
+    rgb = np.asarray(im, dtype=np.uint8)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    return Picture(np.ascontiguousarray(rgb), alpha, icc, fmt)
+
+
+def output_format(src: Path, fmt: str) -> tuple[str, str]:
+    """(Pillow format, extension) for ``--format``; ``same`` keeps the input's when Pillow can write it."""
+    if fmt == "same":
+        ext = src.suffix.lower().lstrip(".")
+        if ext in SAVE_FORMATS:
+            return SAVE_FORMATS[ext], src.suffix
+        return "PNG", ".png"
+    if fmt not in SAVE_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    return SAVE_FORMATS[fmt], "." + ("jpg" if fmt == "jpeg" else fmt)
+
+
+def encode_picture(pic: Picture, pil_format: str, quality: int = 95) -> Image.Image:
+    im = Image.fromarray(pic.rgb, "RGB")
+    if pic.alpha is not None and pil_format in ("PNG", "WEBP", "TIFF"):
+        im.putalpha(Image.fromarray(pic.alpha, "L"))
+    return im
+
+
+def tmp_name(dst: Path) -> Path:
+    """The temporary name a file is written under before it is renamed into place."""
+    return dst.with_name(f".{dst.name}.{os.getpid()}.ganctl-tmp")
+
+
+def write_picture(pic: Picture, dst: Path, pil_format: str, quality: int = 95) -> None:
+    """Write atomically: temporary file in the same folder, fsync, ``os.replace``."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    im = encode_picture(pic, pil_format, quality)
+    kwargs = {}
+    if pic.icc_profile:
+        kwargs["icc_profile"] = pic.icc_profile
+    if pil_format in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    tmp = tmp_name(dst)
+    try:
+        with open(tmp, "wb") as fh:
+            im.save(fh, format=pil_format, **kwargs)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete temporary files left by killed ganctl processes (their pid is gone). Returns the count."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if not name.endswith(".ganctl-tmp"):
+                continue
+            try:
+                pid = int(name.rsplit(".", 2)[-2])
+            except (ValueError, IndexError):
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def atomic_write_bytes(dst: Path, data: bytes) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_image_atomic(im: Image.Image, dst: Path, **kwargs) -> None:
+    """Save a PIL image atomically; the format comes from ``dst``'s extension."""
+    import io
+
+    buf = io.BytesIO()
+    fmt = SAVE_FORMATS.get(dst.suffix.lower().lstrip("."), "PNG")
+    if dst.suffix.lower() == ".gif":
+        fmt = "GIF"
+    im.save(buf, format=fmt, **kwargs)
+    atomic_write_bytes(dst, buf.getvalue())

@@ -1,0 +1,94 @@
+"""Where the networks run: device choice, seeding, determinism, autocast and memory format."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+
+import torch
+
+from cyclegan_cli.errors import UsageError
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def pick_device(spec: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu. ``cuda:N`` is checked against the GPUs present."""
+    spec = (spec or "auto").strip().lower()
+    if not _DEVICE_RE.match(spec):
+        raise UsageError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {spec}: no CUDA GPU is available here")
+        index = int(spec.split(":")[1]) if ":" in spec else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) present")
+        return torch.device("cuda", index)
+    if spec == "mps" and not (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    ):
+        raise UsageError("--device mps: Apple MPS is not available here")
+    return torch.device(spec)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool = True) -> None:
+    """Deterministic kernels (slower on GPU). Needs CUBLAS_WORKSPACE_CONFIG before CUDA starts."""
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=False)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = not enabled
+
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device``; None means plain fp32.
+
+    ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; off on CPU and MPS
+    (CPU autocast is slower than fp32 for convolutions on most machines).
+    """
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    if device.type == "cpu" and dtype == torch.float16:
+        raise UsageError("--precision fp16 is not supported on the CPU; use bf16 or fp32")
+    return dtype
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """A context manager: autocast to ``dtype`` on ``device``, or nothing when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def memory_format(device: torch.device, channels_last: bool | None = None) -> torch.memory_format:
+    """channels_last by default on CUDA (tensor cores want NHWC), contiguous elsewhere."""
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    return torch.channels_last if channels_last else torch.contiguous_format

@@ -1,0 +1,70 @@
+"""Every error ganctl raises on purpose: a type, an exit code and a one-line message.
+
+The CLI turns these into ``ganctl: error: <message>`` on stderr and exits with ``exit_code``.
+Anything else that escapes is a bug and is reported the same way (exit 70), with the
+traceback only when ``GANCTL_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+
+class GanctlError(Exception):
+    """Base class. ``str(err)`` is the one line the user sees."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+class SomeInputsFailed(GanctlError):
+    """A batch finished but some of its inputs could not be converted (each already reported)."""
+
+    exit_code = 1
+
+
+class UsageError(GanctlError):
+    """Options that contradict each other or make no sense for the inputs."""
+
+    exit_code = 2
+
+
+class NotFoundError(GanctlError):
+    """An input path, model name, run or zoo entry that does not exist."""
+
+    exit_code = 3
+
+
+class CheckpointError(GanctlError):
+    """A checkpoint that is missing pieces, truncated, mismatched or from a newer ganctl."""
+
+    exit_code = 4
+
+
+class DownloadError(GanctlError):
+    """A download that failed, or a file whose size or sha256 does not match."""
+
+    exit_code = 5
+
+
+class InputError(GanctlError):
+    """One input file that cannot be read (reported per file inside a batch)."""
+
+    exit_code = 1
+
+
+class Interrupted(GanctlError):
+    exit_code = 130
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "some inputs failed (each reported on stderr), or a training run failed",
+    2: "usage error: bad option or combination of options",
+    3: "not found: input path, model, run or zoo entry",
+    4: "bad checkpoint: missing/unexpected keys, wrong shapes, truncated or newer format",
+    5: "download or integrity failure (HTTP error, size or sha256 mismatch, offline)",
+    70: "internal error (a bug: rerun with GANCTL_DEBUG=1 and report the traceback)",
+    130: "interrupted (Ctrl-C / SIGINT); no partial output files are left",
+}

@@ -1,0 +1,1 @@
+"""Inference: batched translation of files and videos, sampling, latent walks and arithmetic."""

@@ -1,0 +1,157 @@
+"""CycleGAN / pix2pix networks, layer for layer as in the official PyTorch code.
+
+Module indices match junyanz/pytorch-CycleGAN-and-pix2pix ``models/networks.py`` so that an
+official state dict loads without renaming. For ResNet-9, ngf 64, 3->3 channels that is 48
+tensors, 11,378,179 parameters, keys ``model.1.weight`` ... ``model.26.bias``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+from cyclegan_cli.models.registry import register
+
+
+def norm_layer(kind: str):
+    """The official ``get_norm_layer``: instance norm has no affine and no running statistics."""
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}: instance, batch or none")
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, dim: int, norm, use_dropout: bool, use_bias: bool):
+        super().__init__()
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim), nn.ReLU(True)]
+        if use_dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=use_bias), norm(dim)]
+        self.conv_block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+@register("resnet_generator")
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two upsamplings, c7s1-out.
+
+    Spatial size must be a multiple of 4 (two stride-2 stages); ``size_multiple`` says so.
+    """
+
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", use_dropout=False):
+        super().__init__()
+        self.size_multiple = 4
+        nl = norm_layer(norm)
+        use_bias = norm == "instance"  # the official code: bias only when the norm has no affine shift
+        model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), nl(ngf), nn.ReLU(True)]
+        for i in range(2):  # x: (N, ngf*2^i, H/2^i, W/2^i) -> halved
+            mult = 2**i
+            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
+                      nl(ngf * mult * 2), nn.ReLU(True)]
+        for _ in range(n_blocks):  # (N, 4ngf, H/4, W/4)
+            model.append(ResnetBlock(ngf * 4, nl, use_dropout, use_bias))
+        for i in range(2):
+            mult = 2 ** (2 - i)
+            model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
+                                         output_padding=1, bias=use_bias),
+                      nl(ngf * mult // 2), nn.ReLU(True)]
+        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class UnetSkipBlock(nn.Module):
+    """X -> [down -> submodule -> up] concatenated with X (except the outermost block)."""
+
+    def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
+                 innermost=False, norm=None, use_dropout=False, use_bias=True):
+        super().__init__()
+        self.outermost = outermost
+        input_nc = outer_nc if input_nc is None else input_nc
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=use_bias)
+        downrelu, uprelu = nn.LeakyReLU(0.2, True), nn.ReLU(True)
+        if outermost:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
+            layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+        elif innermost:
+            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            layers = [downrelu, downconv, uprelu, upconv, norm(outer_nc)]
+        else:
+            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            layers = [downrelu, downconv, norm(inner_nc), submodule, uprelu, upconv, norm(outer_nc)]
+            if use_dropout:
+                layers.append(nn.Dropout(0.5))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.outermost:
+            return self.model(x)
+        return torch.cat([x, self.model(x)], 1)
+
+
+@register("unet_generator")
+class UnetGenerator(nn.Module):
+    """U-Net with ``num_downs`` stride-2 stages: 7 for 128x128 (``unet_128``), 8 for 256x256 (``unet_256``)."""
+
+    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False):
+        super().__init__()
+        self.size_multiple = 2**num_downs
+        nl = norm_layer(norm)
+        use_bias = norm == "instance"
+        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=nl, use_bias=use_bias)
+        for _ in range(num_downs - 5):
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=nl, use_dropout=use_dropout, use_bias=use_bias)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block, norm=nl, use_bias=use_bias)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, norm=nl, use_bias=use_bias)
+        block = UnetSkipBlock(ngf, ngf * 2, submodule=block, norm=nl, use_bias=use_bias)
+        self.model = UnetSkipBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True,
+                                   norm=nl, use_bias=use_bias)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+@register("patch_discriminator")
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: ``n_layers`` 3 gives the 70x70 receptive field of the CycleGAN paper."""
+
+    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="instance"):
+        super().__init__()
+        nl = norm_layer(norm)
+        use_bias = norm == "instance"
+        seq = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2**n, 8)
+            seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=use_bias),
+                    nl(ndf * mult), nn.LeakyReLU(0.2, True)]
+        prev, mult = mult, min(2**n_layers, 8)
+        seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=use_bias),
+                nl(ndf * mult), nn.LeakyReLU(0.2, True)]
+        seq.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))  # (N, 1, H', W') patch logits
+        self.model = nn.Sequential(*seq)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> None:
+    """The official ``init_weights(init_type='normal')``: conv ~ N(0, 0.02), norm scale ~ N(1, 0.02)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)

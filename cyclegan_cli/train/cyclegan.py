@@ -1,0 +1,280 @@
+"""CycleGAN training, the official recipe by default (Zhu et al. 2017 and
+junyanz/pytorch-CycleGAN-and-pix2pix ``options/`` + ``models/cycle_gan_model.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cyclegan_cli.checkpoints import ModelConfig
+from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, load_rgb, scan_folder
+from cyclegan_cli.models import build
+from cyclegan_cli.models.cyclegan import init_weights
+from cyclegan_cli.train import loop
+from cyclegan_cli.train.losses import LOSSES, d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.pool import ImagePool
+
+
+class Generators(nn.Module):
+    """Both generators in one module so DDP sees one forward per step."""
+
+    def __init__(self, G_A, G_B):
+        super().__init__()
+        self.G_A, self.G_B = G_A, G_B
+
+    def forward(self, real_A, real_B, identity: bool):
+        fake_B = self.G_A(real_A)  # A -> B
+        rec_A = self.G_B(fake_B)  # A -> B -> A
+        fake_A = self.G_B(real_B)
+        rec_B = self.G_A(fake_A)
+        idt_A = self.G_A(real_B) if identity else None  # G_A should leave B images alone
+        idt_B = self.G_B(real_A) if identity else None
+        return fake_B, rec_A, fake_A, rec_B, idt_A, idt_B
+
+
+class Discriminators(nn.Module):
+    """D_A judges domain B (real B vs fake B), D_B judges domain A, as in the official code."""
+
+    def __init__(self, D_A, D_B, loss: str, gp_weight: float = 10.0):
+        super().__init__()
+        self.D_A, self.D_B, self.loss, self.gp_weight = D_A, D_B, loss, gp_weight
+
+    def _one(self, d, real, fake):
+        loss = d_loss(self.loss, d(real), d(fake)) * 0.5  # the official 0.5: D learns slower than G
+        if self.loss == "wgangp":
+            loss = loss + self.gp_weight * gradient_penalty(d, real, fake)
+        return loss
+
+    def forward(self, real_B, fake_B, real_A, fake_A):
+        return self._one(self.D_A, real_B, fake_B), self._one(self.D_B, real_A, fake_A)
+
+
+class CycleGANTask:
+    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, d_layers, size, load_size, flip, loss,
+                 lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
+                 channels_last, compile_nets, domains, options, dist, device):
+        from cyclegan_cli.device import autocast_dtype, memory_format
+
+        self.device, self.dist = device, dist
+        self.loss_kind, self.lambda_cycle, self.lambda_identity = loss, lambda_cycle, lambda_identity
+        self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
+        self.seed, self.domains, self.options = seed, domains, options
+        self.amp = autocast_dtype(device, precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.mem = memory_format(device, channels_last)
+        g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm}
+        d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
+        self.specs = {"G_A": ("resnet_generator", g_args), "G_B": ("resnet_generator", g_args),
+                      "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
+        torch.manual_seed(seed)
+        self.nets = {}
+        for name, (arch, args) in self.specs.items():
+            net = build(arch, **args)
+            init_weights(net, 0.02)  # N(0, 0.02), the official --init_type normal
+            self.nets[name] = net.to(device, memory_format=self.mem)
+        gens = Generators(self.nets["G_A"], self.nets["G_B"])
+        discs = Discriminators(self.nets["D_A"], self.nets["D_B"], loss)
+        self.gens = loop.wrap_ddp(gens, dist, device)
+        self.discs = loop.wrap_ddp(discs, dist, device)
+        if compile_nets:
+            self.gens, self.discs = torch.compile(self.gens), torch.compile(self.discs)
+        self.opt_G = torch.optim.Adam(gens.parameters(), lr=lr, betas=(beta1, 0.999))
+        self.opt_D = torch.optim.Adam(discs.parameters(), lr=lr, betas=(beta1, 0.999))
+        self.pool_A, self.pool_B = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
+        self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed)
+        self.size = size
+        n = 4
+        self.fixed_A = torch.stack([center(load_rgb(p), size) for p in files_a[:n]])
+        self.fixed_B = torch.stack([center(load_rgb(p), size) for p in files_b[:n]])
+
+    # --------------------------------------------------------------- data order
+    def epoch_keys(self, epoch: int) -> list:
+        n, na, nb = len(self.dataset), len(self.dataset.a), len(self.dataset.b)
+        order = epoch_order(n, self.seed, epoch)
+        order_b = epoch_order(n, self.seed, epoch, salt=1)  # B is drawn independently of A: unpaired
+        return [(epoch, i, order[i] % na, order_b[i] % nb) for i in range(n)]
+
+    # --------------------------------------------------------------- schedule
+    def lr_factor(self, epoch: int) -> float:
+        """Official ``linear`` policy: constant for ``epochs``, then linear to 0 over ``decay_epochs``."""
+        return 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1)
+
+    def on_epoch(self, epoch: int) -> None:
+        for opt in (self.opt_G, self.opt_D):
+            for g in opt.param_groups:
+                g["lr"] = self.lr * self.lr_factor(epoch)
+
+    def current_lr(self) -> float:
+        return self.opt_G.param_groups[0]["lr"]
+
+    # --------------------------------------------------------------- one step
+    def train_step(self, batch, step: int) -> dict:
+        from cyclegan_cli.device import autocast
+
+        real_A, real_B = (t.contiguous(memory_format=self.mem) for t in batch)
+        discs = self.discs.module if hasattr(self.discs, "module") else self.discs
+        D_A, D_B = discs.D_A, discs.D_B
+        identity = self.lambda_identity > 0
+        # 1. generators: D frozen, GAN + cycle + identity losses
+        for p in discs.parameters():
+            p.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp):
+            fake_B, rec_A, fake_A, rec_B, idt_A, idt_B = self.gens(real_A, real_B, identity)
+            loss_G_A = g_loss(self.loss_kind, D_A(fake_B))
+            loss_G_B = g_loss(self.loss_kind, D_B(fake_A))
+            loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_cycle
+            loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_cycle
+            loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B
+            losses = {}
+            if identity:
+                loss_idt_A = F.l1_loss(idt_A, real_B) * self.lambda_cycle * self.lambda_identity
+                loss_idt_B = F.l1_loss(idt_B, real_A) * self.lambda_cycle * self.lambda_identity
+                loss_G = loss_G + loss_idt_A + loss_idt_B
+                losses.update(loss_idt_A=loss_idt_A, loss_idt_B=loss_idt_B)
+        self.scaler.scale(loss_G).backward()
+        self.scaler.step(self.opt_G)
+        # 2. discriminators on real images and on fakes drawn from the history pools
+        for p in discs.parameters():
+            p.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        pooled_B = self.pool_A.query(fake_B.detach().float())
+        pooled_A = self.pool_B.query(fake_A.detach().float())
+        with autocast(self.device, self.amp):
+            loss_D_A, loss_D_B = self.discs(real_B, pooled_B, real_A, pooled_A)
+        self.scaler.scale(loss_D_A + loss_D_B).backward()
+        self.scaler.step(self.opt_D)
+        self.scaler.update()
+        losses.update(loss_G_A=loss_G_A, loss_G_B=loss_G_B, loss_cycle_A=loss_cycle_A,
+                      loss_cycle_B=loss_cycle_B, loss_D_A=loss_D_A, loss_D_B=loss_D_B)
+        return {k: v.detach().float() for k, v in losses.items()}
+
+    # --------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> None:
+        """Rows: real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
+        from torchvision.utils import make_grid
+
+        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        was = G_A.training
+        G_A.eval()
+        G_B.eval()
+        a, b = self.fixed_A.to(self.device), self.fixed_B.to(self.device)
+        fb, fa = G_A(a), G_B(b)
+        rows = torch.cat([a, fb, G_B(fb), b, fa, G_A(fa)]).float().cpu()
+        G_A.train(was)
+        G_B.train(was)
+        grid = make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(a), padding=2, pad_value=1.0)
+        _save_grid(grid, path)
+
+    def config(self) -> ModelConfig:
+        return ModelConfig(kind="cyclegan", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
+                           image_size=self.size, domains=list(self.domains), training=self.options,
+                           source=f"ganctl train ({self.options.get('name', '')})")
+
+    def state_dict(self) -> dict:
+        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "scaler": self.scaler.state_dict(),
+                "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.opt_G.load_state_dict(s["opt_G"])
+        self.opt_D.load_state_dict(s["opt_D"])
+        if s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        self.pool_A.load_state_dict(s["pool_A"], self.device)
+        self.pool_B.load_state_dict(s["pool_B"], self.device)
+
+
+def _save_grid(grid: torch.Tensor, path: Path) -> None:
+    from PIL import Image
+
+    from cyclegan_cli.data.images import save_image_atomic
+
+    arr = grid.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    save_image_atomic(Image.fromarray(arr), Path(path))
+
+
+def train_cyclegan(
+    folder_a,  # domain A images (recursive, any Pillow format)
+    folder_b,  # domain B images
+    *,
+    runs_dir="runs",  # where run folders live
+    name=None,  # run name; an existing run of that name is resumed
+    epochs=100,  # epochs at the initial learning rate (official n_epochs 100)
+    decay_epochs=100,  # epochs of linear decay to zero (official n_epochs_decay 100)
+    max_steps=None,  # stop after this many iterations from the run's start (default: all epochs)
+    batch_size=1,  # official batch size 1
+    size=256,  # random crop size (official crop_size 256)
+    load_size=None,  # resize before cropping (official load_size 286; default size * 286/256)
+    flip=True,  # random horizontal flips (official: on unless --no_flip)
+    ngf=64,  # generator filters in the first conv layer (official 64)
+    ndf=64,  # discriminator filters in the first conv layer (official 64)
+    blocks=9,  # ResNet blocks (official resnet_9blocks)
+    d_layers=3,  # PatchGAN layers: 3 = 70x70 receptive field (official basic D)
+    norm="instance",  # instance norm (official for CycleGAN)
+    loss="lsgan",  # lsgan (official), minimax, nonsat, wgangp
+    lambda_cycle=10.0,  # cycle-consistency weight per direction (official lambda_A = lambda_B = 10)
+    lambda_identity=0.5,  # identity loss, as a fraction of lambda_cycle (official 0.5)
+    lr=2e-4,  # Adam learning rate (official 0.0002)
+    beta1=0.5,  # Adam beta1 (official 0.5; beta2 0.999)
+    pool_size=50,  # image history pool (official 50)
+    seed=0,  # seeds init, data order, augmentation and pools
+    deterministic=False,  # deterministic algorithms (bit-exact resume on CPU)
+    device="auto",  # auto|cpu|cuda|cuda:N|mps
+    precision="auto",  # auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32
+    channels_last=None,  # default: on for CUDA
+    compile=False,  # torch.compile the nets
+    workers=2,  # DataLoader worker processes
+    log_every=50,  # a stats.jsonl line every N steps
+    sample_every=500,  # a sample grid every N steps
+    save_every=1000,  # a checkpoint every N steps (and at the end)
+    keep_checkpoints=3,  # keep the last K checkpoints
+    domains=None,  # domain names, default the folder names
+    callbacks=None,  # loop.Callbacks: how progress is reported
+) -> Path:
+    """Train a CycleGAN on two folders; returns the run folder."""
+    from cyclegan_cli.device import seed_everything, set_deterministic
+
+    if loss not in LOSSES or loss == "hinge":
+        raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
+    if size % 4:
+        raise loop.UsageError(f"--size {size}: must be a multiple of 4")
+    load_size = load_size or round(size * 286 / 256)
+    if load_size < size:
+        raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
+    cb = callbacks or loop.Callbacks()
+    files_a, skipped_a = scan_folder(Path(folder_a))
+    files_b, skipped_b = scan_folder(Path(folder_b))
+    for folder, skipped in ((folder_a, skipped_a), (folder_b, skipped_b)):
+        if skipped:
+            cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
+    dist, dev = loop.init_distributed(device)
+    if dev.type == "cpu" and dist.main:
+        cb.on_notice("no GPU found: training on the CPU (slow at full size; see --size, --ngf, --blocks)")
+    set_deterministic(deterministic)
+    seed_everything(seed + dist.rank)
+    domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
+    n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
+    total = max_steps or n * (epochs + decay_epochs)
+    options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
+                                decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
+                                load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
+                                norm=norm, loss=loss, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                                lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
+                                precision=precision, world_size=dist.world, domains=domains)
+    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main)
+    dist.barrier()
+    options["name"] = run_dir.name
+    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, d_layers=d_layers, size=size,
+                        load_size=load_size, flip=flip, loss=loss, lambda_cycle=lambda_cycle,
+                        lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
+                        decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
+                        channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
+                        dist=dist, device=dev)
+    loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
+             sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
+             workers=workers, dist=dist, device=dev, callbacks=cb)
+    return run_dir

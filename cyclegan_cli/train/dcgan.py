@@ -1,0 +1,176 @@
+"""DCGAN training (Radford et al. 2016; pytorch/examples ``dcgan/main.py``): Adam 2e-4, beta1 0.5,
+N(0, 0.02) init, the non-saturating loss by default. Shares the loop with CycleGAN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from cyclegan_cli.checkpoints import ModelConfig
+from cyclegan_cli.data.datasets import SingleDataset, epoch_order, scan_folder
+from cyclegan_cli.models import build
+from cyclegan_cli.models.dcgan import init_dcgan_weights
+from cyclegan_cli.train import loop
+from cyclegan_cli.train.cyclegan import _save_grid
+from cyclegan_cli.train.losses import d_loss, g_loss, gradient_penalty
+
+DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
+
+
+class DCGANTask:
+    def __init__(self, files, *, nz, ngf, ndf, image_size, flip, loss, lr, beta1, seed, precision,
+                 channels_last, compile_nets, options, dist, device, sample_count=64):
+        from cyclegan_cli.device import autocast_dtype, memory_format
+
+        self.device, self.dist, self.loss_kind, self.lr = device, dist, loss, lr
+        self.seed, self.options, self.nz, self.image_size = seed, options, nz, image_size
+        self.amp = autocast_dtype(device, precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.mem = memory_format(device, channels_last)
+        self.specs = {"G": ("dcgan_generator", {"nz": nz, "ngf": ngf, "nc": 3, "image_size": image_size}),
+                      "D": ("dcgan_discriminator", {"ndf": ndf, "nc": 3, "image_size": image_size})}
+        torch.manual_seed(seed)
+        self.nets = {}
+        for name, (arch, args) in self.specs.items():
+            net = build(arch, **args)
+            init_dcgan_weights(net)
+            self.nets[name] = net.to(device, memory_format=self.mem)
+        self.G = loop.wrap_ddp(self.nets["G"], dist, device)
+        self.D = loop.wrap_ddp(self.nets["D"], dist, device)
+        if compile_nets:
+            self.G, self.D = torch.compile(self.G), torch.compile(self.D)
+        self.opt_G = torch.optim.Adam(self.nets["G"].parameters(), lr=lr, betas=(beta1, 0.999))
+        self.opt_D = torch.optim.Adam(self.nets["D"].parameters(), lr=lr, betas=(beta1, 0.999))
+        self.dataset = SingleDataset(files, image_size, flip, seed)
+        from cyclegan_cli.infer.sample import latents_for_seeds
+
+        self.fixed_z = latents_for_seeds(list(range(sample_count)), nz)  # the same 64 seeds all run long
+
+    def epoch_keys(self, epoch: int) -> list:
+        order = epoch_order(len(self.dataset), self.seed, epoch)
+        return [(epoch, i, order[i], 0) for i in range(len(order))]
+
+    def on_epoch(self, epoch: int) -> None:
+        pass
+
+    def current_lr(self) -> float:
+        return self.opt_G.param_groups[0]["lr"]
+
+    def train_step(self, real, step: int) -> dict:
+        from cyclegan_cli.device import autocast
+
+        real = real.contiguous(memory_format=self.mem)
+        n = real.size(0)
+        # noise from (seed, rank, step): the same after a resume, different on every rank
+        gen = torch.Generator(device=self.device).manual_seed(hash((self.seed, self.dist.rank, step)) & 0x7FFFFFFF)
+        z = torch.randn(n, self.nz, 1, 1, device=self.device, generator=gen)
+        # 1. discriminator: real vs fake, as in the examples (two forwards, two backwards)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp):
+            fake = self.G(z)
+            out_real = self.D(real)
+            out_fake = self.D(fake.detach())
+            loss_D = d_loss(self.loss_kind, out_real, out_fake)
+            if self.loss_kind == "wgangp":
+                loss_D = loss_D + 10.0 * gradient_penalty(self.D, real, fake.detach(), generator=None)
+        self.scaler.scale(loss_D).backward()
+        self.scaler.step(self.opt_D)
+        # 2. generator
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp):
+            loss_G = g_loss(self.loss_kind, self.D(fake))
+        self.scaler.scale(loss_G).backward()
+        self.scaler.step(self.opt_G)
+        self.scaler.update()
+        return {"loss_D": loss_D.detach().float(), "loss_G": loss_G.detach().float(),
+                "D_real": out_real.detach().float().mean(), "D_fake": out_fake.detach().float().mean()}
+
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> None:
+        from torchvision.utils import make_grid
+
+        G = self.nets["G"]
+        was = G.training
+        G.eval()
+        imgs = G(self.fixed_z.to(self.device)).float().cpu()
+        G.train(was)
+        _save_grid(make_grid(imgs.add(1).div(2).clamp(0, 1), nrow=8, padding=2, pad_value=1.0), path)
+
+    def config(self) -> ModelConfig:
+        return ModelConfig(kind="dcgan", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
+                           image_size=self.image_size, domains=[], training=self.options,
+                           source=f"ganctl train ({self.options.get('name', '')})")
+
+    def state_dict(self) -> dict:
+        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.opt_G.load_state_dict(s["opt_G"])
+        self.opt_D.load_state_dict(s["opt_D"])
+        if s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+
+
+def train_dcgan(
+    folder,  # training images (recursive, any Pillow format)
+    *,
+    runs_dir="runs",  # where run folders live
+    name=None,  # run name; an existing run of that name is resumed
+    epochs=25,  # passes over the data (the examples' niter 25)
+    max_steps=None,  # stop after this many iterations from the run's start (default: all epochs)
+    batch_size=64,  # the examples' batch size 64
+    image_size=64,  # 32, 64 (the examples) or 128
+    nz=100,  # latent size (the examples' nz 100)
+    ngf=64,  # generator width (the examples' 64)
+    ndf=64,  # discriminator width (the examples' 64)
+    flip=False,  # random horizontal flips
+    loss="nonsat",  # nonsat (the examples' BCE), minimax, lsgan, hinge, wgangp
+    lr=2e-4,  # Adam learning rate (the examples' 0.0002)
+    beta1=0.5,  # Adam beta1 (the examples' 0.5)
+    seed=0,  # seeds init, data order and noise
+    deterministic=False,  # deterministic algorithms (bit-exact resume on CPU)
+    device="auto",
+    precision="auto",
+    channels_last=None,
+    compile=False,
+    workers=2,
+    log_every=50,
+    sample_every=500,
+    save_every=1000,
+    keep_checkpoints=3,
+    callbacks=None,
+) -> Path:
+    """Train a DCGAN on one folder; returns the run folder."""
+    from cyclegan_cli.device import seed_everything, set_deterministic
+
+    if loss not in DCGAN_LOSSES:
+        raise loop.UsageError(f"unknown --loss {loss!r} for DCGAN: {', '.join(DCGAN_LOSSES)}")
+    if image_size not in (16, 32, 64, 128, 256):
+        raise loop.UsageError(f"--size {image_size}: DCGAN takes 32, 64 or 128")
+    cb = callbacks or loop.Callbacks()
+    files, skipped = scan_folder(Path(folder))
+    if skipped:
+        cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
+    dist, dev = loop.init_distributed(device)
+    if dev.type == "cpu" and dist.main:
+        cb.on_notice("no GPU found: training on the CPU")
+    set_deterministic(deterministic)
+    seed_everything(seed + dist.rank)
+    batch_size = min(batch_size, max(1, len(files) // dist.world))
+    n = len(files) // dist.world // batch_size or 1
+    total = max_steps or n * epochs
+    options = loop.options_dict(folder=Path(folder).resolve(), epochs=epochs, max_steps=total, batch_size=batch_size,
+                                image_size=image_size, nz=nz, ngf=ngf, ndf=ndf, flip=flip, loss=loss, lr=lr,
+                                beta1=beta1, seed=seed, deterministic=deterministic, precision=precision,
+                                world_size=dist.world)
+    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "dcgan", options, dist.main)
+    dist.barrier()
+    options["name"] = run_dir.name
+    task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
+                     seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
+                     options=options, dist=dist, device=dev)
+    loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
+             sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
+             dist=dist, device=dev, callbacks=cb)
+    return run_dir

@@ -1,0 +1,328 @@
+"""The training machinery both model kinds share: run folders, data order, the step loop,
+stats.jsonl, sample grids, checkpoints (last K kept), exact resume, signals and DDP.
+
+A *task* (CycleGAN or DCGAN) supplies the networks and one training step; :func:`fit` does
+everything else and reports through callbacks, never printing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from cyclegan_cli.errors import Interrupted, UsageError
+
+
+# ---------------------------------------------------------------------------------------------
+# callbacks
+
+
+@dataclass
+class Callbacks:
+    on_start: Callable[[dict], None] = lambda info: None  # run folder, resumed step, total steps, device
+    on_step: Callable[[int, int, dict], None] = lambda step, total, stats: None  # every log interval
+    on_sample: Callable[[Path], None] = lambda path: None
+    on_checkpoint: Callable[[Path], None] = lambda path: None
+    on_notice: Callable[[str], None] = lambda msg: None
+
+
+# ---------------------------------------------------------------------------------------------
+# distributed
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self):
+        if self.world > 1:
+            torch.distributed.barrier()
+
+
+def init_distributed(device_spec: str) -> tuple[Dist, torch.device]:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK: then one process per device, NCCL on CUDA, gloo on CPU."""
+    from cyclegan_cli.device import pick_device
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), pick_device(device_spec)
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device_spec in ("auto", "cuda") and torch.cuda.is_available():
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend=backend)
+    return Dist(rank, world, local), device
+
+
+def wrap_ddp(module: torch.nn.Module, dist: Dist, device: torch.device):
+    if dist.world <= 1:
+        return module
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DDP(module, device_ids=ids, broadcast_buffers=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# run folders
+
+
+def next_run_name(runs_dir: Path, kind: str) -> str:
+    n = 0
+    if runs_dir.is_dir():
+        for d in runs_dir.iterdir():
+            if d.name.startswith(kind + "-") and d.name[len(kind) + 1:].isdigit():
+                n = max(n, int(d.name[len(kind) + 1:]))
+    return f"{kind}-{n + 1:03d}"
+
+
+def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True) -> tuple[Path, bool]:
+    """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
+    from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
+
+    runs_dir = Path(runs_dir)
+    name = name or next_run_name(runs_dir, kind)
+    run_dir = runs_dir / name
+    if (run_dir / OPTIONS_FILE).is_file():
+        old = read_options(run_dir)
+        if old.get("kind") != kind:
+            raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
+        return run_dir, True
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
+    if main:
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        from cyclegan_cli.data.images import atomic_write_bytes
+
+        atomic_write_bytes(run_dir / OPTIONS_FILE, (json.dumps({**options, "name": name, "kind": kind},
+                                                               indent=2, sort_keys=True, default=str) + "\n").encode())
+    return run_dir, False
+
+
+# ---------------------------------------------------------------------------------------------
+# RNG state (python, numpy, torch, CUDA) in a form torch.load(weights_only=True) accepts
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], n[1].numpy(), n[2], n[3], n[4]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0  # batches of this epoch already done (per rank)
+    history: list = field(default_factory=list)
+
+
+def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
+    keys = task.epoch_keys(epoch)  # global order, the same on every rank
+    per_rank = len(keys) // dist.world if dist.world > 1 else len(keys)
+    mine = keys[dist.rank::dist.world][:per_rank] if dist.world > 1 else keys
+    return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size) if len(mine[i:i + batch_size]) == batch_size] \
+        or [mine[:batch_size]]
+
+
+def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int = 50, sample_every: int = 500,
+        save_every: int = 1000, keep_checkpoints: int = 3, workers: int = 2, dist: Dist | None = None,
+        device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None) -> dict:
+    """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
+
+    Resumes from the run's latest checkpoint when there is one. Returns the final stats.
+    """
+    from cyclegan_cli.checkpoints import load_resume, save_checkpoint
+    from cyclegan_cli.zoo import runs as registry
+
+    dist = dist or Dist()
+    cb = callbacks or Callbacks()
+    run_dir = Path(run_dir)
+    state = LoopState()
+    steps = registry.checkpoint_steps(run_dir)
+    if steps:
+        ckpt = registry.checkpoint_dir(run_dir, steps[-1])
+        resume = load_resume(ckpt)
+        if resume is None:
+            raise UsageError(f"{ckpt} has no resume state; cannot continue this run")
+        from cyclegan_cli.checkpoints import load_model
+
+        loaded = load_model(ckpt)
+        for name, net in task.nets.items():
+            net.load_state_dict(loaded.nets[name].state_dict())
+        task.load_state_dict(resume["task"])
+        state = LoopState(resume["step"], resume["epoch"], resume["pos"])
+        set_rng_state(resume["rng"])
+        cb.on_notice(f"resuming {run_dir.name} from step {state.step}")
+    if dist.main:
+        _truncate_stats(run_dir / "stats.jsonl", state.step)
+        registry.register(run_dir)
+    cb.on_start({"run": str(run_dir), "step": state.step, "total": max_steps, "device": str(device),
+                 "world": dist.world})
+
+    stop = {"flag": False}
+    old_handlers = {}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            old_handlers[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not in the main thread
+            pass
+
+    def save(step: int):
+        if dist.main:
+            target = registry.checkpoint_dir(run_dir, step)
+            resume = {"step": state.step, "epoch": state.epoch, "pos": state.pos, "task": task.state_dict(),
+                      "rng": rng_state()}
+            save_checkpoint(target, task.config(), task.nets, resume=resume)
+            for old in registry.checkpoint_steps(run_dir)[:-keep_checkpoints]:
+                shutil.rmtree(registry.checkpoint_dir(run_dir, old), ignore_errors=True)
+            registry.register(run_dir)
+            cb.on_checkpoint(target)
+        dist.barrier()
+
+    def sample(step: int):
+        if dist.main:
+            path = run_dir / "samples" / f"step-{step:08d}.png"
+            task.save_samples(path)
+            from cyclegan_cli.train.plot import plot_losses
+
+            plot_losses(run_dir / "stats.jsonl", run_dir / "loss.png")
+            cb.on_sample(path)
+
+    sums: dict[str, torch.Tensor] = {}
+    count, t_last = 0, time.perf_counter()
+    last_stats: dict = {}
+    loader = _Loader(task, workers, device)
+    try:
+        while state.step < max_steps:
+            batches = _batches(task, state.epoch, dist, batch_size)
+            if state.pos >= len(batches):
+                state.epoch, state.pos = state.epoch + 1, 0
+                continue
+            task.on_epoch(state.epoch)
+            for batch in loader.iterate(state.epoch, batches[state.pos:]):
+                losses = task.train_step(batch, state.step)
+                state.step += 1
+                state.pos += 1
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0) + v.detach()
+                count += 1
+                if state.step % log_every == 0 or state.step == max_steps:
+                    now = time.perf_counter()
+                    last_stats = {"step": state.step, "epoch": state.epoch,
+                                  "sec_per_it": round((now - t_last) / max(count, 1), 5),
+                                  "lr": task.current_lr(), **{k: round(float(v) / count, 6) for k, v in sums.items()}}
+                    sums, count, t_last = {}, 0, now
+                    if dist.main:
+                        with open(run_dir / "stats.jsonl", "a") as fh:
+                            fh.write(json.dumps(last_stats) + "\n")
+                    cb.on_step(state.step, max_steps, last_stats)
+                if state.step % sample_every == 0:
+                    sample(state.step)
+                if state.step % save_every == 0 and state.step < max_steps:
+                    save(state.step)
+                if stop["flag"]:
+                    save(state.step)
+                    raise Interrupted(f"interrupted at step {state.step}; checkpoint saved, rerun to resume")
+                if state.step >= max_steps:
+                    break
+            if state.pos >= len(batches):
+                state.epoch, state.pos = state.epoch + 1, 0
+        if not registry.checkpoint_steps(run_dir) or registry.checkpoint_steps(run_dir)[-1] != state.step:
+            if state.step % sample_every != 0:
+                sample(state.step)
+            save(state.step)
+    finally:
+        loader.close()
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+    return last_stats
+
+
+def _truncate_stats(file: Path, step: int) -> None:
+    """After a resume, drop stats lines past the checkpoint (they will be written again)."""
+    if not file.is_file():
+        return
+    keep = []
+    for line in file.read_text().splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except ValueError:
+            pass
+    from cyclegan_cli.data.images import atomic_write_bytes
+
+    atomic_write_bytes(file, ("\n".join(keep) + "\n" if keep else "").encode())
+
+
+class _Loader:
+    """A DataLoader per epoch over the given batches of keys (workers persist via a shared pool)."""
+
+    def __init__(self, task, workers: int, device: torch.device):
+        self.task, self.workers, self.device = task, workers, device
+
+    def iterate(self, epoch: int, batches: list):
+        if not batches:
+            return iter(())
+        loader = torch.utils.data.DataLoader(
+            self.task.dataset, batch_sampler=batches, num_workers=self.workers,
+            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers else None,
+            multiprocessing_context="fork" if self.workers and os.name == "posix" else None,
+        )
+        return (self._to_device(b) for b in loader)
+
+    def _to_device(self, batch):
+        if isinstance(batch, (list, tuple)):
+            return [t.to(self.device, non_blocking=True) for t in batch]
+        return batch.to(self.device, non_blocking=True)
+
+    def close(self):
+        pass
+
+
+def options_dict(**kw: Any) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}

@@ -1,0 +1,156 @@
+"""The catalogue of named models: ``pretrained/zoo.json`` (shipped and official) plus the user's zoo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cyclegan_cli.errors import CheckpointError, DownloadError, NotFoundError
+from cyclegan_cli.zoo import paths
+
+MANIFEST = "zoo.json"
+
+
+@dataclass
+class ZooEntry:
+    name: str
+    kind: str = "cyclegan"  # cyclegan | dcgan
+    file: str | None = None  # a checkpoint shipped under pretrained/ (folder or file)
+    url: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    format: str = "checkpoint"  # checkpoint | official-pth
+    license: str = ""
+    source: str = ""
+    domains: list[str] = field(default_factory=list)
+    input_size: int | None = None
+    aliases: list[str] = field(default_factory=list)
+    description: str = ""
+    origin: str = "catalogue"  # catalogue | user
+    path: str | None = None  # user entries: the checkpoint folder
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def load_manifest(folder: Path | None = None) -> dict[str, ZooEntry]:
+    folder = folder or paths.pretrained_dir()
+    file = folder / MANIFEST
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text())
+    except ValueError as exc:
+        raise CheckpointError(f"{file}: unreadable manifest ({exc})") from None
+    out = {}
+    for name, spec in data.get("models", {}).items():
+        out[name] = ZooEntry(name=name, **spec)
+    return out
+
+
+def user_entries() -> dict[str, ZooEntry]:
+    root = paths.user_zoo_dir()
+    out = {}
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not (d / "config.json").is_file():
+            continue
+        meta = {}
+        if (d / "entry.json").is_file():
+            try:
+                meta = json.loads((d / "entry.json").read_text())
+            except ValueError:
+                meta = {}
+        cfg = json.loads((d / "config.json").read_text())
+        out[d.name] = ZooEntry(name=d.name, kind=cfg.get("kind", "cyclegan"), origin="user", path=str(d),
+                               domains=cfg.get("domains", []), source=meta.get("source", cfg.get("source", "")),
+                               license=meta.get("license", ""), aliases=meta.get("aliases", []),
+                               description=meta.get("description", ""))
+    return out
+
+
+def all_entries() -> dict[str, ZooEntry]:
+    return {**load_manifest(), **{f"user:{k}": v for k, v in user_entries().items()}}
+
+
+def pins_file() -> Path:
+    return paths.ganctl_home() / "pins.json"
+
+
+def pinned_sha(name: str) -> str | None:
+    f = pins_file()
+    if f.is_file():
+        try:
+            return json.loads(f.read_text()).get(name)
+        except ValueError:
+            return None
+    return None
+
+
+def pin_sha(name: str, digest: str) -> None:
+    from cyclegan_cli.data.images import atomic_write_bytes
+
+    f = pins_file()
+    data = {}
+    if f.is_file():
+        try:
+            data = json.loads(f.read_text())
+        except ValueError:
+            data = {}
+    data[name] = digest
+    atomic_write_bytes(f, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def cached_checkpoint(entry: ZooEntry) -> Path:
+    """Where a downloaded catalogue model lives once converted to the checkpoint format."""
+    return paths.cache_home() / "models" / entry.name
+
+
+def materialize(entry: ZooEntry, offline: bool = False, on_progress=None) -> Path:
+    """A local checkpoint path for ``entry``, downloading and converting it if needed."""
+    if entry.origin == "user":
+        return Path(entry.path)
+    if entry.file:
+        p = paths.pretrained_dir() / entry.file
+        if not p.exists():
+            raise NotFoundError(f"zoo model {entry.name}: shipped file {p} is missing")
+        return p
+    if not entry.url:
+        raise CheckpointError(f"zoo model {entry.name}: the manifest gives neither a file nor a url")
+    target = cached_checkpoint(entry)
+    if (target / "config.json").is_file():
+        return target
+    if offline or paths.offline():
+        raise DownloadError(f"zoo model {entry.name} is not in the cache and downloads are off (--offline/GANCTL_OFFLINE)",
+                            hint=f"on a connected machine run: ganctl zoo download {entry.name}")
+    from cyclegan_cli.zoo.download import download, sha256_file
+
+    raw = paths.cache_home() / "downloads" / Path(entry.url).name
+    expected = entry.sha256 or pinned_sha(entry.name)
+    download(entry.url, raw, sha256=expected, size=entry.size, on_progress=on_progress)
+    if expected is None:
+        pin_sha(entry.name, sha256_file(raw))
+    convert_into_cache(entry, raw, target)
+    return target
+
+
+def convert_into_cache(entry: ZooEntry, raw: Path, target: Path) -> None:
+    import dataclasses
+
+    from cyclegan_cli.checkpoints import load_model, save_checkpoint
+
+    model = load_model(raw)
+    config = dataclasses.replace(model.config, domains=entry.domains or model.config.domains,
+                                 source=entry.url or str(raw))
+    save_checkpoint(target, config, model.nets)
+
+
+def remove_user(name: str) -> Path:
+    d = paths.user_zoo_dir() / name
+    if not d.is_dir():
+        raise NotFoundError(f"no model {name!r} in your zoo")
+    shutil.rmtree(d)
+    return d

@@ -1,0 +1,103 @@
+"""The one ``--model`` resolver every command goes through.
+
+A spec is, in this order of checks: a path to a folder, ``.safetensors`` or ``.pth``; a zoo
+name or alias (``zoo:`` forces it); a user zoo name; a run (``NAME``, ``NAME:STEP``,
+``NAME:latest``; ``run:`` forces it). A name that fits several gives an error listing them;
+a name that fits none gives "did you mean ...".
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan_cli.errors import NotFoundError, UsageError
+from cyclegan_cli.zoo import catalog, runs
+
+PATH_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
+
+
+@dataclass
+class Resolved:
+    path: Path  # a local checkpoint folder or file (after download for URL entries)
+    origin: str  # path | zoo | user | run
+    name: str
+    entry: catalog.ZooEntry | None = None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.endswith(PATH_SUFFIXES) or spec.startswith(".") or Path(spec).exists()
+
+
+def candidates(name: str) -> list[tuple[str, object]]:
+    """Every (origin, thing) that ``name`` could mean."""
+    found = []
+    manifest = catalog.load_manifest()
+    for entry in manifest.values():
+        if name == entry.name or name in entry.aliases:
+            found.append(("zoo", entry))
+    user = catalog.user_entries()
+    if name in user:
+        found.append(("user", user[name]))
+    base = name.split(":", 1)[0]
+    run = runs.find_run(base)
+    if run is not None:
+        found.append(("run", run))
+    return found
+
+
+def all_names() -> list[str]:
+    names = []
+    for e in catalog.load_manifest().values():
+        names += [e.name, *e.aliases]
+    names += list(catalog.user_entries())
+    try:
+        names += [r.name for r in runs.list_runs()]
+    except Exception:
+        pass
+    return names
+
+
+def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolved:
+    spec = (spec or "").strip()
+    if not spec:
+        raise UsageError("--model is required")
+    forced = None
+    for prefix in ("zoo:", "run:", "user:"):
+        if spec.startswith(prefix):
+            forced, spec = prefix[:-1], spec[len(prefix):]
+    if forced is None and _looks_like_path(spec):
+        p = Path(spec).expanduser()
+        if not p.exists():
+            raise NotFoundError(f"model path {p}: no such file or folder")
+        return Resolved(p, "path", str(p))
+    name, _, step = spec.partition(":")
+    found = [c for c in candidates(spec if not step else name) if forced is None or c[0] == forced]
+    if step:
+        found = [c for c in found if c[0] == "run"] or found
+    if not found:
+        close = difflib.get_close_matches(name, all_names(), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see ganctl zoo list and ganctl runs list"
+        raise NotFoundError(f"unknown model {spec!r}{hint}")
+    if len(found) > 1:
+        kinds = ", ".join(f"{o}:{getattr(t, 'name', '')}" for o, t in found)
+        raise UsageError(f"model {spec!r} is ambiguous: it names {kinds}; prefix it with zoo:, user: or run:")
+    origin, thing = found[0]
+    if origin == "run":
+        return Resolved(runs.run_checkpoint(thing, step or None), "run", spec)
+    path = catalog.materialize(thing, offline=offline, on_progress=on_progress)
+    return Resolved(path, origin, thing.name, thing)
+
+
+def load(spec, nets: list[str] | None = None, device=None, offline: bool = False, on_progress=None):
+    """Resolve ``spec`` and load it (see :func:`cyclegan_cli.checkpoints.load_model`)."""
+    import dataclasses
+
+    from cyclegan_cli.checkpoints import load_model
+
+    r = resolve_model(str(spec), offline=offline, on_progress=on_progress)
+    model = load_model(r.path, device=device, nets=nets)
+    if r.entry is not None and r.entry.domains and model.config.domains in ([], ["A", "B"]):
+        model.config = dataclasses.replace(model.config, domains=list(r.entry.domains))
+    return model

@@ -1,0 +1,136 @@
+"""The registry of local training runs: SQLite (WAL) in the ganctl home, rebuilt from the run
+folders, which are the truth (``ganctl runs scan``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan_cli.errors import NotFoundError
+from cyclegan_cli.zoo import paths
+
+STEP_RE = re.compile(r"^step-(\d+)$")
+OPTIONS_FILE = "options.json"
+
+
+@dataclass
+class RunInfo:
+    name: str
+    path: str
+    kind: str
+    last_step: int
+    updated: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _connect() -> sqlite3.Connection:
+    db = paths.registry_db()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(str(db), timeout=30)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT, "
+                "last_step INTEGER, updated REAL)")
+    return con
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    d = Path(run_dir) / "checkpoints"
+    if not d.is_dir():
+        return []
+    steps = []
+    for c in d.iterdir():
+        m = STEP_RE.match(c.name)
+        if m and (c / "config.json").is_file() and (c / "model.safetensors").is_file():
+            steps.append(int(m.group(1)))
+    return sorted(steps)
+
+
+def checkpoint_dir(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"step-{step:08d}"
+
+
+def read_options(run_dir: Path) -> dict:
+    f = Path(run_dir) / OPTIONS_FILE
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def is_run_dir(d: Path) -> bool:
+    return (Path(d) / OPTIONS_FILE).is_file()
+
+
+def register(run_dir: Path) -> RunInfo:
+    run_dir = Path(run_dir).resolve()
+    opts = read_options(run_dir)
+    steps = checkpoint_steps(run_dir)
+    info = RunInfo(name=opts.get("name", run_dir.name), path=str(run_dir), kind=opts.get("kind", "?"),
+                   last_step=steps[-1] if steps else 0, updated=time.time())
+    with closing(_connect()) as con, con:
+        con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
+                    (info.name, info.path, info.kind, info.last_step, info.updated))
+    return info
+
+
+def list_runs() -> list[RunInfo]:
+    with closing(_connect()) as con:
+        rows = con.execute("SELECT name, path, kind, last_step, updated FROM runs ORDER BY name").fetchall()
+    return [RunInfo(*r) for r in rows if Path(r[1]).is_dir()]
+
+
+def scan(folders: list[Path] | None = None) -> list[RunInfo]:
+    """Rebuild the registry from run folders: those already known plus every run under ``folders``."""
+    known = [Path(r.path) for r in list_runs()]
+    candidates = set(p for p in known if is_run_dir(p))
+    for folder in folders or [paths.default_runs_dir()]:
+        folder = Path(folder)
+        if is_run_dir(folder):
+            candidates.add(folder.resolve())
+        elif folder.is_dir():
+            for d in folder.iterdir():
+                if is_run_dir(d):
+                    candidates.add(d.resolve())
+    with closing(_connect()) as con, con:
+        con.execute("DELETE FROM runs")
+    return [register(p) for p in sorted(candidates)]
+
+
+def find_run(name: str) -> RunInfo | None:
+    with closing(_connect()) as con:
+        row = con.execute("SELECT name, path, kind, last_step, updated FROM runs WHERE name = ?", (name,)).fetchone()
+    if row and Path(row[1]).is_dir():
+        return RunInfo(*row)
+    # not registered (e.g. the registry was deleted): the default runs folder is still the truth
+    d = paths.default_runs_dir() / name
+    if is_run_dir(d):
+        return register(d)
+    return None
+
+
+def run_checkpoint(run: RunInfo, step: str | None) -> Path:
+    steps = checkpoint_steps(Path(run.path))
+    if not steps:
+        raise NotFoundError(f"run {run.name} has no checkpoint yet")
+    if step in (None, "", "latest"):
+        return checkpoint_dir(Path(run.path), steps[-1])
+    try:
+        s = int(step)
+    except ValueError:
+        raise NotFoundError(f"run {run.name}: bad step {step!r} (a number or 'latest')") from None
+    if s not in steps:
+        shown = ", ".join(map(str, steps[-5:]))
+        raise NotFoundError(f"run {run.name} has no checkpoint at step {s} (have: {shown})")
+    return checkpoint_dir(Path(run.path), s)
+
+
+def unregister(name: str) -> None:
+    with closing(_connect()) as con, con:
+        con.execute("DELETE FROM runs WHERE name = ?", (name,))
