@@ -1,0 +1,74 @@
+"""Script-friendly CLI conventions: fast start, exit codes, one-line errors."""
+
+import sys
+
+from conftest import run_subprocess
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys, runpy; sys.argv=['ganctl','--help'];\n"
+            "try:\n runpy.run_module('cyclegan_cli', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "bad=[m for m in ('torch','cv2','av','numpy') if m in sys.modules]\n"
+            "print('IMPORTED', bad, file=sys.stderr)")
+    import subprocess
+
+    for argv in (["--help"], ["translate", "--help"], ["zoo", "--help"], ["--version"], ["zoo", "list"]):
+        c = code.replace("['ganctl','--help']", repr(["ganctl", *argv]))
+        r = subprocess.run([sys.executable, "-c", c], capture_output=True, text=True)
+        assert "IMPORTED []" in r.stderr, (argv, r.stderr[-500:])
+
+
+def test_version_and_help(cli):
+    from cyclegan_cli import __version__
+
+    r = cli("--version")
+    assert r.code == 0 and r.out.strip() == f"ganctl {__version__}"
+    r = cli("--help")
+    assert r.code == 0 and "translate" in r.out
+
+
+def test_missing_input_is_one_line_exit_3(cli, tiny_cyclegan):
+    r = cli("translate", "does/not/exist.png", "--model", tiny_cyclegan)
+    assert r.code == 3
+    assert r.err_lines == ["ganctl: error: does/not/exist.png: no such file or folder"]
+    assert r.out == ""
+
+
+def test_unknown_model_suggests(cli, tmp_path):
+    from conftest import save_rgb
+
+    save_rgb(tmp_path / "a.png", 16, 16)
+    r = cli("translate", "a.png", "--model", "horse2zebr")
+    assert r.code == 3
+    assert len(r.err_lines) == 1 and "did you mean horse2zebra" in r.err
+    assert "Traceback" not in r.err
+
+
+def test_usage_error_exit_2(cli):
+    r = cli("translate", "--no-such-option")
+    assert r.code == 2 and len(r.err_lines) == 1 and r.err.startswith("ganctl: error:")
+
+
+def test_bad_device_exit_2(cli, tiny_cyclegan, tmp_path):
+    from conftest import save_rgb
+
+    save_rgb(tmp_path / "a.png", 16, 16)
+    r = cli("translate", "a.png", "--model", tiny_cyclegan, "--device", "tpu")
+    assert r.code == 2 and "unknown device" in r.err
+
+
+def test_bad_checkpoint_exit_4(cli, tmp_path):
+    from conftest import save_rgb
+
+    save_rgb(tmp_path / "a.png", 16, 16)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{")
+    r = cli("translate", "a.png", "--model", tmp_path / "broken")
+    assert r.code == 4 and len(r.err_lines) == 1
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    r = run_subprocess("translate", tmp_path / "nope.png", "--model", "x.pth")
+    assert r.returncode == 3
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
