@@ -334,8 +334,8 @@ def infer_generator(sd: dict, where: str) -> dict:
         return {"arch": "resnet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf,
                                                      "n_blocks": n_blocks, "norm": norm, "use_dropout": dropout}}
     if "model.model.0.weight" in sd:
-        depth = max(k.count("model.1.") for k in sd if k.startswith("model.model."))
-        num_downs = depth + 1
+        # "model." once for the generator, then once per nested block: the innermost key has num_downs + 1
+        num_downs = max(k.count("model.") for k in sd if k.startswith("model.model.")) - 1
         w = sd["model.model.0.weight"]  # (ngf, in, 4, 4)
         ngf, input_nc = int(w.shape[0]), int(w.shape[1])
         output_nc = int(sd["model.model.3.weight"].shape[1])  # ConvTranspose weight is (in, out, k, k)

@@ -41,7 +41,7 @@ class Translator:
     """One generator, ready to run. ``__call__`` maps (N, H, W, 3) uint8 -> (N, H, W, 3) uint8."""
 
     def __init__(self, net, config, device="auto", precision="auto", backend="auto",
-                 channels_last=None, tile=None, tile_overlap=32, memory_budget_gb=None, cache_dir=None):
+                 channels_last=None, tile=None, tile_overlap=None, memory_budget_gb=None, cache_dir=None):
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.dtype = autocast_dtype(self.device, precision)
         self.mem_format = memory_format(self.device, channels_last)
@@ -89,7 +89,9 @@ class Translator:
 
     # ------------------------------------------------------------------ running
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)  # (N, H, W, 3) uint8
+        if not batch.flags.writeable:
+            batch = batch.copy()
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)  # (N, H, W, 3) uint8
         x = x.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
         return (x - self.mean) / self.std
 
@@ -122,10 +124,12 @@ class Translator:
         """One (H, W, 3) uint8 image, tiled when it is large."""
         h, w = rgb.shape[:2]
         if self.needs_tiling(h, w):
-            from cyclegan_cli.infer.tiling import run_tiled
+            from cyclegan_cli.infer.tiling import receptive_radius, run_tiled
 
             tile = self.tile or max(self.multiple, int(math.sqrt(self.max_untiled_pixels)) // self.multiple * self.multiple)
-            return run_tiled(self, rgb, tile, self.tile_overlap)
+            # each tile's outer `radius` pixels are wrong (reflection instead of neighbours): overlap past them
+            overlap = self.tile_overlap or min(2 * receptive_radius(self.net) + 16, tile // 2)
+            return run_tiled(self, rgb, tile, overlap)
         return self(rgb[None])[0]
 
 

@@ -1,8 +1,8 @@
 """Large images in overlapping tiles with blended seams, peak memory bounded by the tile size.
 
 Instance normalisation makes a tile's output depend on the statistics of the whole input. Running
-tiles with their own statistics gives visible seams, so we first run the network once on the image
-downscaled to one tile, record every InstanceNorm layer's mean and variance, and run all tiles
+tiles with their own statistics gives visible seams, so we first run the network once on the whole
+image (downscaled only as far as the memory budget needs), record every InstanceNorm layer's mean and variance, and run all tiles
 with those frozen statistics. On smooth content this matches the untiled output closely.
 """
 
@@ -48,13 +48,22 @@ def frozen_instance_norm(net: nn.Module, stats: list | None = None):
 
 
 def _ramp(n: int, overlap: int, start: bool, end: bool) -> np.ndarray:
-    """1-D blending weights: linear ramps over ``overlap`` pixels at inner edges."""
+    """1-D blending weights for a tile of ``n`` pixels.
+
+    A tile's pixels near an inner edge were computed from reflection padding instead of the real
+    neighbours, so the outer quarter of each overlap gets weight ~0 and the rest ramps up linearly;
+    the neighbouring tile's weights are the mirror image, so the two always sum to one.
+    """
     w = np.ones(n, np.float32)
-    r = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1] if overlap > 0 else np.zeros(0, np.float32)
-    if start and overlap:
-        w[:overlap] = r
-    if end and overlap:
-        w[-overlap:] = r[::-1]
+    if overlap <= 0:
+        return w
+    margin = max(overlap // 4, (overlap - 16) // 2)  # = receptive radius when overlap = 2 * radius + 16
+    r = np.clip((np.arange(overlap, dtype=np.float32) + 0.5 - margin) / max(overlap - 2 * margin, 1), 0, 1)
+    r = np.maximum(r, 1e-6)  # never exactly zero: an image edge pixel covered by one tile keeps weight
+    if start:
+        w[:overlap] = np.minimum(w[:overlap], r)
+    if end:
+        w[-overlap:] = np.minimum(w[-overlap:], r[::-1])
     return w
 
 
@@ -74,7 +83,8 @@ def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int = 32) -> np.n
     net = translator.net if translator.backend is None else None
     stats = None
     if net is not None and any(isinstance(m, nn.InstanceNorm2d) for m in net.modules()):
-        scale = min(1.0, tile / max(h, w))
+        # statistics from the largest version of the whole image that fits the memory budget
+        scale = min(1.0, (translator.max_untiled_pixels / (h * w)) ** 0.5)
         small_h, small_w = max(8, round(h * scale)), max(8, round(w * scale))
         from PIL import Image
 
@@ -100,6 +110,19 @@ def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int = 32) -> np.n
                 weight[y0:y0 + th, x0:x0 + tw] += wt
     acc /= np.maximum(weight, 1e-8)
     return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+
+
+def receptive_radius(net: nn.Module) -> int:
+    """How far (in input pixels) an output pixel sees: the width a tile edge is wrong by."""
+    radius, stride = 0.0, 1.0
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            radius += (m.kernel_size[0] - 1) / 2 * m.dilation[0] * stride
+            stride *= m.stride[0]
+        elif isinstance(m, nn.ConvTranspose2d):
+            radius += (m.kernel_size[0] - 1) / 2 * stride / m.stride[0]
+            stride /= m.stride[0]
+    return int(radius + 0.999)
 
 
 def tile_count(h: int, w: int, tile: int, overlap: int) -> int:

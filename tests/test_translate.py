@@ -1,0 +1,234 @@
+"""ganctl translate: official compatibility, folders, formats, bad inputs, resume after SIGKILL."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from conftest import save_rgb, smooth_image
+
+
+# --- the official generators, written out here from the official layout (models/networks.py) ---
+def official_resnet(ngf, n_blocks):
+    norm = lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)  # noqa: E731
+
+    class Block(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), norm(dim),
+                                            nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True),
+                                            norm(dim))
+
+        def forward(self, x):
+            return x + self.conv_block(x)
+
+    m = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=True), norm(ngf), nn.ReLU(True)]
+    for i in range(2):
+        c = ngf * 2**i
+        m += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=True), norm(2 * c), nn.ReLU(True)]
+    m += [Block(ngf * 4) for _ in range(n_blocks)]
+    for i in range(2):
+        c = ngf * 2 ** (2 - i)
+        m += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=True), norm(c // 2), nn.ReLU(True)]
+    m += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+    net = nn.Module()
+    net.model = nn.Sequential(*m)
+    net.forward = lambda x: net.model(x)
+    return net
+
+
+class OfficialUnetBlock(nn.Module):
+    def __init__(self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False):
+        super().__init__()
+        self.outermost = outermost
+        input_nc = input_nc or outer
+        down = nn.Conv2d(input_nc, inner, 4, 2, 1, bias=False)
+        if outermost:
+            model = [down, sub, nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
+        elif innermost:
+            model = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+                     nn.BatchNorm2d(outer)]
+        else:
+            model = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), sub, nn.ReLU(True),
+                     nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+def official_unet(num_downs, ngf):
+    b = OfficialUnetBlock(ngf * 8, ngf * 8, innermost=True)
+    for _ in range(num_downs - 5):
+        b = OfficialUnetBlock(ngf * 8, ngf * 8, sub=b)
+    b = OfficialUnetBlock(ngf * 4, ngf * 8, sub=b)
+    b = OfficialUnetBlock(ngf * 2, ngf * 4, sub=b)
+    b = OfficialUnetBlock(ngf, ngf * 2, sub=b)
+    net = nn.Module()
+    net.model = OfficialUnetBlock(3, ngf, input_nc=3, sub=b, outermost=True)
+    net.forward = lambda x: net.model(x)
+    return net
+
+
+def official_pipeline(net, path):
+    """The official test.py path: image -> [-1, 1] -> G -> (x + 1) / 2 * 255 -> uint8 (truncation)."""
+    arr = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None] / 255.0 * 2 - 1
+    with torch.no_grad():
+        y = net.eval()(x)[0]
+    return ((y.permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0).astype(np.uint8)
+
+
+def test_resnet9_matches_official_facts():
+    from cyclegan_cli.models import build
+
+    sd = build("resnet_generator").state_dict()
+    assert len(sd) == 48 and list(sd)[0] == "model.1.weight" and list(sd)[-1] == "model.26.bias"
+    assert sum(v.numel() for v in sd.values()) == 11_378_179
+    assert list(official_resnet(64, 9).state_dict()) == list(sd)
+
+
+@pytest.mark.parametrize("kind", ["resnet9", "resnet6", "unet256"])
+def test_official_pth_translates_like_official_code(kind, tmp_path, cli):
+    torch.manual_seed(3)
+    if kind == "unet256":
+        net, size = official_unet(8, 4), (256, 256)
+        with torch.no_grad():  # give batch norm real statistics
+            net.train()(torch.randn(2, 3, 256, 256))
+    else:
+        net, size = official_resnet(8, 9 if kind == "resnet9" else 6), (64, 48)
+    sd = net.state_dict()
+    if kind == "resnet9":  # older official files carry InstanceNorm running stats and a DataParallel prefix
+        sd = {("module." + k): v for k, v in sd.items()}
+        sd["module.model.2.running_mean"] = torch.zeros(8)
+        sd["module.model.2.running_var"] = torch.ones(8)
+    torch.save(sd, tmp_path / "latest_net_G_A.pth")
+    for i in range(2):
+        save_rgb(tmp_path / "in" / f"im{i}.png", *size, seed=i)
+    r = cli("translate", tmp_path / "in", "--model", tmp_path / "latest_net_G_A.pth", "--out", tmp_path / "out",
+            "--backend", "torch")
+    assert r.code == 0, r.err
+    for i in range(2):
+        ours = np.asarray(Image.open(tmp_path / "out" / f"im{i}.png"), dtype=np.int16)
+        ref = official_pipeline(net, tmp_path / "in" / f"im{i}.png").astype(np.int16)
+        assert ours.shape == ref.shape
+        assert np.abs(ours - ref).max() <= 1
+
+
+def test_unknown_architecture_is_clear(tmp_path, cli):
+    torch.save({"foo.weight": torch.zeros(3)}, tmp_path / "x.pth")
+    save_rgb(tmp_path / "a.png", 16, 16)
+    r = cli("translate", "a.png", "--model", tmp_path / "x.pth")
+    assert r.code == 4 and "cannot tell the architecture" in r.err
+
+
+def _mixed_tree(root: Path):
+    """About 40 images of mixed sizes, modes and formats, plus 3 bad files."""
+    n = 0
+    for i in range(37):
+        sub = root / f"d{i % 3}" / (f"e{i % 2}" if i % 4 == 0 else "")
+        w, h = 20 + (i * 7) % 41, 16 + (i * 5) % 37
+        mode, ext = [("RGB", ".png"), ("L", ".jpg"), ("RGBA", ".png"), ("P", ".png"), ("RGB", ".webp"),
+                     ("RGB", ".bmp"), ("LA", ".png"), ("RGB", ".tif")][i % 8]
+        save_rgb(sub / f"img{i}{ext}", w, h, seed=i, mode=mode)
+        n += 1
+    (root / "d0" / "empty.jpg").write_bytes(b"")
+    (root / "d1" / "text.jpg").write_text("this is not a picture")
+    good = root / "d2" / "img_trunc.png"
+    save_rgb(good, 64, 64, seed=99)
+    good.write_bytes(good.read_bytes()[:200])
+    return n
+
+
+def test_folder_tree_with_bad_files(tmp_path, cli, tiny_cyclegan):
+    n = _mixed_tree(tmp_path / "in")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "out")
+    assert r.code == 1
+    errors = [l for l in r.err_lines if l.startswith("ganctl: error:")]
+    assert len(errors) == 3, r.err
+    outs = r.out.split()
+    assert len(outs) == n
+    for src in (tmp_path / "in").rglob("img*"):
+        if src.name == "img_trunc.png":
+            continue
+        dst = tmp_path / "out" / src.relative_to(tmp_path / "in")
+        assert dst.is_file(), dst
+        with Image.open(src) as a, Image.open(dst) as b:
+            assert a.size == b.size
+            if a.mode in ("RGBA", "LA"):
+                assert "A" in b.getbands()
+                assert np.array_equal(np.asarray(a.getchannel("A")), np.asarray(b.getchannel("A")))
+    again = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "out")
+    assert again.code == 1 and again.out == ""  # nothing new converted; the 3 bad files fail again
+
+
+def test_stdin_json_shard_and_out_inside_input(tmp_path, cli, tiny_cyclegan):
+    import json
+
+    files = [save_rgb(tmp_path / "in" / f"{i}.png", 16, 12, seed=i) for i in range(12)]
+    r = cli("translate", "-", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json",
+            stdin="\n".join(map(str, files)) + "\n")
+    assert r.code == 0
+    rows = [json.loads(l) for l in r.out.splitlines()]
+    assert len(rows) == 12 and all(x["status"] == "ok" for x in rows)
+    parts = []
+    for k in (1, 2, 3):
+        rr = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / f"s{k}", "--shard", f"{k}/3")
+        parts.append(set(Path(p).name for p in rr.out.split()))
+    assert sum(len(p) for p in parts) == 12 and set.union(*parts) == {f"{i}.png" for i in range(12)}
+    bad = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "in" / "o")
+    assert bad.code == 2 and "inside the input folder" in bad.err
+
+
+def test_direction_to_and_exif(tmp_path, cli, tiny_cyclegan):
+    im = Image.fromarray(np.zeros((10, 30, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    im.save(tmp_path / "rot.jpg", exif=exif)
+    r = cli("translate", tmp_path / "rot.jpg", "--model", tiny_cyclegan, "--to", "cat", "--out", tmp_path / "o",
+            "--format", "png")
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "o" / "rot.png").size == (10, 30)
+    r = cli("translate", tmp_path / "rot.jpg", "--model", tiny_cyclegan, "--to", "bird", "--out", tmp_path / "o2")
+    assert r.code == 2 and "cat and dog" in r.err
+
+
+def test_tiled_matches_untiled_on_smooth_image(tiny_cyclegan):
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.engine import Translator
+
+    m = load_model(tiny_cyclegan)
+    img = smooth_image(300, 220)
+    whole = Translator(m.generator(), m.config, device="cpu", backend="torch").run_image(img)
+    tiled = Translator(m.generator(), m.config, device="cpu", backend="torch", tile=96).run_image(img)
+    assert whole.shape == tiled.shape == img.shape
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 2
+
+
+def test_sigkill_leaves_no_partial_files(tmp_path, tiny_cyclegan):
+    for i in range(60):
+        save_rgb(tmp_path / "in" / f"{i:02d}.png", 256, 256, seed=i)
+    cmd = [sys.executable, "-m", "cyclegan_cli", "translate", str(tmp_path / "in"), "--model", str(tiny_cyclegan),
+           "--batch-size", "1", "--backend", "torch"]
+    p = subprocess.Popen(cmd + ["--out", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    first = p.stdout.readline()  # one file is done: we are in the middle of the run
+    assert first
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    for f in (tmp_path / "out").iterdir():
+        if f.suffix == ".png":
+            Image.open(f).load()  # every file under a final name is complete
+    subprocess.run(cmd + ["--out", str(tmp_path / "out")], check=True, capture_output=True)
+    subprocess.run(cmd + ["--out", str(tmp_path / "ref")], check=True, capture_output=True)
+    names = sorted(f.name for f in (tmp_path / "out").iterdir())
+    assert names == sorted(f.name for f in (tmp_path / "ref").iterdir())  # no temporary files left either
+    for n in names:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
