@@ -242,6 +242,8 @@ def train_cyclegan(
         raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
     if size % 4:
         raise loop.UsageError(f"--size {size}: must be a multiple of 4")
+    if size < 2 ** (d_layers + 2):
+        raise loop.UsageError(f"--size {size}: the {d_layers}-layer PatchGAN needs at least {2 ** (d_layers + 2)} px")
     load_size = load_size or round(size * 286 / 256)
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")

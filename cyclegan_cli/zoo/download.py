@@ -5,6 +5,7 @@ Proxies come from the usual environment variables (urllib's ProxyHandler)."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -87,7 +88,9 @@ def _fetch(url: str, part: Path, on_progress, timeout: float) -> None:
                         on_progress(done, expected)
                 fh.flush()
                 os.fsync(fh.fileno())
-        except (OSError, urllib.error.URLError) as exc:
-            raise DownloadError(f"{url}: transfer broke off after {done} bytes ({exc}); run again to resume") from None
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            if expected is not None and done < expected:
+                raise DownloadError(f"{url}: truncated: got {done} of {expected} bytes; run again to resume") from None
+            raise DownloadError(f"{url}: transfer broke off after {done} bytes ({type(exc).__name__}); run again to resume") from None
     if expected is not None and done < expected:
         raise DownloadError(f"{url}: truncated: got {done} of {expected} bytes; run again to resume")

@@ -5,7 +5,7 @@ random crops of *other* photos, so no A image has its sketch in B (unpaired, as 
 
 Sources (installed offline from Debian, licences in examples/README.md): the wallpapers of
 ``ukui-wallpapers`` and ``lomiri-wallpapers`` under /usr/share/backgrounds and the photographic
-wallpapers of ``gnome-backgrounds``; plus ganctl's own examples/photos.
+wallpapers of ``gnome-backgrounds``.
 
     python examples/photo2sketch/prepare.py work-data/photo2sketch
 """
@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-SOURCES = [Path("/usr/share/backgrounds"), Path(__file__).resolve().parents[1] / "photos"]
+SOURCES = [Path("/usr/share/backgrounds")]
 CROP, OUT, PER_PHOTO = 192, 80, 60
 
 

@@ -1,0 +1,52 @@
+"""Copy a run's latest checkpoint into pretrained/ as a shipped model: generators only, fp16
+safetensors, sha256 and size recorded in pretrained/zoo.json.
+
+    python examples/ship.py RUN_DIR NAME --license "..." --source "..." [--domains a,b]
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from cyclegan_cli.checkpoints import load_model, save_checkpoint
+from cyclegan_cli.zoo.download import sha256_file
+from cyclegan_cli.zoo.runs import checkpoint_dir, checkpoint_steps
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("name")
+    ap.add_argument("--license", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--description", default="")
+    ap.add_argument("--aliases", default="")
+    a = ap.parse_args()
+    step = checkpoint_steps(a.run_dir)[-1]
+    model = load_model(checkpoint_dir(a.run_dir, step))
+    keep = {k: v for k, v in model.nets.items() if k.startswith("G")}
+    cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in keep},
+                              source=f"ganctl run {a.run_dir.name} step {step}")
+    target = REPO / "pretrained" / a.name
+    save_checkpoint(target, cfg, keep, dtype=torch.float16)
+    manifest_file = REPO / "pretrained" / "zoo.json"
+    manifest = json.loads(manifest_file.read_text())
+    weights = target / "model.safetensors"
+    manifest["models"][a.name] = {
+        "kind": cfg.kind, "file": a.name, "sha256": sha256_file(weights), "size": os.path.getsize(weights),
+        "format": "checkpoint", "license": a.license, "source": a.source, "domains": cfg.domains,
+        "input_size": cfg.image_size, "aliases": [x for x in a.aliases.split(",") if x],
+        "description": a.description or f"trained with ganctl ({a.run_dir.name}, step {step})",
+    }
+    manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{a.name}: step {step}, {os.path.getsize(weights) / 1e6:.1f} MB -> {target}")
+
+
+if __name__ == "__main__":
+    main()
