@@ -276,11 +276,32 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             if state.step % sample_every != 0:
                 sample(state.step)
             save(state.step)
+        if dist.world > 1:
+            _check_ranks_agree(task, dist)
     finally:
         loader.close()
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
     return last_stats
+
+
+def _check_ranks_agree(task, dist: Dist) -> None:
+    """DDP keeps replicas identical; verify it at the end (a cheap checksum per net), and with
+    GANCTL_DDP_DUMP=DIR write each rank's weights there for inspection."""
+    from cyclegan_cli.checkpoints import state_tensors
+
+    tensors = state_tensors(task.nets)
+    total = torch.tensor([float(t.double().sum()) for t in tensors.values()], dtype=torch.float64)
+    gathered = [torch.zeros_like(total) for _ in range(dist.world)]
+    torch.distributed.all_gather(gathered, total)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError("DDP replicas diverged: ranks hold different weights")
+    dump = os.environ.get("GANCTL_DDP_DUMP")
+    if dump:
+        from safetensors.torch import save_file
+
+        Path(dump).mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(Path(dump) / f"rank{dist.rank}.safetensors"))
 
 
 def _truncate_stats(file: Path, step: int) -> None:

@@ -1,0 +1,164 @@
+"""Training: exact resume after SIGKILL, learning on synthetic domains, DDP on CPU with gloo, DCGAN."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file
+
+TINY = ["--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--workers", "0",
+        "--deterministic", "--seed", "3", "-q"]
+
+
+def make_domains(root: Path, n: int = 6):
+    """Red squares (A) and blue discs (B) at random places on grey."""
+    rng = random.Random(0)
+    for d, shape, color in (("A", "rectangle", (220, 30, 30)), ("B", "ellipse", (30, 30, 220))):
+        (root / d).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            im = Image.new("RGB", (40, 40), (200, 200, 200))
+            x, y, s = rng.randint(2, 18), rng.randint(2, 18), rng.randint(10, 18)
+            getattr(ImageDraw.Draw(im), shape)([x, y, x + s, y + s], fill=color)
+            im.save(root / d / f"{i}.png")
+    return root / "A", root / "B"
+
+
+def _train_cmd(a, b, runs, name, steps, *extra):
+    return [sys.executable, "-m", "cyclegan_cli", "train", str(a), str(b), "--runs-dir", str(runs), "--name", name,
+            "--max-steps", str(steps), *TINY, *extra]
+
+
+def _final_state(run_dir: Path, step: int):
+    ck = run_dir / "checkpoints" / f"step-{step:08d}"
+    w = load_file(ck / "model.safetensors")
+    r = torch.load(ck / "resume.pt", weights_only=True)
+    return w, r
+
+
+def _assert_same_state(x, y):
+    wa, ra = x
+    wb, rb = y
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    for opt in ("opt_G", "opt_D"):
+        sa, sb = ra["task"][opt]["state"], rb["task"][opt]["state"]
+        assert sa.keys() == sb.keys()
+        for i in sa:
+            for k in sa[i]:
+                assert torch.equal(torch.as_tensor(sa[i][k]), torch.as_tensor(sb[i][k])), (opt, i, k)
+
+
+@pytest.mark.slow
+def test_exact_resume_after_sigkill(tmp_path):
+    a, b = make_domains(tmp_path)
+    n = 24
+    subprocess.run(_train_cmd(a, b, tmp_path / "runs", "oneshot", n, "--save-every", "1000"), check=True,
+                   capture_output=True)
+    ref = _final_state(tmp_path / "runs" / "oneshot", n)
+    # kill at random moments (the seeds make them reproducible), including during checkpoint writes
+    rnd = random.Random(1)
+    cmd = _train_cmd(a, b, tmp_path / "runs", "killed", n, "--save-every", "3")
+    run_dir = tmp_path / "runs" / "killed"
+    for attempt in range(3):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        target = rnd.randint(2, 6) + 3 * attempt
+        while time.time() < deadline:  # wait until a checkpoint past `target` appears or is being written
+            names = os.listdir(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
+            if any(x.startswith(".") for x in names) or any(
+                    x.startswith("step-") and int(x[5:]) >= target for x in names):
+                break
+            time.sleep(0.01)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    from cyclegan_cli.zoo.runs import checkpoint_steps
+
+    assert checkpoint_steps(run_dir)[-1] < n  # the kills really happened mid-run
+    subprocess.run(cmd, check=True, capture_output=True)
+    _assert_same_state(_final_state(run_dir, n), ref)
+    stats = [json.loads(l)["step"] for l in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert stats == sorted(set(stats))  # no duplicated lines after resumes
+
+
+@pytest.mark.slow
+def test_cycle_loss_halves(tmp_path, cli):
+    a, b = make_domains(tmp_path, n=8)
+    r = cli("train", a, b, "--runs-dir", tmp_path / "runs", "--name", "learn", "--max-steps", "200",
+            "--log-every", "1", "--sample-every", "100", "--size", "32", "--load-size", "36", "--ngf", "8",
+            "--ndf", "8", "--blocks", "2", "--workers", "0", "--seed", "0", "-q")
+    assert r.code == 0, r.err
+    rows = [json.loads(l) for l in (tmp_path / "runs" / "learn" / "stats.jsonl").read_text().splitlines()]
+    cyc = [x["loss_cycle_A"] + x["loss_cycle_B"] for x in rows]
+    assert len(cyc) == 200
+    assert np.mean(cyc[-10:]) < 0.5 * np.mean(cyc[:10])
+    run = tmp_path / "runs" / "learn"
+    assert (run / "samples" / "step-00000200.png").is_file() and (run / "loss.png").is_file()
+    opts = json.loads((run / "options.json").read_text())
+    assert opts["lambda_cycle"] == 10.0 and opts["loss"] == "lsgan"
+    # the run is usable right away by name
+    t = cli("translate", a, "--model", "learn", "--out", tmp_path / "out")
+    assert t.code == 0 and len(t.out.split()) == 8
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path):
+    a, b = make_domains(tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "cyclegan_cli", "train", str(a), str(b), "--runs-dir", str(tmp_path / "runs"), "--name", "ddp",
+           "--max-steps", "4", "--device", "cpu", "--save-every", "2", *TINY[:-1]]
+    cmd.append("--verbose")
+    # each rank writes its own weights when asked, so we can compare them
+    env["GANCTL_DDP_DUMP"] = str(tmp_path / "dump")
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = [d for d in (tmp_path / "runs").iterdir()]
+    assert [d.name for d in runs] == ["ddp"]
+    assert (tmp_path / "runs" / "ddp" / "checkpoints" / "step-00000004").is_dir()
+    w0 = load_file(tmp_path / "dump" / "rank0.safetensors")
+    w1 = load_file(tmp_path / "dump" / "rank1.safetensors")
+    assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
+    opts = json.loads((tmp_path / "runs" / "ddp" / "options.json").read_text())
+    assert opts["world_size"] == 2
+
+
+def test_dcgan_trains_and_resumes_by_name(tmp_path, cli):
+    d = tmp_path / "faces"
+    d.mkdir()
+    for i in range(16):
+        im = Image.new("RGB", (40, 40), (255, 255, 255))
+        ImageDraw.Draw(im).ellipse([8, 8, 32, 32], fill=(40 + 10 * i, 120, 200 - 8 * i))
+        im.save(d / f"{i}.png")
+    (d / "broken.png").write_text("nope")
+    args = ["train", d, "--runs-dir", tmp_path / "runs", "--name", "faces", "--size", "32", "--ngf", "8", "--ndf",
+            "8", "--batch-size", "8", "--workers", "0", "--save-every", "5"]
+    r = cli(*args, "--max-steps", "5")
+    assert r.code == 0, r.err
+    assert "skipped 1 unreadable" in r.err
+    r = cli(*args, "--max-steps", "8")  # the same name again continues
+    assert r.code == 0 and "resuming faces from step 5" in r.err
+    ck = tmp_path / "runs" / "faces" / "checkpoints"
+    assert sorted(p.name for p in ck.iterdir()) == ["step-00000005", "step-00000008"]
+    s = cli("sample", "--model", tmp_path / "runs" / "faces" / "checkpoints" / "step-00000008", "--seeds", "0-3",
+            "--out", tmp_path / "s")
+    assert s.code == 0 and len(s.out.split()) == 4
+
+
+def test_train_errors(tmp_path, cli):
+    r = cli("train", tmp_path / "nope")
+    assert r.code == 3
+    (tmp_path / "empty").mkdir()
+    r = cli("train", tmp_path / "empty")
+    assert r.code == 2 and "no usable images" in r.err
+    r = cli("train", tmp_path / "empty", tmp_path / "empty", tmp_path / "empty")
+    assert r.code == 2
