@@ -1,0 +1,160 @@
+"""Video frame streams in and out with PyAV (which carries its own FFmpeg).
+
+Reading: the first video stream's frames as RGB arrays (rotation metadata applied), in decode
+order with their timestamps, plus every audio packet. Writing: H.264/yuv420p in mp4 by default,
+the input's time base and each frame's timestamp kept (so variable frame rates survive), audio
+packets copied without re-encoding unless the output container cannot hold the codec.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+# audio codecs each container can hold as they are; others are re-encoded (AAC, or Opus for WebM)
+COPYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    "mov": {"aac", "mp3", "alac", "ac3", "pcm_s16le", "pcm_s24le"},
+    "mkv": None,  # anything
+    "matroska": None,
+    "webm": {"opus", "vorbis"},
+}
+FORMAT_NAME = {"mkv": "matroska", "mp4": "mp4", "mov": "mov", "webm": "webm", "avi": "avi"}
+
+
+def rotate(arr: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply display rotation (degrees counter-clockwise, FFmpeg's display matrix convention)."""
+    r = int(round(rotation)) % 360
+    if r == 0:
+        return arr
+    return np.ascontiguousarray(np.rot90(arr, k=r // 90))
+
+
+def even(arr: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: repeat the last row/column when a side is odd."""
+    h, w = arr.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return arr
+    return np.pad(arr, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+class VideoWriter:
+    """One output container: the translated video stream and the audio streams."""
+
+    def __init__(self, path: Path, container: str, vin, ains, codec, crf, preset, t0, notice):
+        self.out = av.open(str(path), mode="w", format=FORMAT_NAME.get(container, container))
+        self.vin, self.codec, self.crf, self.preset = vin, codec, crf, preset
+        self.vout = None
+        self.offset = t0 or 0
+        self.audio_map = {}
+        self.reencode = {}
+        allowed = COPYABLE_AUDIO.get(container, None)
+        for a in ains:
+            name = a.codec_context.name
+            if allowed is None or name in allowed:
+                self.audio_map[a.index] = self.out.add_stream_from_template(a)
+            else:
+                target = "libopus" if container == "webm" else "aac"
+                notice(f"audio codec {name} cannot go into {container} as is: re-encoding to {target}")
+                o = self.out.add_stream(target, rate=a.codec_context.sample_rate)
+                self.audio_map[a.index] = o
+                self.reencode[a.index] = (a, o)
+        self.last_pts = None
+        self.early_audio = []  # packets that arrive before the first frame fixes the video size
+
+    def _open_video(self, h: int, w: int):
+        rate = self.vin.average_rate or self.vin.guessed_rate or Fraction(30)
+        v = self.out.add_stream(self.codec, rate=rate)
+        v.width, v.height = w + w % 2, h + h % 2
+        v.pix_fmt = "yuv420p"
+        v.time_base = self.vin.time_base
+        v.codec_context.time_base = self.vin.time_base
+        if self.codec in ("libx264", "libx265"):
+            v.options = {"crf": str(self.crf), "preset": self.preset}
+        self.vout = v
+        early, self.early_audio = self.early_audio, []
+        for packet in early:  # every stream exists now: the header can be written
+            self.audio(packet)
+
+    def video(self, rgb: np.ndarray, pts):
+        if self.vout is None:
+            self._open_video(*rgb.shape[:2])
+        frame = av.VideoFrame.from_ndarray(even(rgb), format="rgb24").reformat(format="yuv420p")
+        if pts is not None:
+            pts -= self.offset
+            if self.last_pts is not None and pts <= self.last_pts:
+                pts = self.last_pts + 1
+            self.last_pts = pts
+        frame.pts = pts
+        frame.time_base = self.vin.time_base
+        for packet in self.vout.encode(frame):
+            self.out.mux(packet)
+
+    def audio(self, packet):
+        if self.vout is None:
+            self.early_audio.append(packet)
+            return
+        idx = packet.stream.index
+        o = self.audio_map.get(idx)
+        if o is None:
+            return
+        if idx in self.reencode:
+            for frame in packet.decode():
+                frame.pts = None
+                for p in o.encode(frame):
+                    self.out.mux(p)
+            return
+        if self.offset:
+            shift = int(self.offset * self.vin.time_base / packet.time_base)
+            if packet.pts is not None and packet.pts < shift:
+                return
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        packet.stream = o
+        self.out.mux(packet)
+
+    def close(self):
+        if self.vout is None:
+            raise ValueError("no video frame could be decoded")
+        if self.vout is not None:
+            for packet in self.vout.encode(None):
+                self.out.mux(packet)
+        for idx, (_, o) in self.reencode.items():
+            for p in o.encode(None):
+                self.out.mux(p)
+        self.out.close()
+
+    def abort(self):
+        try:
+            self.out.close()
+        except Exception:
+            pass
+
+
+def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 18) -> None:
+    """(N, H, W, 3) uint8 frames -> an H.264 MP4, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.ganctl-tmp")
+    try:
+        out = av.open(str(tmp), mode="w", format="mp4")
+        h, w = frames.shape[1:3]
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+        v.options = {"crf": str(crf)}
+        for f in frames:
+            for p in v.encode(av.VideoFrame.from_ndarray(even(f), format="rgb24")):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        out.close()
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

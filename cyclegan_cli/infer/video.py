@@ -1,0 +1,162 @@
+"""Translating videos: a decode thread, the batched network, and the writer, with memory
+bounded by small queues whatever the video's length."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+from typing import Callable
+
+import av
+import numpy as np
+
+from cyclegan_cli.data.video import VideoWriter, rotate
+from cyclegan_cli.errors import InputError
+
+_END = object()
+
+
+def translate_video(translator, src: Path, dst: Path, *, size: int | None = None, batch_size: int = 4,
+                    crf: int = 18, preset: str = "medium", codec: str = "libx264", container: str = "mp4",
+                    frames_out: Path | None = None, start: float | None = None, end: float | None = None,
+                    max_frames: int | None = None, on_notice: Callable[[str], None] | None = None,
+                    on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Translate every frame of ``src`` into ``dst`` (or PNG frames under ``frames_out``).
+
+    Returns {"frames": n, "error": None or one line}. An interrupted run leaves no file under ``dst``.
+    """
+    notice = on_notice or (lambda m: None)
+    src, dst = Path(src), Path(dst)
+    try:
+        inp = av.open(str(src))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise InputError(f"{src}: cannot open video ({str(exc).splitlines()[0]})") from None
+    if not inp.streams.video:
+        inp.close()
+        raise InputError(f"{src}: no video stream")
+    vin = inp.streams.video[0]
+    vin.thread_type = "AUTO"
+    ains = list(inp.streams.audio)
+    others = [s for s in inp.streams if s.type not in ("video", "audio")]
+    if others or len(inp.streams.video) > 1:
+        notice(f"{src}: dropping {len(others) + len(inp.streams.video) - 1} stream(s) that are not the video or audio")
+    tb = vin.time_base
+    t0 = None if start is None else int(start / tb)
+    t1 = None if end is None else int(end / tb)
+    if t0 is not None:
+        inp.seek(t0, stream=vin, backward=True, any_frame=False)
+
+    # 1. a decode thread: video frames (RGB, rotated) and audio packets in demux order
+    q_in: "queue.Queue" = queue.Queue(maxsize=4 * batch_size)
+    decode_error: list = []
+    stop = threading.Event()
+
+    def decode():
+        n = 0
+        try:
+            for packet in inp.demux(vin, *ains):
+                if stop.is_set():
+                    break
+                if packet.stream.type == "audio":
+                    if packet.dts is not None:
+                        q_in.put(("audio", packet))
+                    continue
+                for frame in packet.decode():
+                    if t0 is not None and frame.pts is not None and frame.pts < t0:
+                        continue
+                    if t1 is not None and frame.pts is not None and frame.pts > t1:
+                        raise StopIteration
+                    arr = rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+                    q_in.put(("video", (arr, frame.pts)))
+                    n += 1
+                    if max_frames is not None and n >= max_frames:
+                        raise StopIteration
+        except StopIteration:
+            pass
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            decode_error.append(f"{src}: video decoding stopped after {n} frame(s) ({str(exc).splitlines()[0]})")
+        finally:
+            q_in.put(_END)
+
+    reader = threading.Thread(target=decode, name="video-decode", daemon=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.ganctl-tmp")
+    writer = None
+    frames = 0
+    try:
+        reader.start()
+        if frames_out is None:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            writer = VideoWriter(tmp, container, vin, ains, codec, crf, preset, t0, notice)
+        else:
+            (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
+        pending: list = []
+
+        def flush():
+            nonlocal frames
+            if not pending:
+                return
+            arrs = [a for a, _ in pending]
+            if size:
+                from PIL import Image
+
+                h, w = arrs[0].shape[:2]
+                s = size / min(h, w)
+                arrs = [np.asarray(Image.fromarray(a).resize((round(w * s), round(h * s)), Image.BICUBIC)) for a in arrs]
+            h, w = arrs[0].shape[:2]
+            if translator.needs_tiling(h, w):
+                outs = [translator.run_image(a) for a in arrs]
+            else:
+                outs = translator(np.stack(arrs))
+            for (_, pts), out in zip(pending, outs):
+                frames += 1
+                if writer is not None:
+                    writer.video(out, pts)
+                else:
+                    from PIL import Image
+
+                    from cyclegan_cli.data.images import save_image_atomic
+
+                    save_image_atomic(Image.fromarray(out), Path(frames_out) / src.stem / f"frame_{frames:06d}.png")
+            if on_progress:
+                on_progress({"input": str(src), "frames": frames})
+            pending.clear()
+
+        while True:
+            item = q_in.get()
+            if item is _END:
+                break
+            kind, payload = item
+            if kind == "audio":
+                if writer is not None:
+                    writer.audio(payload)
+                continue
+            if pending and pending[0][0].shape != payload[0].shape:
+                flush()
+            pending.append(payload)
+            if len(pending) >= batch_size:
+                flush()
+        flush()
+        if writer is not None:
+            writer.close()
+            writer = None
+            os.replace(tmp, dst)
+    except BaseException:
+        stop.set()
+        if writer is not None:
+            writer.abort()
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                q_in.get_nowait()
+            except queue.Empty:
+                reader.join(0.05)
+        inp.close()
+    return {"frames": frames, "error": decode_error[0] if decode_error else None}
+
+
