@@ -73,12 +73,14 @@ def test_exact_resume_after_sigkill(tmp_path):
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         target = rnd.randint(2, 6) + 3 * attempt
-        while time.time() < deadline:  # wait until a checkpoint past `target` appears or is being written
+        while time.time() < deadline:
             names = os.listdir(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
-            if any(x.startswith(".") for x in names) or any(
-                    x.startswith("step-") and int(x[5:]) >= target for x in names):
+            done = [int(x[5:]) for x in names if x.startswith("step-")]
+            writing = any(x.startswith(".") for x in names)
+            # the middle attempt is killed while a checkpoint is being written, the others between steps
+            if (attempt == 1 and writing and done) or (attempt != 1 and done and max(done) >= target):
                 break
-            time.sleep(0.01)
+            time.sleep(0.002)
         p.send_signal(signal.SIGKILL)
         p.wait()
     from cyclegan_cli.zoo.runs import checkpoint_steps
@@ -86,6 +88,7 @@ def test_exact_resume_after_sigkill(tmp_path):
     assert checkpoint_steps(run_dir)[-1] < n  # the kills really happened mid-run
     subprocess.run(cmd, check=True, capture_output=True)
     _assert_same_state(_final_state(run_dir, n), ref)
+    assert not [x for x in os.listdir(run_dir / "checkpoints") if x.startswith(".")]  # no half-written leftovers
     stats = [json.loads(l)["step"] for l in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert stats == sorted(set(stats))  # no duplicated lines after resumes
 

@@ -33,7 +33,7 @@ def train(
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic algorithms and data order.")] = False,
-    workers: Annotated[int, typer.Option("--workers", min=0)] = 2,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default: 0 on CPU, 4 on GPU).")] = None,
     log_every: Annotated[int, typer.Option("--log-every", min=1)] = 50,
     sample_every: Annotated[int, typer.Option("--sample-every", min=1)] = 500,
     save_every: Annotated[int, typer.Option("--save-every", min=1)] = 1000,

@@ -35,7 +35,7 @@ def translate(
     fmt: Annotated[str, typer.Option("--format", help="same|png|jpg|webp|bmp|tiff.")] = "same",
     quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality.")] = 95,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output file's stem.")] = "",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per network call (default: 1 on CPU, 8 on GPU).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Decode/encode threads.")] = 2,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist (default: skip them).")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,

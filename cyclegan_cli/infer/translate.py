@@ -295,7 +295,7 @@ def _one_line(job: Job, exc: Exception) -> str:
 
 def translate(model, inputs: list, out="translated", direction: str = "AtoB", fmt: str = "same",
               quality: int = 95, suffix: str = "", size: int | None = None, tile: int | None = None,
-              batch_size: int = 4, workers: int = 2, skip_existing: bool = True, shard: str | None = None,
+              batch_size: int | None = None, workers: int = 2, skip_existing: bool = True, shard: str | None = None,
               device: str = "auto", precision: str = "auto", backend: str = "auto",
               max_pixels: int = img.DEFAULT_MAX_PIXELS, video_options: dict | None = None,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
@@ -339,6 +339,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         raise UsageError(f"{model}: a {loaded.config.kind} model cannot translate images; use ganctl sample")
     net = loaded.generator(direction)
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile)
+    batch_size = batch_size or translator.default_batch_size
     images = [j for j in todo if j.kind == "image"]
     videos = [j for j in todo if j.kind == "video"]
     if images:

@@ -227,7 +227,7 @@ def train_cyclegan(
     precision="auto",  # auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32
     channels_last=None,  # default: on for CUDA
     compile=False,  # torch.compile the nets
-    workers=2,  # DataLoader worker processes
+    workers=None,  # DataLoader worker processes (default: 0 on CPU, where they would steal cores from compute; 4 on GPU)
     log_every=50,  # a stats.jsonl line every N steps
     sample_every=500,  # a sample grid every N steps
     save_every=1000,  # a checkpoint every N steps (and at the end)
@@ -276,6 +276,8 @@ def train_cyclegan(
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
                         dist=dist, device=dev)
+    if workers is None:
+        workers = 0 if dev.type == "cpu" else 4
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
              workers=workers, dist=dist, device=dev, callbacks=cb)

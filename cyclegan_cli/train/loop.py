@@ -179,6 +179,10 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     cb = callbacks or Callbacks()
     run_dir = Path(run_dir)
     state = LoopState()
+    if dist.main and (run_dir / "checkpoints").is_dir():
+        for leftover in (run_dir / "checkpoints").iterdir():  # a write that a kill interrupted
+            if leftover.name.startswith("."):
+                shutil.rmtree(leftover, ignore_errors=True)
     steps = registry.checkpoint_steps(run_dir)
     if steps:
         ckpt = registry.checkpoint_dir(run_dir, steps[-1])

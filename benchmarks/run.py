@@ -1,0 +1,258 @@
+"""ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
+
+    python benchmarks/run.py [--only translate,tiling,video,train] [--quick]
+
+References: a straightforward per-image eager PyTorch loop (translate), a naive OpenCV
+read -> network -> write loop (video), the official CycleGAN training step re-created here with
+the official network definitions and loss sequence (train). Absolute figures name the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint  # noqa: E402
+from cyclegan_cli.models import build  # noqa: E402
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+
+
+def photo(w: int, h: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([128 + 100 * np.sin(x / (20 + seed)), 128 + 90 * np.cos(y / 17), 120 + 0 * x], -1)
+    return (base + rng.normal(0, 8, base.shape)).clip(0, 255).astype(np.uint8)
+
+
+def resnet_checkpoint(folder: Path, ngf=64, blocks=9) -> Path:
+    torch.manual_seed(0)
+    args = {"ngf": ngf, "n_blocks": blocks}
+    g = build("resnet_generator", **args)
+    cfg = ModelConfig(kind="cyclegan", nets={"G_A": {"arch": "resnet_generator", "args": args}})
+    return save_checkpoint(folder, cfg, {"G_A": g})
+
+
+def bench_translate(tmp: Path, n: int):
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.translate import translate
+
+    src = tmp / "photos"
+    src.mkdir()
+    for i in range(n):
+        Image.fromarray(photo(256, 256, i)).save(src / f"{i:03d}.jpg", quality=92)
+    ck = resnet_checkpoint(tmp / "resnet9")
+    G = load_model(ck).generator().eval()
+
+    def naive():  # PIL open -> tensor -> G -> save, one image at a time
+        out = tmp / "naive"
+        out.mkdir(exist_ok=True)
+        t = time.perf_counter()
+        with torch.no_grad():
+            for f in sorted(src.iterdir()):
+                x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+                y = G(x)[0]
+                Image.fromarray(((y + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()).save(out / f.name)
+        return n / (time.perf_counter() - t)
+
+    def ours(backend):
+        out = tmp / f"ours-{backend}"
+        t = time.perf_counter()
+        s = translate(str(ck), [src], out, backend=backend, skip_existing=False)
+        assert s.converted == n, s
+        return n / (time.perf_counter() - t)
+
+    naive()  # warm-up (allocator, threads)
+    ref = naive()
+    rows = [("naive per-image eager loop (reference)", ref)]
+    for backend in ("torch", "onnxruntime"):
+        try:
+            ours(backend)  # warm-up, exports the ONNX model once
+            rows.append((f"ganctl translate --backend {backend}", ours(backend)))
+        except Exception as exc:  # onnxruntime is an optional extra
+            print(f"  (backend {backend} unavailable: {exc})")
+    # bf16 autocast on the CPU: opt-in (--precision bf16), outputs differ slightly from fp32
+    t = time.perf_counter()
+    translate(str(ck), [src], tmp / "ours-bf16", precision="bf16", skip_existing=False)
+    rows.append(("ganctl translate --precision bf16 (opt-in)", n / (time.perf_counter() - t)))
+    diff = max(np.abs(np.asarray(Image.open(tmp / "ours-bf16" / f.name), dtype=int)
+                      - np.asarray(Image.open(tmp / "ours-torch" / f.name), dtype=int)).max() for f in src.iterdir())
+    print(f"translate, ResNet-9 ngf 64, 256x256 JPEG, {n} images:")
+    for name, v in rows:
+        print(f"  {name:<42} {v:7.3f} img/s   {v / ref:5.2f}x")
+    print(f"  (bf16 vs fp32 outputs: max difference {diff}/255)")
+
+
+def bench_tiling(tmp: Path, side: int):
+    ck = resnet_checkpoint(tmp / "small", ngf=8, blocks=6)
+    img = tmp / "huge.png"
+    Image.fromarray(np.tile(photo(1024, 1024, 1), (side // 1024, side // 1024, 1))).save(img, compress_level=1)
+    code = ("import sys;from cyclegan_cli.infer.translate import translate;"
+            f"s=translate({str(ck)!r},[{str(img)!r}],{str(tmp / 'tiled')!r},backend='torch');"
+            "print(s.converted, [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    secs = time.perf_counter() - t
+    converted, rss_kb = r.stdout.split()
+    base = subprocess.run([sys.executable, "-c", "import torch,cyclegan_cli.infer.translate;"
+                           "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"],
+                          capture_output=True, text=True, check=True)
+    print(f"tiling, {side}x{side} PNG, ResNet-6 ngf 8 (memory figure; the network size does not change the buffers):")
+    print(f"  peak RSS {int(rss_kb) / 2**20:.2f} GiB  (interpreter + torch alone: {int(base.stdout) / 2**20:.2f} GiB;"
+          f" the decoded image alone: {side * side * 3 / 2**30:.2f} GiB), {secs:.0f} s")
+
+
+def bench_video(tmp: Path, frames: int):
+    import av
+    import cv2
+
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.translate import translate
+
+    ck = resnet_checkpoint(tmp / "vid-model", ngf=32, blocks=6)
+    src = tmp / "clip.mp4"
+    out = av.open(str(src), mode="w")
+    v = out.add_stream("libx264", rate=30)
+    v.width, v.height, v.pix_fmt = 256, 256, "yuv420p"
+    for i in range(frames):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.roll(photo(256, 256, 3), i, 1), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    G = load_model(ck).generator().eval()
+
+    def naive():
+        cap = cv2.VideoCapture(str(src))
+        wr = cv2.VideoWriter(str(tmp / "naive.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (256, 256))
+        t, n = time.perf_counter(), 0
+        with torch.no_grad():
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                x = torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+                y = ((G(x)[0] + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+                wr.write(np.ascontiguousarray(y[:, :, ::-1]))
+                n += 1
+        wr.release()
+        return n / (time.perf_counter() - t)
+
+    def ours():
+        t = time.perf_counter()
+        translate(str(ck), [src], tmp / "vid-out", skip_existing=False)
+        return frames / (time.perf_counter() - t)
+
+    ref = naive()
+    v = ours()
+    print(f"video, 256x256, {frames} frames, ResNet-6 ngf 32:")
+    print(f"  naive OpenCV loop (reference)              {ref:7.2f} frames/s   1.00x")
+    print(f"  ganctl translate                           {v:7.2f} frames/s   {v / ref:5.2f}x")
+
+
+def bench_train(tmp: Path, iters: int):
+    import torch.nn.functional as F
+
+    from cyclegan_cli.models.cyclegan import init_weights
+
+    a, b = tmp / "A", tmp / "B"
+    for d in (a, b):
+        d.mkdir()
+        for i in range(4):
+            Image.fromarray(photo(300, 300, i + (10 if d == b else 0))).save(d / f"{i}.jpg")
+
+    def official_step_time():
+        """The official CycleGANModel.optimize_parameters order, nets built from the official layout."""
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from test_translate import official_resnet
+
+        torch.manual_seed(0)
+        G_A, G_B = official_resnet(64, 9), official_resnet(64, 9)
+        D_A, D_B = build("patch_discriminator"), build("patch_discriminator")
+        for n in (G_A, G_B, D_A, D_B):
+            init_weights(n)
+        opt_G = torch.optim.Adam(list(G_A.parameters()) + list(G_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
+        opt_D = torch.optim.Adam(list(D_A.parameters()) + list(D_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
+        mse = torch.nn.MSELoss()
+        times = []
+        for it in range(iters + 1):
+            t = time.perf_counter()
+            real_A = torch.from_numpy(np.asarray(Image.open(a / f"{it % 4}.jpg").resize((286, 286)))).permute(2, 0, 1)[None].float()[:, :, :256, :256] / 127.5 - 1
+            real_B = torch.from_numpy(np.asarray(Image.open(b / f"{it % 4}.jpg").resize((286, 286)))).permute(2, 0, 1)[None].float()[:, :, :256, :256] / 127.5 - 1
+            fake_B, fake_A = G_A(real_A), G_B(real_B)
+            rec_A, rec_B = G_B(fake_B), G_A(fake_A)
+            for p in list(D_A.parameters()) + list(D_B.parameters()):
+                p.requires_grad_(False)
+            opt_G.zero_grad()
+            pa, pb = D_A(fake_B), D_B(fake_A)
+            loss = (F.l1_loss(G_A(real_B), real_B) * 5 + F.l1_loss(G_B(real_A), real_A) * 5
+                    + mse(pa, torch.ones_like(pa)) + mse(pb, torch.ones_like(pb))
+                    + F.l1_loss(rec_A, real_A) * 10 + F.l1_loss(rec_B, real_B) * 10)
+            loss.backward()
+            opt_G.step()
+            for p in list(D_A.parameters()) + list(D_B.parameters()):
+                p.requires_grad_(True)
+            opt_D.zero_grad()
+            for D, real, fake in ((D_A, real_B, fake_B), (D_B, real_A, fake_A)):
+                pr, pf = D(real), D(fake.detach())
+                ((mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf))) * 0.5).backward()
+            opt_D.step()
+            times.append(time.perf_counter() - t)
+        return float(np.mean(times[1:]))
+
+    def ours_step_time():
+        from cyclegan_cli.train.cyclegan import train_cyclegan
+
+        t = time.perf_counter()
+        run = train_cyclegan(a, b, runs_dir=tmp / "runs", name="bench", max_steps=iters + 1, log_every=1,
+                             sample_every=10**9, save_every=10**9)
+        import json
+
+        rows = [json.loads(l) for l in (run / "stats.jsonl").read_text().splitlines()]
+        del t
+        return float(np.mean([r["sec_per_it"] for r in rows[1:]]))
+
+    ref = official_step_time()
+    ours = ours_step_time()
+    print(f"train, CycleGAN ResNet-9 ngf 64, 256x256, batch 1, {iters} iterations after a warm-up:")
+    print(f"  official step re-created (reference)       {ref:7.2f} s/it   1.00x")
+    print(f"  ganctl train                               {ours:7.2f} s/it   {ours / ref:5.2f}x  (lower is better)")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="translate,tiling,video,train")
+    ap.add_argument("--quick", action="store_true", help="fewer images/frames/iterations")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        os.environ.setdefault("GANCTL_HOME", str(tmp / "home"))
+        if "translate" in only:
+            bench_translate(tmp, 6 if args.quick else 16)
+        if "video" in only:
+            bench_video(tmp, 30 if args.quick else 90)
+        if "train" in only:
+            bench_train(tmp, 2 if args.quick else 4)
+        if "tiling" in only:
+            bench_tiling(tmp, 4096 if args.quick else 8192)
+
+
+if __name__ == "__main__":
+    main()
