@@ -1,0 +1,75 @@
+"""The runs registry commands, Ctrl-C handling and GANCTL_DEBUG."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from conftest import run_subprocess, save_rgb
+
+
+def _tiny_run(cli, tmp_path, name="r1"):
+    for d, s in (("A", 0), ("B", 50)):
+        for i in range(2):
+            save_rgb(tmp_path / d / f"{i}.png", 32, 32, seed=s + i)
+    r = cli("train", tmp_path / "A", tmp_path / "B", "--name", name, "--size", "32", "--load-size", "32", "--ngf",
+            "4", "--ndf", "4", "--blocks", "1", "--max-steps", "4", "--save-every", "2", "--sample-every", "2", "-q")
+    assert r.code == 0, r.err
+    return tmp_path / "runs" / name
+
+
+def test_runs_commands(tmp_path, cli, isolated_home):
+    run = _tiny_run(cli, tmp_path)
+    rows = json.loads(cli("runs", "list", "--json").out)
+    assert [r["name"] for r in rows] == ["r1"] and rows[0]["last_step"] == 4
+    show = json.loads(cli("runs", "show", "r1", "--json").out)
+    assert show["checkpoints"] == [2, 4] and show["latest"]["step"] == 4 and show["latest_sample"].endswith(".png")
+    assert cli("runs", "promote", "r1:2", "--as", "early").code == 0
+    assert (isolated_home / "zoo" / "early" / "config.json").is_file()
+    assert cli("zoo", "list").out.count("early") == 1
+    assert cli("runs", "export", "r1", tmp_path / "exported").code == 0
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["config.json", "model.safetensors"]
+    (isolated_home / "runs.sqlite").unlink()  # the registry is rebuilt from the folders
+    assert "r1" in cli("runs", "scan", tmp_path / "runs").out
+    assert cli("runs", "rm", "r1").code == 0 and run.is_dir()
+    r = cli("runs", "show", "r1x")
+    assert r.code == 3
+
+
+def test_ctrl_c_exits_130_without_partial_files(tmp_path, tiny_cyclegan):
+    for i in range(40):
+        save_rgb(tmp_path / "in" / f"{i:02d}.png", 256, 256, seed=i)
+    p = subprocess.Popen([sys.executable, "-m", "cyclegan_cli", "translate", str(tmp_path / "in"), "--model",
+                          str(tiny_cyclegan), "--out", str(tmp_path / "out"), "--backend", "torch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ganctl: error: interrupted")
+    names = os.listdir(tmp_path / "out")
+    assert names and all(n.endswith(".png") and not n.startswith(".") for n in names)
+
+
+def test_debug_shows_traceback(tmp_path):
+    r = run_subprocess("translate", tmp_path / "nope.png", "--model", "x.pth", env={"GANCTL_DEBUG": "1"})
+    assert r.returncode == 3 and "Traceback" in r.stderr
+
+
+def test_device_choice():
+    import torch
+
+    from cyclegan_cli.device import autocast_dtype, pick_device
+    from cyclegan_cli.errors import UsageError
+
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else pick_device("auto").type)
+    assert autocast_dtype(torch.device("cpu"), "auto") is None
+    assert autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    for bad in ("gpu", "cuda:x"):
+        try:
+            pick_device(bad)
+            raise AssertionError("accepted " + bad)
+        except UsageError:
+            pass
