@@ -79,7 +79,7 @@ def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int = 32) -> np.n
     """(H, W, 3) uint8 -> (H, W, 3) uint8, never running more than ``tile``x``tile`` pixels at once."""
     h, w = rgb.shape[:2]
     tile = max(tile, 2 * overlap + translator.multiple)
-    step = tile - overlap
+    step = tile - overlap  # consecutive tiles overlap by `overlap` pixels
     net = translator.net if translator.backend is None else None
     stats = None
     if net is not None and any(isinstance(m, nn.InstanceNorm2d) for m in net.modules()):
@@ -91,25 +91,39 @@ def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int = 32) -> np.n
         small = np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
         with frozen_instance_norm(net) as stats:
             translator.forward(translator.to_tensor(small[None]))
-    acc = np.zeros((h, w, 3), np.float32)
-    weight = np.zeros((h, w, 1), np.float32)
+    # Tiles are run one row band at a time; only the band's accumulators are float, and rows that no
+    # later tile touches are finished into the uint8 output at once (memory ~ tile x width, not H x W).
+    out = np.empty((h, w, 3), np.uint8)
     ys, xs = _starts(h, tile, step), _starts(w, tile, step)
+    band_top = 0
+    acc = np.zeros((min(tile, h), w, 3), np.float32)
+    weight = np.zeros((min(tile, h), w, 1), np.float32)
     ctx = frozen_instance_norm(net, stats) if stats is not None else contextlib.nullcontext()
     with ctx:
         for y0 in ys:
+            if y0 > band_top:  # rows [band_top, y0) are complete: finish them, slide the band down
+                done = y0 - band_top
+                out[band_top:y0] = _finish(acc[:done], weight[:done])
+                acc = np.concatenate([acc[done:], np.zeros((done, w, 3), np.float32)])[:min(tile, h - y0)]
+                weight = np.concatenate([weight[done:], np.zeros((done, w, 1), np.float32)])[:min(tile, h - y0)]
+                band_top = y0
             for x0 in xs:
                 th, tw = min(tile, h - y0), min(tile, w - x0)
                 patch = rgb[y0:y0 + th, x0:x0 + tw]
                 x = translator.to_tensor(np.ascontiguousarray(patch)[None])
-                out = translator.forward(x).float() * translator.std + translator.mean  # [0, 1]
-                out = out[0].permute(1, 2, 0).cpu().numpy() * 255.0
+                y = translator.forward(x).float() * translator.std + translator.mean  # [0, 1]
+                y = y[0].permute(1, 2, 0).cpu().numpy() * 255.0
                 wy = _ramp(th, min(overlap, th // 2), y0 > 0, y0 + th < h)
                 wx = _ramp(tw, min(overlap, tw // 2), x0 > 0, x0 + tw < w)
                 wt = (wy[:, None] * wx[None, :])[:, :, None]
-                acc[y0:y0 + th, x0:x0 + tw] += out * wt
-                weight[y0:y0 + th, x0:x0 + tw] += wt
-    acc /= np.maximum(weight, 1e-8)
-    return np.clip(np.rint(acc), 0, 255).astype(np.uint8)
+                acc[:th, x0:x0 + tw] += y * wt
+                weight[:th, x0:x0 + tw] += wt
+    out[band_top:] = _finish(acc[:h - band_top], weight[:h - band_top])
+    return out
+
+
+def _finish(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(acc / np.maximum(weight, 1e-8)), 0, 255).astype(np.uint8)
 
 
 def receptive_radius(net: nn.Module) -> int:

@@ -19,6 +19,8 @@ import numpy as np
 from PIL import Image
 
 SOURCES = [Path("/usr/share/backgrounds")]
+# the originals of examples/photos are held out, so the README demo shows unseen photos
+HELD_OUT = {p.stem for p in (Path(__file__).resolve().parents[1] / "photos").glob("*.jpg")}
 CROP, OUT, PER_PHOTO = 192, 80, 60
 
 
@@ -26,7 +28,8 @@ def photos():
     files = []
     for root in SOURCES:
         if root.is_dir():
-            files += sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+            files += sorted(p for p in root.rglob("*")
+                            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp") and p.stem not in HELD_OUT)
     return files
 
 
