@@ -58,8 +58,12 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
+ARGV: list[str] = []  # the arguments of this invocation (arithmetic keeps --plus/--minus in their order)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every error becomes one line on stderr and a documented exit code."""
+    ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     from typer.exceptions import Abort, Exit, TyperException
 
     from cyclegan_cli.errors import GanctlError

@@ -172,9 +172,9 @@ def arithmetic(
 
     Groups are applied in the order given on the command line: --plus A --minus B --plus C.
     """
-    import sys
-
     import torch
+
+    from cyclegan_cli.cli import ARGV
 
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import arithmetic as combine
@@ -187,8 +187,7 @@ def arithmetic(
     _refuse_existing(out, overwrite)
     # keep the command line order of --plus/--minus groups
     order, pi, mi = [], 0, 0
-    argv = sys.argv
-    for a in argv:
+    for a in ARGV:
         if a in ("--plus", "--minus") or a.startswith(("--plus=", "--minus=")):
             if a.startswith("--plus") and pi < len(plus):
                 order.append((1, plus[pi]))

@@ -87,7 +87,7 @@ def translate(
             o.error(r["error"])
         if o.json_mode:
             o.json(r)
-        elif r["status"] in ("ok", "skipped") and r["status"] == "ok":
+        elif r["status"] == "ok":
             o.result(r["output"])
         progress.advance()
 

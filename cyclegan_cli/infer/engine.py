@@ -57,7 +57,7 @@ class Translator:
         self.tile = tile
         self.tile_overlap = tile_overlap
         if memory_budget_gb is None:
-            memory_budget_gb = 2.0
+            memory_budget_gb = 1.0
         self.max_untiled_pixels = self._pixel_budget(memory_budget_gb)
         self.backend = self._choose_backend(backend, cache_dir)
 
