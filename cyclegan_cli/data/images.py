@@ -5,7 +5,6 @@ alpha kept aside and put back, 16-bit and palette images handled, ICC profile ke
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,27 +122,18 @@ def tmp_name(dst: Path) -> Path:
 
 
 def write_picture(pic: Picture, dst: Path, pil_format: str, quality: int = 95) -> None:
-    """Write atomically: temporary file in the same folder, fsync, ``os.replace``."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    """Encode and write atomically (see :func:`atomic_write_bytes`)."""
+    import io
+
     im = encode_picture(pic, pil_format, quality)
     kwargs = {}
     if pic.icc_profile:
         kwargs["icc_profile"] = pic.icc_profile
     if pil_format in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
-    tmp = tmp_name(dst)
-    try:
-        with open(tmp, "wb") as fh:
-            im.save(fh, format=pil_format, **kwargs)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    buf = io.BytesIO()
+    im.save(buf, format=pil_format, **kwargs)
+    atomic_write_bytes(dst, buf.getbuffer())
 
 
 def remove_stale_tmp(folder: Path) -> int:
@@ -178,11 +168,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def atomic_write_bytes(dst: Path, data: bytes) -> None:
+def atomic_write_bytes(dst: Path, data) -> None:
+    """Temporary file in the same folder (named so a later run can tell it is stale), fsync,
+    ``os.replace``: a reader sees the old file or the whole new one, never a part."""
+    dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    tmp = tmp_name(dst)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
