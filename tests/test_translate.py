@@ -232,3 +232,43 @@ def test_sigkill_leaves_no_partial_files(tmp_path, tiny_cyclegan):
     assert names == sorted(f.name for f in (tmp_path / "ref").iterdir())  # no temporary files left either
     for n in names:
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
+
+
+def test_onnx_backend_and_export_match_torch(tmp_path, cli, tiny_cyclegan):
+    import onnxruntime as ort
+
+    for i in range(3):
+        save_rgb(tmp_path / "in" / f"{i}.png", 40 + 8 * i, 36, seed=i)
+    a = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "t", "--backend", "torch")
+    b = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--backend", "onnxruntime")
+    assert a.code == b.code == 0, b.err
+    for i in range(3):
+        x = np.asarray(Image.open(tmp_path / "t" / f"{i}.png"), dtype=int)
+        y = np.asarray(Image.open(tmp_path / "o" / f"{i}.png"), dtype=int)
+        assert np.abs(x - y).max() <= 1
+    r = cli("export", tiny_cyclegan, "--onnx", tmp_path / "g.onnx")
+    assert r.code == 0 and (tmp_path / "g.onnx").is_file()
+    sess = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].name == "image"
+    assert cli("export", tiny_cyclegan, "--onnx", tmp_path / "g.onnx").code == 2  # no silent overwrite
+
+
+def test_formats_sizes_and_guards(tmp_path, cli, tiny_cyclegan):
+    from PIL import ImageCms
+
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(d / "deep.png")  # 16-bit
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(np.full((20, 24, 3), 90, np.uint8)).save(d / "icc.jpg", icc_profile=srgb)
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(d / "dot.png")
+    Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(d / "big.png")
+    r = cli("translate", d, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--suffix", "_x", "--format", "webp",
+            "--quality", "80", "--max-pixels", "5000")
+    assert r.code == 1
+    errors = sorted(l for l in r.err_lines if l.startswith("ganctl: error:"))
+    assert len(errors) == 2 and "too small" in " ".join(errors) and "pixel limit" in " ".join(errors)
+    assert Image.open(tmp_path / "o" / "deep_x.webp").size == (40, 30)
+    assert Image.open(tmp_path / "o" / "icc_x.webp").info.get("icc_profile") == srgb
+    r = cli("translate", d / "icc.jpg", "--model", tiny_cyclegan, "--out", tmp_path / "s", "--size", "40")
+    assert r.code == 0 and Image.open(tmp_path / "s" / "icc.jpg").size == (48, 40)

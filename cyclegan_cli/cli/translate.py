@@ -40,6 +40,7 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist (default: skip them).")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto|torch|onnxruntime.")] = "auto",
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")] = 400_000_000,
     crf: Annotated[int, typer.Option("--crf", help="Video quality (H.264 CRF).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="Video encoder preset.")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
@@ -97,7 +98,7 @@ def translate(
         summary = run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix,
                                 size=size, tile=tile, batch_size=batch_size, workers=workers,
                                 skip_existing=not overwrite, shard=shard, device=device, precision=precision,
-                                backend=backend, video_options=video_options, on_result=on_result,
+                                backend=backend, max_pixels=max_pixels, video_options=video_options, on_result=on_result,
                                 on_notice=o.info)
     o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
     if counts["failed"]:
