@@ -165,3 +165,14 @@ def test_train_errors(tmp_path, cli):
     assert r.code == 2 and "no usable images" in r.err
     r = cli("train", tmp_path / "empty", tmp_path / "empty", tmp_path / "empty")
     assert r.code == 2
+
+
+def test_same_name_with_other_options_is_refused(tmp_path, cli):
+    a, b = make_domains(tmp_path, n=2)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--name", "x", "--size", "32", "--load-size", "32",
+            "--ndf", "4", "--blocks", "1", "--max-steps", "2", "-q"]
+    assert cli(*base, "--ngf", "4").code == 0
+    r = cli(*base, "--ngf", "8")
+    assert r.code == 2 and "ngf 4 -> 8" in r.err
+    r = cli("train", "--resume", "x", "--max-steps", "3", "--runs-dir", tmp_path / "runs", "-q")
+    assert r.code == 0, r.err

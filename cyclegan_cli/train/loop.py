@@ -106,6 +106,13 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         old = read_options(run_dir)
         if old.get("kind") != kind:
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
+        # how long to train may change on a resume; what the networks and data are may not
+        free = {"max_steps", "epochs", "decay_epochs", "name", "kind", "world_size"}
+        changed = sorted(k for k in options if k not in free and k in old and old[k] != options[k])
+        if changed:
+            diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
+            raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
+                             "or another --name")
         return run_dir, True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
