@@ -58,7 +58,8 @@ def bench_translate(tmp: Path, n: int):
         Image.fromarray(photo(256, 256, i)).save(src / f"{i:03d}.jpg", quality=92)
     ck = resnet_checkpoint(tmp / "resnet9")
     model = load_model(ck)  # loaded once, outside the timings, for the naive loop and for ours
-    G = model.generator().eval()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    G = model.generator().eval().to(dev)
 
     def naive():  # PIL open -> tensor -> G -> save, one image at a time
         out = tmp / "naive"
@@ -66,9 +67,9 @@ def bench_translate(tmp: Path, n: int):
         t = time.perf_counter()
         with torch.no_grad():
             for f in sorted(src.iterdir()):
-                x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-                y = G(x)[0]
-                Image.fromarray(((y + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()).save(out / f.name)
+                x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB")).copy()).permute(2, 0, 1)[None].to(dev)
+                y = G(x.float() / 127.5 - 1)[0]
+                Image.fromarray(((y + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()).save(out / f.name)
         return n / (time.perf_counter() - t)
 
     def ours(backend):
@@ -137,7 +138,8 @@ def bench_video(tmp: Path, frames: int):
         out.mux(p)
     out.close()
     model = load_model(ck)
-    G = model.generator().eval()
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    G = model.generator().eval().to(dev)
 
     def naive():
         cap = cv2.VideoCapture(str(src))
@@ -148,8 +150,8 @@ def bench_video(tmp: Path, frames: int):
                 ok, bgr = cap.read()
                 if not ok:
                     break
-                x = torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-                y = ((G(x)[0] + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).numpy()
+                x = torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1)[None].to(dev).float() / 127.5 - 1
+                y = ((G(x)[0] + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
                 wr.write(np.ascontiguousarray(y[:, :, ::-1]))
                 n += 1
         wr.release()
@@ -186,10 +188,12 @@ def bench_train(tmp: Path, iters: int):
         from test_translate import official_resnet
 
         torch.manual_seed(0)
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         G_A, G_B = official_resnet(64, 9), official_resnet(64, 9)
         D_A, D_B = build("patch_discriminator"), build("patch_discriminator")
         for n in (G_A, G_B, D_A, D_B):
             init_weights(n)
+            n.to(dev)
         opt_G = torch.optim.Adam(list(G_A.parameters()) + list(G_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
         opt_D = torch.optim.Adam(list(D_A.parameters()) + list(D_B.parameters()), lr=2e-4, betas=(0.5, 0.999))
         mse = torch.nn.MSELoss()
@@ -198,6 +202,7 @@ def bench_train(tmp: Path, iters: int):
             t = time.perf_counter()
             real_A = torch.from_numpy(np.asarray(Image.open(a / f"{it % 4}.jpg").resize((286, 286)))).permute(2, 0, 1)[None].float()[:, :, :256, :256] / 127.5 - 1
             real_B = torch.from_numpy(np.asarray(Image.open(b / f"{it % 4}.jpg").resize((286, 286)))).permute(2, 0, 1)[None].float()[:, :, :256, :256] / 127.5 - 1
+            real_A, real_B = real_A.to(dev), real_B.to(dev)
             fake_B, fake_A = G_A(real_A), G_B(real_B)
             rec_A, rec_B = G_B(fake_B), G_A(fake_A)
             for p in list(D_A.parameters()) + list(D_B.parameters()):
@@ -216,6 +221,8 @@ def bench_train(tmp: Path, iters: int):
                 pr, pf = D(real), D(fake.detach())
                 ((mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf))) * 0.5).backward()
             opt_D.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
         return float(np.mean(times[1:]))
 
