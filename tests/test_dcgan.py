@@ -124,3 +124,14 @@ def test_nearest_finds_the_training_copy(tmp_path, cli):
 def test_cyclegan_model_is_refused_by_sample(tiny_cyclegan, cli):
     r = cli("sample", "--model", tiny_cyclegan, "--seeds", "0")
     assert r.code == 2 and "translate" in r.err
+
+
+def test_interpolate_mp4(netG, tmp_path, cli):
+    import av
+
+    _, path = netG
+    out = tmp_path / "walk.mp4"
+    r = cli("interpolate", "--model", path, "--seeds", "1,2", "--steps", "5", "--out", out, "--fps", "10")
+    assert r.code == 0, r.err
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5

@@ -216,3 +216,19 @@ def test_code_running_pickle_is_refused(cli, tmp_path):
     assert not (tmp_path / "pwned").exists()
     r = cli("zoo", "import", tmp_path / "evil.pth", "--name", "evil")
     assert r.code == 4 and not (tmp_path / "pwned").exists()
+
+
+def test_verify_and_rm(zoo, cli, tmp_path, isolated_home):
+    assert cli("zoo", "download", "good").code == 0
+    (tmp_path / "g.pth").write_bytes(zoo.body)
+    assert cli("zoo", "import", tmp_path / "g.pth", "--name", "mine").code == 0
+    r = cli("zoo", "verify", "--json")
+    rows = [json.loads(l) for l in r.out.splitlines()]
+    assert r.code == 0 and {x["name"] for x in rows} >= {"good", "mine"} and all(x["ok"] for x in rows)
+    weights = isolated_home / "zoo" / "mine" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    r = cli("zoo", "verify")
+    assert r.code == 1 and "mine:" in r.out
+    assert cli("zoo", "rm", "mine").code == 0 and not (isolated_home / "zoo" / "mine").exists()
+    assert cli("zoo", "rm", "good").code == 0
+    assert cli("zoo", "rm", "nothing").code == 3
