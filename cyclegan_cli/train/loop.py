@@ -113,6 +113,12 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
             diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
             raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
                              "or another --name")
+        if main and any(old.get(k) != options.get(k) for k in ("max_steps", "epochs", "decay_epochs") if k in options):
+            from cyclegan_cli.data.images import atomic_write_bytes
+
+            merged = {**old, **{k: options[k] for k in ("max_steps", "epochs", "decay_epochs") if k in options}}
+            atomic_write_bytes(run_dir / OPTIONS_FILE, (json.dumps(merged, indent=2, sort_keys=True, default=str)
+                                                        + "\n").encode())
         return run_dir, True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
