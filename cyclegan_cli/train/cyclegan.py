@@ -236,8 +236,6 @@ def train_cyclegan(
     callbacks=None,  # loop.Callbacks: how progress is reported
 ) -> Path:
     """Train a CycleGAN on two folders; returns the run folder."""
-    from cyclegan_cli.device import seed_everything, set_deterministic
-
     if loss not in LOSSES or loss == "hinge":
         raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
     if size % 4:
@@ -253,11 +251,7 @@ def train_cyclegan(
     for folder, skipped in ((folder_a, skipped_a), (folder_b, skipped_b)):
         if skipped:
             cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
-    dist, dev = loop.init_distributed(device)
-    if dev.type == "cpu" and dist.main:
-        cb.on_notice("no GPU found: training on the CPU (slow at full size; see --size, --ngf, --blocks)")
-    set_deterministic(deterministic)
-    seed_everything(seed + dist.rank)
+    dist, dev = loop.start_process(device, seed, deterministic, cb)
     domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
     n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
     total = max_steps or n * (epochs + decay_epochs)

@@ -142,8 +142,6 @@ def train_dcgan(
     callbacks=None,
 ) -> Path:
     """Train a DCGAN on one folder; returns the run folder."""
-    from cyclegan_cli.device import seed_everything, set_deterministic
-
     if loss not in DCGAN_LOSSES:
         raise loop.UsageError(f"unknown --loss {loss!r} for DCGAN: {', '.join(DCGAN_LOSSES)}")
     if image_size not in (16, 32, 64, 128, 256):
@@ -152,11 +150,7 @@ def train_dcgan(
     files, skipped = scan_folder(Path(folder))
     if skipped:
         cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
-    dist, dev = loop.init_distributed(device)
-    if dev.type == "cpu" and dist.main:
-        cb.on_notice("no GPU found: training on the CPU")
-    set_deterministic(deterministic)
-    seed_everything(seed + dist.rank)
+    dist, dev = loop.start_process(device, seed, deterministic, cb)
     batch_size = min(batch_size, max(1, len(files) // dist.world))
     n = len(files) // dist.world // batch_size or 1
     total = max_steps or n * epochs

@@ -73,6 +73,19 @@ def init_distributed(device_spec: str) -> tuple[Dist, torch.device]:
     return Dist(rank, world, local), device
 
 
+def start_process(device_spec: str, seed: int, deterministic: bool, cb: "Callbacks") -> tuple["Dist", torch.device]:
+    """What every kind of training does first: DDP (under torchrun) and the device, a notice when
+    there is no GPU, determinism, and seeds (offset by rank so ranks draw different noise)."""
+    from cyclegan_cli.device import seed_everything, set_deterministic
+
+    dist, dev = init_distributed(device_spec)
+    if dev.type == "cpu" and dist.main:
+        cb.on_notice("no GPU found: training on the CPU (slow at full size; see --size and --ngf)")
+    set_deterministic(deterministic)
+    seed_everything(seed + dist.rank)
+    return dist, dev
+
+
 def wrap_ddp(module: torch.nn.Module, dist: Dist, device: torch.device):
     if dist.world <= 1:
         return module
