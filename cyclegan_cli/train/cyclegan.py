@@ -86,9 +86,9 @@ class CycleGANTask:
         self.pool_A, self.pool_B = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
         self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed)
         self.size = size
-        n = 4
-        self.fixed_A = torch.stack([center(load_rgb(p), size) for p in files_a[:n]])
-        self.fixed_B = torch.stack([center(load_rgb(p), size) for p in files_b[:n]])
+        n = 4  # a fixed sample set spread over each folder (not its first n files, often one source)
+        self.fixed_A = torch.stack([center(load_rgb(p), size) for p in files_a[::max(1, len(files_a) // n)][:n]])
+        self.fixed_B = torch.stack([center(load_rgb(p), size) for p in files_b[::max(1, len(files_b) // n)][:n]])
 
     # --------------------------------------------------------------- data order
     def epoch_keys(self, epoch: int) -> list:
