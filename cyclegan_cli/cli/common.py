@@ -90,6 +90,7 @@ class Progress:
     def __init__(self, out: Output, description: str, total: int | None, unit: str, interval: float = 10.0):
         self.out, self.description, self.total, self.unit = out, description, total, unit
         self.done, self.fields = 0, ""
+        self._first = None  # the count at the first update (a resumed run starts past zero)
         self.interval, self._last, self._start = interval, 0.0, time.monotonic()
         self._rich = None
         self._task = None
@@ -116,12 +117,14 @@ class Progress:
 
     def update(self, done: int, total: int | None = None, **fields) -> None:
         self.done = done
+        if self._first is None:
+            self._first = done
         if total is not None:
             self.total = total
         if fields:
             self.fields = "  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
         now = time.monotonic()
-        rate = self.done / max(now - self._start, 1e-9)
+        rate = (self.done - (self._first or 0)) / max(now - self._start, 1e-9)
         if self._rich is not None:
             self._rich.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.2f} {self.unit}/s",
                               extra=self.fields)
