@@ -184,6 +184,10 @@ def test_stdin_json_shard_and_out_inside_input(tmp_path, cli, tiny_cyclegan):
         rr = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / f"s{k}", "--shard", f"{k}/3")
         parts.append(set(Path(p).name for p in rr.out.split()))
     assert sum(len(p) for p in parts) == 12 and set.union(*parts) == {f"{i}.png" for i in range(12)}
+    again = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json")
+    assert {json.loads(l)["status"] for l in again.out.splitlines()} == {"skipped"}
+    redo = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--overwrite")
+    assert redo.code == 0 and len(redo.out.split()) == 12
     bad = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "in" / "o")
     assert bad.code == 2 and "inside the input folder" in bad.err
 

@@ -37,7 +37,7 @@ def translate(
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output file's stem.")] = "",
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per network call (default: 1 on CPU, 8 on GPU).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Decode/encode threads.")] = 2,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that exist (default: skip them).")] = False,
+    skip_existing: Annotated[bool, typer.Option("--skip-existing/--overwrite", help="Skip outputs that exist (a rerun carries on), or redo them.")] = True,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto|torch|onnxruntime.")] = "auto",
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")] = 400_000_000,
@@ -97,7 +97,7 @@ def translate(
     with progress:
         summary = run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix,
                                 size=size, tile=tile, batch_size=batch_size, workers=workers,
-                                skip_existing=not overwrite, shard=shard, device=device, precision=precision,
+                                skip_existing=skip_existing, shard=shard, device=device, precision=precision,
                                 backend=backend, max_pixels=max_pixels, video_options=video_options, on_result=on_result,
                                 on_notice=o.info)
     o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
