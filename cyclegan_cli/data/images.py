@@ -116,6 +116,18 @@ def encode_picture(pic: Picture, pil_format: str, quality: int = 95) -> Image.Im
     return im
 
 
+def resize_short_side(arr: np.ndarray, size: int | None) -> np.ndarray:
+    """(H, W[, C]) uint8 with its short side scaled to ``size`` (bicubic); unchanged when ``size`` is None."""
+    if not size:
+        return arr
+    h, w = arr.shape[:2]
+    scale = size / min(w, h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if (nw, nh) == (w, h):
+        return arr
+    return np.asarray(Image.fromarray(arr).resize((nw, nh), Image.BICUBIC))
+
+
 def tmp_name(dst: Path) -> Path:
     """The temporary name a file is written under before it is renamed into place."""
     return dst.with_name(f".{dst.name}.{os.getpid()}.ganctl-tmp")

@@ -15,6 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from cyclegan_cli.data.images import tmp_name
+
 
 # audio codecs each container can hold as they are; others are re-encoded (AAC, or Opus for WebM)
 COPYABLE_AUDIO = {
@@ -123,9 +125,8 @@ class VideoWriter:
     def close(self):
         if self.vout is None:
             raise ValueError("no video frame could be decoded")
-        if self.vout is not None:
-            for packet in self.vout.encode(None):
-                self.out.mux(packet)
+        for packet in self.vout.encode(None):
+            self.out.mux(packet)
         for idx, (_, o) in self.reencode.items():
             for p in o.encode(None):
                 self.out.mux(p)
@@ -141,7 +142,7 @@ class VideoWriter:
 def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 18) -> None:
     """(N, H, W, 3) uint8 frames -> an H.264 MP4, written atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.ganctl-tmp")
+    tmp = tmp_name(path)
     try:
         out = av.open(str(tmp), mode="w", format="mp4")
         h, w = frames.shape[1:3]

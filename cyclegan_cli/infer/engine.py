@@ -174,9 +174,11 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
     """Export with dynamic batch, height and width; written atomically."""
     import warnings
 
+    from cyclegan_cli.data.images import tmp_name
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.ganctl-tmp")
+    tmp = tmp_name(path)
     multiple = max(getattr(net, "size_multiple", 4), 8)
     dummy = torch.zeros(1, 3, multiple * 4, multiple * 4)
     net = net.cpu().eval()

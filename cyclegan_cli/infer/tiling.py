@@ -2,8 +2,8 @@
 
 Instance normalisation makes a tile's output depend on the statistics of the whole input. Running
 tiles with their own statistics gives visible seams, so we first run the network once on the whole
-image (downscaled only as far as the memory budget needs), record every InstanceNorm layer's mean and variance, and run all tiles
-with those frozen statistics. On smooth content this matches the untiled output closely.
+image (downscaled only as far as the memory budget needs), record every InstanceNorm layer's mean
+and variance, and run all tiles with those frozen statistics. On smooth content this matches the untiled output closely.
 """
 
 from __future__ import annotations

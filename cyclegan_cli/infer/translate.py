@@ -163,16 +163,8 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
 def _resize_short_side(pic: img.Picture, size: int | None) -> img.Picture:
     if not size:
         return pic
-    from PIL import Image
-
-    w, h = pic.size
-    scale = size / min(w, h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    if (nw, nh) == (w, h):
-        return pic
-    rgb = np.asarray(Image.fromarray(pic.rgb).resize((nw, nh), Image.BICUBIC))
-    alpha = None if pic.alpha is None else np.asarray(Image.fromarray(pic.alpha).resize((nw, nh), Image.BICUBIC))
-    return img.Picture(rgb, alpha, pic.icc_profile, pic.source_format)
+    alpha = None if pic.alpha is None else img.resize_short_side(pic.alpha, size)
+    return img.Picture(img.resize_short_side(pic.rgb, size), alpha, pic.icc_profile, pic.source_format)
 
 
 def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: int = 95, size: int | None = None,

@@ -12,6 +12,7 @@ from typing import Callable
 import av
 import numpy as np
 
+from cyclegan_cli.data.images import resize_short_side, save_image_atomic, tmp_name
 from cyclegan_cli.data.video import VideoWriter, rotate
 from cyclegan_cli.errors import InputError
 
@@ -81,7 +82,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             q_in.put(_END)
 
     reader = threading.Thread(target=decode, name="video-decode", daemon=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.ganctl-tmp")
+    tmp = tmp_name(dst)
     writer = None
     frames = 0
     try:
@@ -97,13 +98,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             nonlocal frames
             if not pending:
                 return
-            arrs = [a for a, _ in pending]
-            if size:
-                from PIL import Image
-
-                h, w = arrs[0].shape[:2]
-                s = size / min(h, w)
-                arrs = [np.asarray(Image.fromarray(a).resize((round(w * s), round(h * s)), Image.BICUBIC)) for a in arrs]
+            arrs = [resize_short_side(a, size) for a, _ in pending]
             h, w = arrs[0].shape[:2]
             if translator.needs_tiling(h, w):
                 outs = [translator.run_image(a) for a in arrs]
@@ -115,8 +110,6 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                     writer.video(out, pts)
                 else:
                     from PIL import Image
-
-                    from cyclegan_cli.data.images import save_image_atomic
 
                     save_image_atomic(Image.fromarray(out), Path(frames_out) / src.stem / f"frame_{frames:06d}.png")
             if on_progress:

@@ -164,8 +164,6 @@ def train_dcgan(
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
                      options=options, dist=dist, device=dev)
-    if workers is None:
-        workers = 0 if dev.type == "cpu" else 4
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
              dist=dist, device=dev, callbacks=cb)

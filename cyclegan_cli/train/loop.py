@@ -108,6 +108,9 @@ def next_run_name(runs_dir: Path, kind: str) -> str:
     return f"{kind}-{n + 1:03d}"
 
 
+LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
+
+
 def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True) -> tuple[Path, bool]:
     """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
@@ -120,29 +123,31 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         if old.get("kind") != kind:
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
         # how long to train may change on a resume; what the networks and data are may not
-        free = {"max_steps", "epochs", "decay_epochs", "name", "kind", "world_size"}
+        free = {*LENGTH_OPTIONS, "name", "kind", "world_size"}
         changed = sorted(k for k in options if k not in free and k in old and old[k] != options[k])
         if changed:
             diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
             raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
                              "or another --name")
-        if main and any(old.get(k) != options.get(k) for k in ("max_steps", "epochs", "decay_epochs") if k in options):
-            from cyclegan_cli.data.images import atomic_write_bytes
-
-            merged = {**old, **{k: options[k] for k in ("max_steps", "epochs", "decay_epochs") if k in options}}
-            atomic_write_bytes(run_dir / OPTIONS_FILE, (json.dumps(merged, indent=2, sort_keys=True, default=str)
-                                                        + "\n").encode())
+        length = {k: options[k] for k in LENGTH_OPTIONS if k in options}
+        if main and any(old.get(k) != v for k, v in length.items()):
+            _write_options(run_dir, {**old, **length})
         return run_dir, True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
-        from cyclegan_cli.data.images import atomic_write_bytes
-
-        atomic_write_bytes(run_dir / OPTIONS_FILE, (json.dumps({**options, "name": name, "kind": kind},
-                                                               indent=2, sort_keys=True, default=str) + "\n").encode())
+        _write_options(run_dir, {**options, "name": name, "kind": kind})
     return run_dir, False
+
+
+def _write_options(run_dir: Path, options: dict) -> None:
+    from cyclegan_cli.data.images import atomic_write_bytes
+    from cyclegan_cli.zoo.runs import OPTIONS_FILE
+
+    text = json.dumps(options, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write_bytes(run_dir / OPTIONS_FILE, text.encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -192,7 +197,7 @@ def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
 
 
 def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int = 50, sample_every: int = 500,
-        save_every: int = 1000, keep_checkpoints: int = 3, workers: int = 2, dist: Dist | None = None,
+        save_every: int = 1000, keep_checkpoints: int = 3, workers: int | None = None, dist: Dist | None = None,
         device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None) -> dict:
     """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
 
@@ -266,6 +271,8 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     sums: dict[str, torch.Tensor] = {}
     count, t_last = 0, time.perf_counter()
     last_stats: dict = {}
+    if workers is None:  # on a CPU, loader processes would steal the cores the step needs
+        workers = 0 if device.type == "cpu" else 4
     loader = _Loader(task, workers, device)
     try:
         while state.step < max_steps:

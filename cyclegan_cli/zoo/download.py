@@ -89,8 +89,9 @@ def _fetch(url: str, part: Path, on_progress, timeout: float) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            if expected is not None and done < expected:
-                raise DownloadError(f"{url}: truncated: got {done} of {expected} bytes; run again to resume") from None
-            raise DownloadError(f"{url}: transfer broke off after {done} bytes ({type(exc).__name__}); run again to resume") from None
+            if expected is None or done >= expected:
+                raise DownloadError(f"{url}: transfer broke off after {done} bytes ({type(exc).__name__}); "
+                                    "run again to resume") from None
+            # the server closed early: reported as a truncation just below
     if expected is not None and done < expected:
         raise DownloadError(f"{url}: truncated: got {done} of {expected} bytes; run again to resume")
