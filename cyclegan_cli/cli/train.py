@@ -26,6 +26,7 @@ def train(
     ngf: Annotated[int, typer.Option("--ngf")] = 64,
     ndf: Annotated[int, typer.Option("--ndf")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", help="CycleGAN ResNet blocks.")] = 9,
+    upsample: Annotated[str, typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity")] = 0.5,
@@ -68,6 +69,7 @@ def train(
         no_flip = not opts.get("flip", True)
         if kind == "cyclegan":
             decay_epochs, load_size, blocks = opts["decay_epochs"], opts["load_size"], opts["blocks"]
+            upsample = opts.get("upsample", "transpose")
             lambda_cycle, lambda_identity = opts["lambda_cycle"], opts["lambda_identity"]
         else:
             nz = opts["nz"]
@@ -118,7 +120,7 @@ def train(
 
             run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=decay_epochs,
                                      batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                     loss=loss or "lsgan", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                                     upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                                      **common)
         else:
             from cyclegan_cli.train.dcgan import train_dcgan

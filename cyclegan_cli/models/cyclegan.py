@@ -39,6 +39,18 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
+UPSAMPLE = ("transpose", "resize")
+
+
+def _upsample_layers(kind: str, cin: int, cout: int, bias: bool) -> list:
+    """``transpose``: the official stride-2 transposed conv. ``resize``: bilinear x2, then a 3x3 conv,
+    the fix the official FAQ gives for the checkerboard a transposed conv draws (Odena et al. 2016)."""
+    if kind == "transpose":
+        return [nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.ReflectionPad2d(1),
+            nn.Conv2d(cin, cout, 3, bias=bias)]
+
+
 @register("resnet_generator")
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, two stride-2 downsamplings, ``n_blocks`` residual blocks, two upsamplings, c7s1-out.
@@ -46,8 +58,11 @@ class ResnetGenerator(nn.Module):
     Spatial size must be a multiple of 4 (two stride-2 stages); ``size_multiple`` says so.
     """
 
-    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", use_dropout=False):
+    def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", use_dropout=False,
+                 upsample="transpose"):
         super().__init__()
+        if upsample not in UPSAMPLE:
+            raise ValueError(f"unknown upsample {upsample!r}: {' or '.join(UPSAMPLE)}")
         self.size_multiple = 4
         nl = norm_layer(norm)
         use_bias = norm == "instance"  # the official code: bias only when the norm has no affine shift
@@ -58,11 +73,10 @@ class ResnetGenerator(nn.Module):
                       nl(ngf * mult * 2), nn.ReLU(True)]
         for _ in range(n_blocks):  # (N, 4ngf, H/4, W/4)
             model.append(ResnetBlock(ngf * 4, nl, use_dropout, use_bias))
-        for i in range(2):
+        for i in range(2):  # (N, ngf*2^(2-i), h, w) -> (N, ngf*2^(1-i), 2h, 2w)
             mult = 2 ** (2 - i)
-            model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1,
-                                         output_padding=1, bias=use_bias),
-                      nl(ngf * mult // 2), nn.ReLU(True)]
+            model += _upsample_layers(upsample, ngf * mult, ngf * mult // 2, use_bias)
+            model += [nl(ngf * mult // 2), nn.ReLU(True)]
         model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*model)
 

@@ -53,7 +53,7 @@ class Discriminators(nn.Module):
 
 
 class CycleGANTask:
-    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, d_layers, size, load_size, flip, loss,
+    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device):
         from cyclegan_cli.device import autocast_dtype, memory_format
@@ -65,7 +65,8 @@ class CycleGANTask:
         self.amp = autocast_dtype(device, precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
-        g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm}
+        g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm,
+                  "upsample": upsample}
         d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
         self.specs = {"G_A": ("resnet_generator", g_args), "G_B": ("resnet_generator", g_args),
                       "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
@@ -215,6 +216,7 @@ def train_cyclegan(
     blocks=9,  # ResNet blocks (official resnet_9blocks)
     d_layers=3,  # PatchGAN layers: 3 = 70x70 receptive field (official basic D)
     norm="instance",  # instance norm (official for CycleGAN)
+    upsample="transpose",  # generator up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
     loss="lsgan",  # lsgan (official), minimax, nonsat, wgangp
     lambda_cycle=10.0,  # cycle-consistency weight per direction (official lambda_A = lambda_B = 10)
     lambda_identity=0.5,  # identity loss, as a fraction of lambda_cycle (official 0.5)
@@ -238,6 +240,10 @@ def train_cyclegan(
     """Train a CycleGAN on two folders; returns the run folder."""
     if loss not in LOSSES or loss == "hinge":
         raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
+    from cyclegan_cli.models.cyclegan import UPSAMPLE
+
+    if upsample not in UPSAMPLE:
+        raise loop.UsageError(f"--upsample {upsample!r}: transpose or resize")
     if size % 4:
         raise loop.UsageError(f"--size {size}: must be a multiple of 4")
     if size < 2 ** (d_layers + 2):
@@ -258,13 +264,13 @@ def train_cyclegan(
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
                                 load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
-                                norm=norm, loss=loss, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                                norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
                                 precision=precision, world_size=dist.world, domains=domains)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main)
     dist.barrier()
     options["name"] = run_dir.name
-    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, d_layers=d_layers, size=size,
+    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, d_layers=d_layers, size=size,
                         load_size=load_size, flip=flip, loss=loss, lambda_cycle=lambda_cycle,
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,

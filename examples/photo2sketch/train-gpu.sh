@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Train the shipped photo2sketch on one GPU inside a fixed time budget, then ship it.
+#
+#   BUDGET=420 bash examples/photo2sketch/train-gpu.sh [OUT_DIR]
+#
+# Needs work-data/photo2sketch/photos512 (prepare.py collect). A short probe measures the step
+# time on this GPU; the schedule (constant lr, then linear decay, as the official recipe) is
+# sized so the whole run ends inside BUDGET seconds. Rerunning resumes the same run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-python3}
+BUDGET=${BUDGET:-420}
+OUT=${1:-work-data/ship}
+W=${W:-work-data/photo2sketch}
+RUNS=${RUNS:-work-data/runs}
+ARGS=(--size 256 --load-size 288 --ngf 32 --ndf 64 --blocks 6 --upsample resize --batch-size 4 ${EXTRA:-})
+mkdir -p "$OUT"
+[ -d $W/photo ] || $PY examples/photo2sketch/prepare.py crops $W
+if [ ! -f "$RUNS/photo2sketch/options.json" ]; then
+  rm -rf /tmp/p2s-probe
+  $PY -m cyclegan_cli train $W/photo $W/sketch --name probe --runs-dir /tmp/p2s-probe "${ARGS[@]}" \
+    --max-steps 120 --log-every 40 --sample-every 100000 --save-every 100000 -q
+  sec=$(tail -1 /tmp/p2s-probe/probe/stats.jsonl | $PY -c 'import json,sys; print(json.load(sys.stdin)["sec_per_it"])')
+  n=$(ls $W/photo | wc -l)
+  # steps that fit (minus ~40 s of start, samples and checkpoints), as whole epochs, half of them decaying
+  epochs=$($PY -c "import math; s=int(($BUDGET-40)/$sec); per=math.ceil($n/4); print(max(1, s//per//2))")
+  echo "probe: $sec s/step on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo cpu); $epochs + $epochs epochs of $n images"
+else
+  epochs=$($PY -c "import json; print(json.load(open('$RUNS/photo2sketch/options.json'))['epochs'])")
+fi
+$PY -m cyclegan_cli train $W/photo $W/sketch --name photo2sketch --runs-dir "$RUNS" "${ARGS[@]}" \
+  --epochs "$epochs" --decay-epochs "$epochs" --log-every 100 --sample-every 1000 --save-every 1000 -q || true
+$PY examples/ship.py "$RUNS/photo2sketch" photo2sketch --license "see examples/README.md" --source "examples/photo2sketch"
+cp pretrained/photo2sketch/model.safetensors pretrained/photo2sketch/config.json "$RUNS/photo2sketch/stats.jsonl" "$OUT/"
+cp "$(ls "$RUNS"/photo2sketch/samples/*.png | tail -1)" "$OUT/samples.png"
