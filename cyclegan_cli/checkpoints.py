@@ -97,7 +97,15 @@ class LoadedModel:
 def _atomic_folder(target: Path):
     """A fresh temporary folder beside ``target``, on the same file system so rename is atomic."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a checkpoint folder is like any other
+    return tmp
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace_folder(tmp: Path, target: Path) -> None:
@@ -151,6 +159,7 @@ def save_checkpoint(path, config: ModelConfig, nets: dict, resume: dict | None =
         if resume is not None:
             torch.save(resume, tmp / RESUME_FILE)
         for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~_umask())  # the umask's permissions, as for every other file we write
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         _replace_folder(tmp, target)
@@ -330,7 +339,9 @@ def infer_generator(sd: dict, where: str) -> dict:
         top = max(int(k.split(".")[1]) for k in sd if ".conv_block." not in k)
         output_nc = int(sd[f"model.{top}.weight"].shape[0])  # the final c7s1 conv: (out, ngf, 7, 7)
         norm = "batch" if "model.2.weight" in sd else "instance"
-        dropout = any(k.endswith("conv_block.6.weight") for k in sd)
+        # conv_block is [pad, conv, norm, relu, (dropout), pad, conv, norm]: with dropout, index 6 is
+        # the second conv (4-D weight); without it, index 6 is the batch norm (1-D weight)
+        dropout = any(k.endswith("conv_block.6.weight") and sd[k].dim() == 4 for k in sd)
         return {"arch": "resnet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf,
                                                      "n_blocks": n_blocks, "norm": norm, "use_dropout": dropout}}
     if "model.model.0.weight" in sd:

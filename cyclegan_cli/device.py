@@ -92,3 +92,26 @@ def memory_format(device: torch.device, channels_last: bool | None = None) -> to
     if channels_last is None:
         channels_last = device.type == "cuda"
     return torch.channels_last if channels_last else torch.contiguous_format
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes a forward pass may use now: free memory on a CUDA device, available RAM on the CPU
+    (``MemAvailable``: free plus reclaimable page cache), with a safety margin."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            avail = 4 * 2**30
+    return int(avail * 0.75)

@@ -22,9 +22,13 @@ def pytest_collection_modifyitems(config, items):
     except Exception:
         has_cuda = False
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none is present on this machine")
+    long_ok = os.environ.get("GANCTL_LONG_TESTS", "") not in ("", "0")
+    skip_long = pytest.mark.skip(reason="a long check: run with GANCTL_LONG_TESTS=1")
     for item in items:
         if "cuda" in item.keywords and not has_cuda:
             item.add_marker(skip)
+        if "long" in item.keywords and not long_ok:
+            item.add_marker(skip_long)
 
 
 @pytest.fixture(autouse=True)

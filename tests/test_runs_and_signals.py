@@ -48,8 +48,8 @@ def test_ctrl_c_exits_130_without_partial_files(tmp_path, tiny_cyclegan):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("ganctl: error: interrupted")
-    names = os.listdir(tmp_path / "out")
-    assert names and all(n.endswith(".png") and not n.startswith(".") for n in names)
+    names = set(os.listdir(tmp_path / "out")) - {".ganctl-manifest.json", ".ganctl-manifest.json.lock"}
+    assert names and all(n.endswith(".png") and not n.startswith(".") for n in names)  # no temporary files
 
 
 def test_debug_shows_traceback(tmp_path):

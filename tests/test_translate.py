@@ -17,27 +17,32 @@ from conftest import save_rgb, smooth_image
 
 
 # --- the official generators, written out here from the official layout (models/networks.py) ---
-def official_resnet(ngf, n_blocks):
-    norm = lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)  # noqa: E731
+def official_resnet(ngf, n_blocks, norm_kind="instance", dropout=False):
+    if norm_kind == "instance":
+        norm = lambda c: nn.InstanceNorm2d(c, affine=False, track_running_stats=False)  # noqa: E731
+    else:
+        norm = lambda c: nn.BatchNorm2d(c, affine=True, track_running_stats=True)  # noqa: E731
+    bias = norm_kind == "instance"
 
     class Block(nn.Module):
         def __init__(self, dim):
             super().__init__()
-            self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True), norm(dim),
-                                            nn.ReLU(True), nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=True),
-                                            norm(dim))
+            layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim), nn.ReLU(True)]
+            layers += [nn.Dropout(0.5)] if dropout else []
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), norm(dim)]
+            self.conv_block = nn.Sequential(*layers)
 
         def forward(self, x):
             return x + self.conv_block(x)
 
-    m = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=True), norm(ngf), nn.ReLU(True)]
+    m = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=bias), norm(ngf), nn.ReLU(True)]
     for i in range(2):
         c = ngf * 2**i
-        m += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=True), norm(2 * c), nn.ReLU(True)]
+        m += [nn.Conv2d(c, 2 * c, 3, 2, 1, bias=bias), norm(2 * c), nn.ReLU(True)]
     m += [Block(ngf * 4) for _ in range(n_blocks)]
     for i in range(2):
         c = ngf * 2 ** (2 - i)
-        m += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=True), norm(c // 2), nn.ReLU(True)]
+        m += [nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1, bias=bias), norm(c // 2), nn.ReLU(True)]
     m += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
     net = nn.Module()
     net.model = nn.Sequential(*m)
@@ -205,18 +210,6 @@ def test_direction_to_and_exif(tmp_path, cli, tiny_cyclegan):
     assert r.code == 2 and "cat and dog" in r.err
 
 
-def test_tiled_matches_untiled_on_smooth_image(tiny_cyclegan):
-    from cyclegan_cli.checkpoints import load_model
-    from cyclegan_cli.infer.engine import Translator
-
-    m = load_model(tiny_cyclegan)
-    img = smooth_image(300, 220)
-    whole = Translator(m.generator(), m.config, device="cpu", backend="torch").run_image(img)
-    tiled = Translator(m.generator(), m.config, device="cpu", backend="torch", tile=96).run_image(img)
-    assert whole.shape == tiled.shape == img.shape
-    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 2
-
-
 def test_sigkill_leaves_no_partial_files(tmp_path, tiny_cyclegan):
     for i in range(60):
         save_rgb(tmp_path / "in" / f"{i:02d}.png", 256, 256, seed=i)
@@ -228,14 +221,15 @@ def test_sigkill_leaves_no_partial_files(tmp_path, tiny_cyclegan):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     for f in (tmp_path / "out").iterdir():
-        if f.suffix == ".png":
+        if f.suffix == ".png" and not f.name.startswith("."):
             Image.open(f).load()  # every file under a final name is complete
     subprocess.run(cmd + ["--out", str(tmp_path / "out")], check=True, capture_output=True)
     subprocess.run(cmd + ["--out", str(tmp_path / "ref")], check=True, capture_output=True)
     names = sorted(f.name for f in (tmp_path / "out").iterdir())
     assert names == sorted(f.name for f in (tmp_path / "ref").iterdir())  # no temporary files left either
     for n in names:
-        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
+        if not n.startswith("."):  # .ganctl-manifest.json and its lock
+            assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / n)), np.asarray(Image.open(tmp_path / "ref" / n)))
 
 
 def test_onnx_backend_and_export_match_torch(tmp_path, cli, tiny_cyclegan):

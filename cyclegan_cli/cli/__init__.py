@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(msg.rstrip() + "\n")
             sys.exit(2)
         ctx = getattr(exc, "ctx", None)
-        prefix = f"{ctx.command_path}: " if ctx is not None else ""
+        path = ctx.command_path.split(" ", 1) if ctx is not None else []
+        prefix = f"{path[1]}: " if len(path) > 1 else ""  # "translate: ...", never "ganctl: error: ganctl ..."
         _error_line(prefix + msg.replace("\n", " "))
         code = exc.exit_code
     except KeyboardInterrupt:

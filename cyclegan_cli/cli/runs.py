@@ -95,7 +95,10 @@ def promote(spec: Annotated[str, typer.Argument(help="NAME or NAME:STEP")],
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.zoo import paths, runs
 
+    from cyclegan_cli.zoo.names import check_free_user_name
+
     o = Output(False, False, json_out)
+    check_free_user_name(as_name, "--as")
     name, _, step = spec.partition(":")
     ckpt = runs.run_checkpoint(_run(name), step or None)
     target = paths.user_zoo_dir() / as_name

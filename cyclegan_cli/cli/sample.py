@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, QuietOpt
+from cyclegan_cli.cli.common import MaxPixelsOpt, DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, QuietOpt
 
 SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seed list, e.g. 0-63 or 3,17,42.")]
 ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="An N x nz .npy array instead of seeds.")]
@@ -216,7 +216,8 @@ def nearest(
     k: Annotated[int, typer.Option("--k", min=1)] = 5,
     size: Annotated[int, typer.Option("--size", help="Compare at this size (pixels).")] = 32,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("nearest.png"),
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
+    max_pixels: MaxPixelsOpt = 89_478_485,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
@@ -236,19 +237,30 @@ def nearest(
     if (model is None) == (not images):
         raise UsageError("give --model (check its samples) or --images, not both")
     _refuse_existing(out, overwrite)
-    files, _ = scan_folder(data)
+    from cyclegan_cli.errors import InputError
+
+    files, _ = scan_folder(data, max_pixels, on_skip=o.warn)
 
     def small(im: Image.Image) -> np.ndarray:
         return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
-    train = np.stack([small(load_rgb(f)) for f in files])
+    train, kept = [], []
+    for f in files:  # a file truncated past its header fails only here: one warning, and it is left out
+        try:
+            train.append(small(load_rgb(f, max_pixels)))
+            kept.append(f)
+        except InputError as exc:
+            o.warn(f"skipped {exc}")
+    if not train:
+        raise UsageError(f"{data}: no readable images")
+    files, train = kept, np.stack(train)
     if images:
         from cyclegan_cli.errors import NotFoundError
 
         for p in images:
             if not p.exists():
                 raise NotFoundError(f"{p}: no such file")
-        queries = np.stack([small(load_rgb(p)) for p in images])
+        queries = np.stack([small(load_rgb(p, max_pixels)) for p in images])
         labels = [str(p) for p in images]
     else:
         G, nz, dev = _generator(model, device, offline)

@@ -50,7 +50,11 @@ def train(
     from cyclegan_cli.errors import NotFoundError, UsageError
     from cyclegan_cli.zoo import runs as registry
 
+    from cyclegan_cli.zoo.names import check_name
+
     o = Output(quiet, verbose, json_out)
+    if name is not None:
+        check_name(name, "--name")
     folders = list(folders or [])
     if resume:
         run = registry.find_run(resume) if not Path(resume).is_dir() else None

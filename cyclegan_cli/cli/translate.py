@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, List, Literal, Optional
 
 import typer
 
@@ -28,19 +29,22 @@ def translate(
     inputs: Annotated[List[str], typer.Argument(help="Image/video files, folders (recursive), or - to read paths from stdin.", show_default=False)],
     model: ModelOpt = ...,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the input tree is mirrored).")] = Path("translated"),
-    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA.")] = "AtoB",
+    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="AtoB (domain A to B) or BtoA.")] = "AtoB",
     to: Annotated[Optional[str], typer.Option("--to", help="Target domain name (picks the direction).")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="Resize the short side to N first.")] = None,
-    tile: Annotated[Optional[int], typer.Option("--tile", help="Run in N-pixel tiles (automatic for huge images).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="same|png|jpg|webp|bmp|tiff.")] = "same",
+    tile: Annotated[Optional[int], typer.Option("--tile", help="Run in N-pixel tiles, rounded to the network's size grid (default: whole images, tiles only for images over the memory budget).")] = None,
+    max_memory: Annotated[Optional[float], typer.Option("--max-memory", help="GiB a forward pass may use (default: 75% of available RAM, or 80% of free GPU memory); larger images are tiled.")] = None,
+    fmt: Annotated[Literal["same", "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"], typer.Option("--format", help="Output format (same: as the input).")] = "same",
     quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality.")] = 95,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output file's stem.")] = "",
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per network call (default: 1 on CPU, 8 on GPU).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Decode/encode threads.")] = 2,
     skip_existing: Annotated[bool, typer.Option("--skip-existing/--overwrite", help="Skip outputs that exist (a rerun carries on), or redo them.")] = True,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="auto|torch|onnxruntime.")] = "auto",
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels (decompression-bomb guard).")] = 400_000_000,
+    backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")] = 89_478_485,
+    null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
     crf: Annotated[int, typer.Option("--crf", help="Video quality (H.264 CRF).")] = 18,
     preset: Annotated[str, typer.Option("--preset", help="Video encoder preset.")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
@@ -65,10 +69,20 @@ def translate(
     from cyclegan_cli.errors import SomeInputsFailed
 
     o = Output(quiet, verbose, json_out)
+    from cyclegan_cli.infer.translate import check_options
+
+    video_options = {"crf": crf, "preset": preset, "codec": codec, "container": container,
+                     "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames}
+    check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
+                  workers=workers, shard=shard, device=device, precision=precision, backend=backend,
+                  max_pixels=max_pixels, max_memory=max_memory, out=out, video_options=video_options)
     paths = []
     for item in inputs:
         if item == "-":
-            paths += [Path(line.rstrip("\n")) for line in sys.stdin if line.strip()]
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else os.fsencode(sys.stdin.read())
+            names = data.split(b"\0") if null else data.splitlines()
+            paths += [Path(os.fsdecode(n)) for n in names if n.strip()]
         else:
             paths.append(Path(item))
     if len(paths) == 1:
@@ -78,9 +92,17 @@ def translate(
     from cyclegan_cli.zoo.resolve import load
 
     loaded = load(model, offline=offline)
+    if loaded.config.kind != "cyclegan":
+        from cyclegan_cli.errors import UsageError
+
+        raise UsageError(f"{model} is a {loaded.config.kind} model: it generates images rather than translating "
+                         "them; use ganctl sample")
     d = _direction(loaded, direction, to)
-    counts = {"ok": 0, "failed": 0, "skipped": 0}
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
     progress = o.progress("translate", None, "files")
+
+    def on_plan(jobs):
+        progress.update(0, len(jobs))
 
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -90,17 +112,24 @@ def translate(
             o.json(r)
         elif r["status"] == "ok":
             o.result(r["output"])
+        elif r["status"] == "planned":
+            o.result(f"{r['input']} -> {r['output']}")
+        elif r["status"] == "skipped":
+            if dry_run:
+                o.result(f"{r['input']} -> {r['output']} (skip: {r.get('reason') or 'exists'})")
+            else:
+                o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
         progress.advance()
 
-    video_options = {"crf": crf, "preset": preset, "codec": codec, "container": container,
-                     "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames}
     with progress:
-        summary = run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix,
-                                size=size, tile=tile, batch_size=batch_size, workers=workers,
-                                skip_existing=skip_existing, shard=shard, device=device, precision=precision,
-                                backend=backend, max_pixels=max_pixels, video_options=video_options, on_result=on_result,
-                                on_notice=o.info)
-    o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
+        run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,
+                      batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
+                      precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
+                      video_options=video_options, dry_run=dry_run, on_result=on_result, on_notice=o.info,
+                      on_detail=o.detail, on_plan=on_plan)
+    if dry_run:
+        o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
+    else:
+        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
     if counts["failed"]:
         raise SomeInputsFailed("")
-    del summary

@@ -13,19 +13,22 @@ app = typer.Typer(help="Named models: list, show, download, import, remove, veri
 
 
 def _entry(name: str):
+    """A zoo entry by name or alias; ``zoo:NAME`` and ``user:NAME`` pick the catalogue or your zoo."""
     from cyclegan_cli.errors import NotFoundError
     from cyclegan_cli.zoo import catalog
 
-    manifest = catalog.load_manifest()
+    where, _, bare = name.partition(":") if name.startswith(("zoo:", "user:")) else ("", "", name)
+    manifest = catalog.load_manifest() if where in ("", "zoo") else {}
     for e in manifest.values():
-        if name == e.name or name in e.aliases:
+        if bare == e.name or bare in e.aliases:
             return e
-    user = catalog.user_entries()
-    if name in user:
-        return user[name]
+    user = catalog.user_entries() if where in ("", "user") else {}
+    if bare in user:
+        return user[bare]
     import difflib
 
-    close = difflib.get_close_matches(name, list(manifest) + list(user), n=3)
+    names = list(dict.fromkeys([*manifest, *user]))
+    close = difflib.get_close_matches(bare, names, n=3)
     raise NotFoundError(f"no zoo model {name!r}" + (f"; did you mean {', '.join(close)}?" if close else ""))
 
 
@@ -95,15 +98,15 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
             overwrite: Annotated[bool, typer.Option("--overwrite")] = False, json_out: JsonOpt = False):
     """Import an official .pth, a .safetensors or a checkpoint folder into your zoo as NAME."""
     import dataclasses
-    import re
 
     from cyclegan_cli.checkpoints import load_model, save_checkpoint
     from cyclegan_cli.errors import NotFoundError, UsageError
     from cyclegan_cli.zoo import paths
 
     o = Output(False, False, json_out)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-'")
+    from cyclegan_cli.zoo.names import check_free_user_name
+
+    check_free_user_name(name, "--name")
     if not file.exists():
         raise NotFoundError(f"{file}: no such file or folder")
     target = paths.user_zoo_dir() / name

@@ -7,17 +7,21 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
-from cyclegan_cli.data.images import IMAGE_EXTENSIONS
-from cyclegan_cli.errors import NotFoundError, UsageError
+from cyclegan_cli.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode, open_image
+from cyclegan_cli.errors import InputError, NotFoundError, UsageError
 
 
-def scan_folder(folder: Path) -> tuple[list[Path], int]:
-    """(readable image files sorted, number skipped as unreadable). Only headers are read."""
+def scan_folder(folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+                on_skip: Callable[[str], None] | None = None) -> tuple[list[Path], int]:
+    """(readable image files sorted, number skipped). Only headers are read here (and checked
+    against the pixel limit); a file that is truncated further in is skipped when first decoded.
+    Each skipped file is reported through ``on_skip`` as one line."""
     folder = Path(folder)
     if not folder.exists():
         raise NotFoundError(f"{folder}: no such folder")
@@ -31,20 +35,21 @@ def scan_folder(folder: Path) -> tuple[list[Path], int]:
             if name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             try:
-                with Image.open(p) as im:
+                with open_image(p, max_pixels) as im:
                     im.verify()
                 good.append(p)
-            except Exception:
+            except Exception as exc:
                 skipped += 1
+                if on_skip:
+                    on_skip(f"skipped {p}: {str(exc).split(': ', 1)[-1] if isinstance(exc, InputError) else 'unreadable'}")
     if not good:
         raise UsageError(f"{folder}: no usable images (skipped {skipped} unreadable)")
     return good, skipped
 
 
-def load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        return im.convert("RGB")
+def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decoded, EXIF-oriented RGB; an InputError (one line) when it cannot be decoded."""
+    return decode(path, max_pixels).convert("RGB")
 
 
 def augment(im: Image.Image, rng: random.Random, load_size: int, crop_size: int, flip: bool) -> torch.Tensor:
@@ -59,14 +64,19 @@ def augment(im: Image.Image, rng: random.Random, load_size: int, crop_size: int,
     return to_tensor(im)
 
 
-def center(im: Image.Image, size: int) -> torch.Tensor:
-    """Deterministic view for fixed sample sets: short side to ``size``, centre crop."""
+def center_crop(im: Image.Image, size: int) -> Image.Image:
+    """Short side to ``size`` (bicubic), then the centre ``size`` x ``size`` square."""
     w, h = im.size
     s = size / min(w, h)
     im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.BICUBIC)
     w, h = im.size
     x, y = (w - size) // 2, (h - size) // 2
-    return to_tensor(im.crop((x, y, x + size, y + size)))
+    return im.crop((x, y, x + size, y + size))
+
+
+def center(im: Image.Image, size: int) -> torch.Tensor:
+    """Deterministic view for fixed sample sets: short side to ``size``, centre crop, as a tensor."""
+    return to_tensor(center_crop(im, size))
 
 
 def to_tensor(im: Image.Image) -> torch.Tensor:
@@ -74,52 +84,88 @@ def to_tensor(im: Image.Image) -> torch.Tensor:
     return a.div_(127.5).sub_(1.0)
 
 
-class UnpairedDataset(torch.utils.data.Dataset):
-    """Item ``(epoch, i)`` -> (A image, B image). A and B have their own per-epoch orders."""
+DEFAULT_CACHE_BYTES = 2 * 2**30  # decoded training images kept in memory (uint8), per process
 
-    def __init__(self, files_a, files_b, load_size=286, crop_size=256, flip=True, seed=0, cache=True):
-        self.a, self.b = list(files_a), list(files_b)
+
+class ImageStore:
+    """Training images by index, decoded once and kept as uint8 arrays up to ``cache_bytes``
+    (then decoded again on each use). A file that cannot be decoded (truncated past its header,
+    say) is reported once through ``on_skip`` and replaced, from then on, by the next readable
+    file: training goes on, and the data order stays a function of the files alone."""
+
+    def __init__(self, files, prepare: Callable[[Image.Image], Image.Image], cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, on_skip: Callable[[str], None] | None = None):
+        self.files, self.prepare = list(files), prepare
+        self.cache_bytes, self.max_pixels, self.on_skip = cache_bytes, max_pixels, on_skip
+        self._cache: dict[int, np.ndarray] = {}
+        self._used = 0
+        self.bad: set[int] = set()
+
+    def __len__(self):
+        return len(self.files)
+
+    def get(self, idx: int) -> Image.Image:
+        n = len(self.files)
+        for k in range(n):
+            j = (idx + k) % n
+            if j in self.bad:
+                continue
+            if j in self._cache:
+                return Image.fromarray(self._cache[j])
+            try:
+                im = self.prepare(load_rgb(self.files[j], self.max_pixels))
+            except InputError as exc:
+                self.bad.add(j)
+                if self.on_skip:
+                    self.on_skip(f"skipped {exc}")
+                continue
+            arr = np.asarray(im, dtype=np.uint8)
+            if self._used + arr.nbytes <= self.cache_bytes:
+                self._cache[j] = arr
+                self._used += arr.nbytes
+            return im
+        raise InputError(f"none of the {n} training images can be decoded")
+
+
+class UnpairedDataset(torch.utils.data.Dataset):
+    """Item ``(epoch, i, ia, ib)`` -> (A image, B image). A and B have their own per-epoch orders."""
+
+    def __init__(self, files_a, files_b, load_size=286, crop_size=256, flip=True, seed=0,
+                 cache_bytes=DEFAULT_CACHE_BYTES, max_pixels=DEFAULT_MAX_PIXELS, on_skip=None):
         self.load_size, self.crop_size, self.flip, self.seed = load_size, crop_size, flip, seed
-        self._cache = {} if cache else None
+
+        def prepare(im):  # the official resize to a load_size square, done once per file
+            return im.resize((load_size, load_size), Image.BICUBIC)
+
+        self.a = ImageStore(files_a, prepare, cache_bytes // 2, max_pixels, on_skip)
+        self.b = ImageStore(files_b, prepare, cache_bytes // 2, max_pixels, on_skip)
         self.length = max(len(self.a), len(self.b))
 
     def __len__(self):
         return self.length
 
-    def _img(self, p):
-        if self._cache is None:
-            return load_rgb(p)
-        if p not in self._cache:
-            self._cache[p] = load_rgb(p).resize((self.load_size, self.load_size), Image.BICUBIC)
-        return self._cache[p]
-
     def __getitem__(self, key):
         epoch, i, ia, ib = key
         rng = random.Random(hash((self.seed, epoch, i)) & 0xFFFFFFFF)
-        a = augment(self._img(self.a[ia]), rng, self.load_size, self.crop_size, self.flip)
-        b = augment(self._img(self.b[ib]), rng, self.load_size, self.crop_size, self.flip)
+        a = augment(self.a.get(ia), rng, self.load_size, self.crop_size, self.flip)
+        b = augment(self.b.get(ib), rng, self.load_size, self.crop_size, self.flip)
         return a, b
 
 
 class SingleDataset(torch.utils.data.Dataset):
     """DCGAN data: resize short side, centre crop, optional flip."""
 
-    def __init__(self, files, image_size=64, flip=False, seed=0, cache=True):
-        self.files, self.size, self.flip, self.seed = list(files), image_size, flip, seed
-        self._cache = {} if cache else None
+    def __init__(self, files, image_size=64, flip=False, seed=0, cache_bytes=DEFAULT_CACHE_BYTES,
+                 max_pixels=DEFAULT_MAX_PIXELS, on_skip=None):
+        self.size, self.flip, self.seed = image_size, flip, seed
+        self.images = ImageStore(files, lambda im: center_crop(im, image_size), cache_bytes, max_pixels, on_skip)
 
     def __len__(self):
-        return len(self.files)
+        return len(self.images)
 
     def __getitem__(self, key):
         epoch, i, idx, _ = key
-        p = self.files[idx]
-        if self._cache is not None and p in self._cache:
-            t = self._cache[p]
-        else:
-            t = center(load_rgb(p), self.size)
-            if self._cache is not None:
-                self._cache[p] = t
+        t = to_tensor(self.images.get(idx))
         if self.flip and random.Random(hash((self.seed, epoch, i)) & 0xFFFFFFFF).random() < 0.5:
             t = t.flip(-1)
         return t

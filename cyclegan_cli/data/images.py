@@ -15,10 +15,9 @@ from cyclegan_cli.errors import InputError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".tga"}
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
-DEFAULT_MAX_PIXELS = 20_000 * 20_000  # decompression-bomb guard: 400 Mpx (Pillow's own default is 89 Mpx)
-
-# We check the pixel count ourselves (per file, one error line) instead of Pillow's global warning.
-Image.MAX_IMAGE_PIXELS = None
+# The decompression-bomb limit: Pillow's own (89.5 Mpx). We check it from the header before
+# decoding, per file, so a bomb is one error line; --max-pixels moves it for one run.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 @dataclass
@@ -44,32 +43,94 @@ def _to_uint8(arr: np.ndarray, maxval: float) -> np.ndarray:
     return np.clip(np.rint(arr.astype(np.float32) * (255.0 / maxval)), 0, 255).astype(np.uint8)
 
 
-def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode ``path`` or raise :class:`InputError` with one line saying why."""
+def open_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The one way ganctl opens an image file: the pixel count is checked from the header before
+    anything is decoded, and every failure is an :class:`InputError` with one line saying why.
+    The caller closes the returned (lazy) image."""
+    import warnings
+
     path = Path(path)
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty file")
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(f"{path}: {w}x{h} is over the {max_pixels:,}-pixel limit (decompression bomb guard)")
-            fmt = im.format or ""
-            icc = im.info.get("icc_profile")
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return _picture_from(im, fmt, icc)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we say it ourselves, below
+            im = Image.open(path)
     except InputError:
         raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not an image") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: over the {max_pixels:,}-pixel limit (decompression bomb guard; see --max-pixels)") from None
     except Image.UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{path}: cannot decode ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read ({_reason(exc)})") from None
+    w, h = im.size
+    if w * h > max_pixels:
+        im.close()
+        raise InputError(f"{path}: {w}x{h} is over the {max_pixels:,}-pixel limit "
+                         "(decompression bomb guard; see --max-pixels)")
+    return im
 
 
-def _picture_from(im: Image.Image, fmt: str, icc) -> Picture:
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open, fully decode and apply the EXIF orientation; truncated or corrupt data is an InputError."""
+    im = open_image(path, max_pixels)
+    try:
+        with im:
+            fmt, icc = im.format, im.info.get("icc_profile")
+            im.load()
+            out = ImageOps.exif_transpose(im)
+            out.format = fmt
+            if icc:
+                out.info["icc_profile"] = icc
+            return out
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
+        raise InputError(f"{path}: cannot decode ({_reason(exc)})") from None
+
+
+def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
+    """Decode ``path`` or raise :class:`InputError` with one line saying why."""
+    im = decode(path, max_pixels)
+    return _picture_from(*to_srgb(im, im.info.get("icc_profile")), im.format or "")
+
+
+def to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | None]:
+    """(image, profile to keep). An RGB profile is kept and goes back on the output. CMYK and
+    grayscale images with a profile are converted to sRGB through it (LittleCMS, Pillow's
+    ImageCms), and an output never carries a profile of another colour space."""
+    if not icc:
+        return im, None
+    try:
+        import io
+
+        from PIL import ImageCms
+
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+    except Exception:
+        return im, None  # unreadable profile: drop it rather than write it back
+    if space == "RGB" and im.mode not in ("CMYK", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
+        return im, icc
+    if (space, im.mode) in (("CMYK", "CMYK"), ("GRAY", "L")):
+        try:
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(im, profile, srgb, outputMode="RGB"), None
+        except Exception:
+            pass
+    return im, None
+
+
+def _picture_from(im: Image.Image, icc, fmt: str) -> Picture:
     alpha = None
     mode = im.mode
     if mode == "P":
@@ -109,7 +170,7 @@ def output_format(src: Path, fmt: str) -> tuple[str, str]:
     return SAVE_FORMATS[fmt], "." + ("jpg" if fmt == "jpeg" else fmt)
 
 
-def encode_picture(pic: Picture, pil_format: str, quality: int = 95) -> Image.Image:
+def encode_picture(pic: Picture, pil_format: str) -> Image.Image:
     im = Image.fromarray(pic.rgb, "RGB")
     if pic.alpha is not None and pil_format in ("PNG", "WEBP", "TIFF"):
         im.putalpha(Image.fromarray(pic.alpha, "L"))
@@ -128,16 +189,11 @@ def resize_short_side(arr: np.ndarray, size: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(arr).resize((nw, nh), Image.BICUBIC))
 
 
-def tmp_name(dst: Path) -> Path:
-    """The temporary name a file is written under before it is renamed into place."""
-    return dst.with_name(f".{dst.name}.{os.getpid()}.ganctl-tmp")
-
-
 def write_picture(pic: Picture, dst: Path, pil_format: str, quality: int = 95) -> None:
     """Encode and write atomically (see :func:`atomic_write_bytes`)."""
     import io
 
-    im = encode_picture(pic, pil_format, quality)
+    im = encode_picture(pic, pil_format)
     kwargs = {}
     if pic.icc_profile:
         kwargs["icc_profile"] = pic.icc_profile
@@ -148,19 +204,57 @@ def write_picture(pic: Picture, dst: Path, pil_format: str, quality: int = 95) -
     atomic_write_bytes(dst, buf.getbuffer())
 
 
+TMP_SUFFIX = ".ganctl-tmp"
+
+
+def _host() -> str:
+    import socket
+
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def tmp_name(dst: Path) -> Path:
+    """The temporary name a file is written under before it is renamed into place:
+    ``.NAME.HOST.PID.ganctl-tmp``, so a cleanup can tell whose it is."""
+    return dst.with_name(f".{dst.name}.{_host()}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def create_tmp(dst: Path):
+    """Open ``tmp_name(dst)`` for writing, created fresh: never through a symlink, never an
+    existing file (``O_EXCL|O_NOFOLLOW``), with the umask's permissions. Returns (path, file)."""
+    tmp = tmp_name(dst)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileExistsError:  # left by a killed process that had our pid: it is ours to replace
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o666)
+    return tmp, os.fdopen(fd, "wb")
+
+
+def reserve_tmp(dst: Path) -> Path:
+    """Create ``tmp_name(dst)`` as :func:`create_tmp` does, for writers that open files by name
+    themselves (FFmpeg, the ONNX exporter). Returns its path."""
+    tmp, fh = create_tmp(dst)
+    fh.close()
+    return tmp
+
+
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by killed ganctl processes (their pid is gone). Returns the count."""
+    """Delete temporary files left by killed ganctl processes *of this host* (their pid is gone).
+    Files of other hosts are left alone: on a shared folder their writers may be alive. Returns the count."""
     removed = 0
     if not folder.is_dir():
         return 0
+    host = _host()
     for dirpath, _, files in os.walk(folder):
         for name in files:
-            if not name.endswith(".ganctl-tmp"):
+            if not name.endswith(TMP_SUFFIX):
                 continue
-            try:
-                pid = int(name.rsplit(".", 2)[-2])
-            except (ValueError, IndexError):
+            parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
+            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
                 continue
+            pid = int(parts[2])
             if pid != os.getpid() and not _pid_alive(pid):
                 try:
                     os.unlink(os.path.join(dirpath, name))
@@ -181,22 +275,24 @@ def _pid_alive(pid: int) -> bool:
 
 
 def atomic_write_bytes(dst: Path, data) -> None:
-    """Temporary file in the same folder (named so a later run can tell it is stale), fsync,
-    ``os.replace``: a reader sees the old file or the whole new one, never a part."""
+    """Temporary file in the same folder (see :func:`create_tmp`), fsync, ``os.replace``: a reader
+    sees the old file or the whole new one, never a part."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(dst)
+    tmp = None
     try:
-        with open(tmp, "wb") as fh:
+        tmp, fh = create_tmp(dst)
+        with fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dst)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         raise
 
 

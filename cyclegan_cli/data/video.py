@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from cyclegan_cli.data.images import tmp_name
+from cyclegan_cli.data.images import reserve_tmp
 
 
 # audio codecs each container can hold as they are; others are re-encoded (AAC, or Opus for WebM)
@@ -142,7 +142,7 @@ class VideoWriter:
 def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 18) -> None:
     """(N, H, W, 3) uint8 frames -> an H.264 MP4, written atomically."""
     path = Path(path)
-    tmp = tmp_name(path)
+    tmp = reserve_tmp(path)
     try:
         out = av.open(str(tmp), mode="w", format="mp4")
         h, w = frames.shape[1:3]

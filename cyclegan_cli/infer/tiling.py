@@ -3,7 +3,8 @@
 Instance normalisation makes a tile's output depend on the statistics of the whole input. Running
 tiles with their own statistics gives visible seams, so we first run the network once on the whole
 image (downscaled only as far as the memory budget needs), record every InstanceNorm layer's mean
-and variance, and run all tiles with those frozen statistics. On smooth content this matches the untiled output closely.
+and variance, and run all tiles with those frozen statistics. With the statistics of the full-size image and tiles
+on the network's size grid, the blended result matches the untiled output.
 """
 
 from __future__ import annotations
@@ -68,58 +69,90 @@ def _ramp(n: int, overlap: int, start: bool, end: bool) -> np.ndarray:
 
 
 def _starts(total: int, tile: int, step: int) -> list[int]:
+    """Tile origins along one axis. ``total``, ``tile`` and ``step`` are multiples of the network's
+    size grid, so every origin is too: each tile's stride-2 layers sample at the same phase as the
+    whole image's would, and the last tile ends exactly at the (padded) edge."""
     if total <= tile:
         return [0]
-    starts = list(range(0, total - tile, step))
-    starts.append(total - tile)
-    return sorted(set(starts))
+    return sorted(set(range(0, total - tile, step)) | {total - tile})
 
 
-def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int = 32) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W, 3) uint8, never running more than ``tile``x``tile`` pixels at once."""
+def _pad_to_grid(rgb: np.ndarray, translator) -> np.ndarray:
+    """Pad bottom/right exactly as the untiled path pads its tensor (reflect, or edge when the
+    image is too small to reflect), so tiled and untiled runs see the same input."""
     h, w = rgb.shape[:2]
-    tile = max(tile, 2 * overlap + translator.multiple)
-    step = tile - overlap  # consecutive tiles overlap by `overlap` pixels
-    net = translator.net if translator.backend is None else None
-    stats = None
-    if net is not None and any(isinstance(m, nn.InstanceNorm2d) for m in net.modules()):
-        # statistics from the largest version of the whole image that fits the memory budget
-        scale = min(1.0, (translator.max_untiled_pixels / (h * w)) ** 0.5)
-        small_h, small_w = max(8, round(h * scale)), max(8, round(w * scale))
+    ph, pw = translator.padded(h, w)
+    if (ph, pw) == (h, w):
+        return rgb
+    mode = "reflect" if (ph - h < h and pw - w < w) else "edge"
+    return np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode=mode)
+
+
+def _record_stats(translator, rgb: np.ndarray) -> list | None:
+    """Every InstanceNorm layer's statistics for the whole image: at full size when it fits the
+    memory budget (then tiles reproduce the untiled output), else from the image scaled down to
+    about the tile working size."""
+    net = translator.net
+    if not any(isinstance(m, nn.InstanceNorm2d) for m in net.modules()):
+        return None
+    from cyclegan_cli.infer.engine import TILED_WORKING_PIXELS
+
+    h, w = rgb.shape[:2]
+    limit = translator.max_untiled_pixels if h * w <= translator.max_untiled_pixels else TILED_WORKING_PIXELS
+    if h * w > limit:
         from PIL import Image
 
-        small = np.asarray(Image.fromarray(rgb).resize((small_w, small_h), Image.BILINEAR))
-        with frozen_instance_norm(net) as stats:
-            translator.forward(translator.to_tensor(small[None]))
+        g, s = translator.multiple, (limit / (h * w)) ** 0.5
+        sh, sw = max(g, round(h * s / g) * g), max(g, round(w * s / g) * g)
+        rgb = np.asarray(Image.fromarray(rgb).resize((sw, sh), Image.BILINEAR))
+    with frozen_instance_norm(net) as stats:
+        translator.forward(translator.to_tensor(rgb[None]), use_backend=False)
+    return stats
+
+
+def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W, 3) uint8, never running more than ``tile`` x ``tile`` pixels at once.
+
+    1. pad to the size grid as the untiled path does; tiles and overlaps are grid multiples;
+    2. record normalisation statistics of the whole image, then run every tile with them frozen
+       (on the torch module, whatever the backend: the ONNX graph has the statistics fused in);
+    3. blend overlaps, giving ~0 weight to each tile's outer ``radius`` pixels, which saw
+       reflection padding instead of their real neighbours.
+    """
+    h, w = rgb.shape[:2]
+    rgb = _pad_to_grid(rgb, translator)
+    H, W = rgb.shape[:2]
+    step = tile - overlap
+    stats = _record_stats(translator, rgb)
+    net = translator.net
     # Tiles are run one row band at a time; only the band's accumulators are float, and rows that no
     # later tile touches are finished into the uint8 output at once (memory ~ tile x width, not H x W).
-    out = np.empty((h, w, 3), np.uint8)
-    ys, xs = _starts(h, tile, step), _starts(w, tile, step)
+    out = np.empty((H, W, 3), np.uint8)
+    ys, xs = _starts(H, tile, step), _starts(W, tile, step)
     band_top = 0
-    acc = np.zeros((min(tile, h), w, 3), np.float32)
-    weight = np.zeros((min(tile, h), w, 1), np.float32)
+    acc = np.zeros((min(tile, H), W, 3), np.float32)
+    weight = np.zeros((min(tile, H), W, 1), np.float32)
     ctx = frozen_instance_norm(net, stats) if stats is not None else contextlib.nullcontext()
     with ctx:
         for y0 in ys:
             if y0 > band_top:  # rows [band_top, y0) are complete: finish them, slide the band down
                 done = y0 - band_top
                 out[band_top:y0] = _finish(acc[:done], weight[:done])
-                acc = np.concatenate([acc[done:], np.zeros((done, w, 3), np.float32)])[:min(tile, h - y0)]
-                weight = np.concatenate([weight[done:], np.zeros((done, w, 1), np.float32)])[:min(tile, h - y0)]
+                acc = np.concatenate([acc[done:], np.zeros((done, W, 3), np.float32)])[:min(tile, H - y0)]
+                weight = np.concatenate([weight[done:], np.zeros((done, W, 1), np.float32)])[:min(tile, H - y0)]
                 band_top = y0
             for x0 in xs:
-                th, tw = min(tile, h - y0), min(tile, w - x0)
-                patch = rgb[y0:y0 + th, x0:x0 + tw]
-                x = translator.to_tensor(np.ascontiguousarray(patch)[None])
-                y = translator.forward(x).float() * translator.std + translator.mean  # [0, 1]
+                th, tw = min(tile, H - y0), min(tile, W - x0)
+                x = translator.to_tensor(np.ascontiguousarray(rgb[y0:y0 + th, x0:x0 + tw])[None])
+                y = translator.forward(x, use_backend=False).float() * translator.std + translator.mean  # [0, 1]
                 y = y[0].permute(1, 2, 0).cpu().numpy() * 255.0
-                wy = _ramp(th, min(overlap, th // 2), y0 > 0, y0 + th < h)
-                wx = _ramp(tw, min(overlap, tw // 2), x0 > 0, x0 + tw < w)
+                wy = _ramp(th, min(overlap, th // 2), y0 > 0, y0 + th < H)
+                wx = _ramp(tw, min(overlap, tw // 2), x0 > 0, x0 + tw < W)
                 wt = (wy[:, None] * wx[None, :])[:, :, None]
                 acc[:th, x0:x0 + tw] += y * wt
                 weight[:th, x0:x0 + tw] += wt
-    out[band_top:] = _finish(acc[:h - band_top], weight[:h - band_top])
-    return out
+    out[band_top:] = _finish(acc[:H - band_top], weight[:H - band_top])
+    return out[:h, :w]
 
 
 def _finish(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -136,10 +169,8 @@ def receptive_radius(net: nn.Module) -> int:
         elif isinstance(m, nn.ConvTranspose2d):
             radius += (m.kernel_size[0] - 1) / 2 * stride / m.stride[0]
             stride /= m.stride[0]
+        elif isinstance(m, nn.Upsample):
+            factor = float(m.scale_factor if not isinstance(m.scale_factor, tuple) else m.scale_factor[0])
+            radius += stride / 2  # a bilinear tap reaches half a source pixel further
+            stride /= factor
     return int(radius + 0.999)
-
-
-def tile_count(h: int, w: int, tile: int, overlap: int) -> int:
-    step = tile - overlap
-    return len(_starts(h, tile, step)) * len(_starts(w, tile, step))
-

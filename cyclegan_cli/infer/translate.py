@@ -8,9 +8,10 @@ reported through ``on_result`` as a dict; the function never prints.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
-import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -169,12 +170,11 @@ def _resize_short_side(pic: img.Picture, size: int | None) -> img.Picture:
 
 def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: int = 95, size: int | None = None,
                      batch_size: int = 4, workers: int = 2, max_pixels: int = img.DEFAULT_MAX_PIXELS,
-                     on_result: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> Summary:
+                     on_result: Callable[[dict], None] | None = None) -> Summary:
     """Translate image jobs; every job ends in exactly one ``on_result`` call."""
     summary = Summary()
     t_start = time.perf_counter()
     report = on_result or (lambda r: None)
-    minimum = translator.minimum
 
     def decode(job: Job):
         t0 = time.perf_counter()
@@ -212,6 +212,16 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 keep.append((job, fut))
         encodes[:] = keep
 
+    def wait_for_encoder():
+        """Backpressure: a producer waits once about 2x the encoder threads' outputs are pending,
+        so decoded and translated images never pile up in memory when encoding is the slow part."""
+        while len(encodes) > 2 * max(1, workers):
+            job, fut = encodes.pop(0)
+            try:
+                finish(job, "ok", fut.result())
+            except Exception as exc:
+                finish(job, "failed", error=_one_line(job, exc))
+
     def run_group(items, encoder):
         batch = np.stack([p.rgb for _, p, _ in items])
         try:
@@ -238,8 +248,6 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     queue.append((job, decoder.submit(decode, job)))
                 if not queue:
                     break
-                if stop is not None and stop.is_set():
-                    raise KeyboardInterrupt
                 job, fut = queue.pop(0)
                 try:
                     pic, t0 = fut.result()
@@ -256,15 +264,15 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     res = img.Picture(out, pic.alpha, pic.icc_profile, pic.source_format)
                     encodes.append((job, encoder.submit(encode, job, res, t0)))
                 else:
-                    m = translator.multiple
-                    key = (max(-(-h // m) * m, minimum), max(-(-w // m) * m, minimum), h, w)
+                    key = (*translator.padded(h, w), h, w)
                     pending.setdefault(key, []).append((job, pic, t0))
-                    if len(pending[key]) >= batch_size:
+                    if len(pending[key]) >= min(batch_size, translator.batch_limit(h, w)):
                         run_group(pending.pop(key), encoder)
                     elif sum(len(v) for v in pending.values()) > 2 * batch_size:
                         # many different sizes: run the oldest group rather than hold images
                         run_group(pending.pop(next(iter(pending))), encoder)
                 drain_encodes()
+                wait_for_encoder()
             for key in list(pending):
                 run_group(pending.pop(key), encoder)
             drain_encodes(block=True)
@@ -285,63 +293,236 @@ def _one_line(job: Job, exc: Exception) -> str:
     return msg
 
 
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 95, size: int | None = None,
+                  tile: int | None = None, batch_size: int | None = None, workers: int = 2,
+                  shard: str | None = None, device: str = "auto", precision: str = "auto", backend: str = "auto",
+                  max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
+                  out: Path | None = None, video_options: dict | None = None) -> None:
+    """Every option checked before anything is planned, skipped or loaded: a bad value is one
+    UsageError (exit 2) at once, never a failure per file or a silent no-op."""
+    import re
+
+    from cyclegan_cli.device import PRECISIONS
+    from cyclegan_cli.infer.engine import BACKENDS
+
+    def bad(msg):
+        raise UsageError(msg)
+
+    if direction not in DIRECTIONS:
+        bad(f"--direction {direction!r}: AtoB or BtoA")
+    if fmt not in ("same", *img.SAVE_FORMATS):
+        bad(f"--format {fmt!r}: same, png, jpg, webp, bmp or tiff")
+    if not 1 <= quality <= 100:
+        bad(f"--quality {quality}: 1 to 100")
+    if size is not None and size < 2:
+        bad(f"--size {size}: the short side must be at least 2 px")
+    if tile is not None and tile < 16:
+        bad(f"--tile {tile}: tiles must be at least 16 px (and at least what the model needs)")
+    if batch_size is not None and batch_size < 1:
+        bad(f"--batch-size {batch_size}: at least 1")
+    if workers < 1:
+        bad(f"--workers {workers}: at least 1")
+    parse_shard(shard)
+    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", (device or "auto").strip().lower()):
+        bad(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    if precision not in PRECISIONS:
+        bad(f"--precision {precision!r}: {', '.join(PRECISIONS)}")
+    if backend not in BACKENDS:
+        bad(f"--backend {backend!r}: {', '.join(BACKENDS)}")
+    if max_pixels < 1:
+        bad(f"--max-pixels {max_pixels}: at least 1")
+    if max_memory is not None and max_memory <= 0:
+        bad(f"--max-memory {max_memory}: a positive number of GiB")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        bad(f"--out {out}: is a file, not a folder")
+    v = video_options or {}
+    if not 0 <= v.get("crf", 18) <= 51:
+        bad(f"--crf {v.get('crf')}: 0 (lossless) to 51")
+    for key in ("start", "end"):
+        if v.get(key) is not None and v[key] < 0:
+            bad(f"--{key} {v[key]}: seconds, not negative")
+    if v.get("start") is not None and v.get("end") is not None and v["end"] <= v["start"]:
+        bad(f"--end {v['end']} is not after --start {v['start']}")
+    if v.get("max_frames") is not None and v["max_frames"] < 1:
+        bad(f"--max-frames {v['max_frames']}: at least 1")
+    frames_out = v.get("frames_out")
+    if frames_out is not None and Path(frames_out).exists() and not Path(frames_out).is_dir():
+        bad(f"--frames-out {frames_out}: is a file, not a folder")
+
+
+# ---------------------------------------------------------------------------------------------
+# what made each output
+
+
+MANIFEST = ".ganctl-manifest.json"
+
+
+class Manifest:
+    """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
+    changes pixels) made each output, so skip-existing never passes off another model's file as
+    done. Outputs are claimed before they are written, under a file lock, so shards sharing an
+    output folder keep one consistent manifest."""
+
+    def __init__(self, out: Path, maker: dict):
+        self.out, self.maker = Path(out), maker
+        self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
+
+    def _rel(self, dst: Path) -> str:
+        return os.path.relpath(dst, self.out)
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads((self.out / MANIFEST).read_text())
+            if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                return data
+        except (OSError, ValueError):
+            pass
+        return {"version": 1, "makers": {}, "files": {}}
+
+    def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
+        """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
+        by another maker and ``overwrite`` is off."""
+        from filelock import FileLock
+
+        self.out.mkdir(parents=True, exist_ok=True) if not dry_run else None
+        lock = FileLock(str(self.out / (MANIFEST + ".lock"))) if not dry_run else contextlib.nullcontext()
+        with lock:
+            data = self._read()
+            todo, skip, foreign = [], [], []
+            for job in jobs:
+                rel = self._rel(job.dst)
+                made_by = data["files"].get(rel)
+                if overwrite or not job.dst.exists():
+                    todo.append(job)
+                elif made_by is None or made_by == self.key:
+                    skip.append((job, "exists"))
+                else:
+                    foreign.append(job)
+            if foreign:
+                other = data["makers"].get(data["files"][self._rel(foreign[0].dst)], {})
+                what = ", ".join(f"{k} {other.get(k)} -> {self.maker.get(k)}" for k in self.maker
+                                 if other.get(k) != self.maker.get(k))[:200]
+                raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
+                                 f"options ({what}); use --overwrite to replace them, or another --out")
+            if not dry_run:
+                data["makers"][self.key] = self.maker
+                for job in todo:
+                    data["files"][self._rel(job.dst)] = self.key
+                img.atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
+        return todo, skip
+
+
+class _InOrder:
+    """Passes results on in plan order, whatever order the workers finish in."""
+
+    def __init__(self, report: Callable[[dict], None], order: list):
+        self.report, self.next, self.held = report, 0, {}
+        self.index = {str(j.src): i for i, j in enumerate(order)}
+        self.count = len(order)
+
+    def __call__(self, r: dict) -> None:
+        i = self.index.get(r["input"])
+        if i is None:
+            self.report(r)
+            return
+        self.held[i] = r
+        while self.next in self.held:
+            self.report(self.held.pop(self.next))
+            self.next += 1
+
+    def flush(self) -> None:
+        for i in sorted(self.held):
+            self.report(self.held.pop(i))
+
+
 def translate(model, inputs: list, out="translated", direction: str = "AtoB", fmt: str = "same",
               quality: int = 95, suffix: str = "", size: int | None = None, tile: int | None = None,
               batch_size: int | None = None, workers: int = 2, skip_existing: bool = True, shard: str | None = None,
               device: str = "auto", precision: str = "auto", backend: str = "auto",
-              max_pixels: int = img.DEFAULT_MAX_PIXELS, video_options: dict | None = None,
+              max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
+              video_options: dict | None = None, dry_run: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
+              on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
     """Translate image and video files and folders with ``model`` (a name, path or LoadedModel).
 
-    Outputs mirror the input tree under ``out``; existing outputs are skipped unless
-    ``skip_existing`` is False; each job is reported through ``on_result``.
+    Outputs mirror the input tree under ``out``. An output that exists is skipped when it was made
+    by the same model and options (see :class:`Manifest`), refused when another maker made it,
+    and redone when ``skip_existing`` is False. Each job is reported through ``on_result``, in
+    input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
     """
-    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.infer.engine import Translator, weights_hash
     from cyclegan_cli.zoo.resolve import load
 
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UsageError("no inputs given")
+    video_options = dict(video_options or {})
+    check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
+                  workers=workers, shard=shard, device=device, precision=precision, backend=backend,
+                  max_pixels=max_pixels, max_memory=max_memory, out=Path(out), video_options=video_options)
     if all(not p.exists() for p in inputs) and len(inputs) == 1:
         raise NotFoundError(f"{inputs[0]}: no such file or folder")
-    if fmt not in ("same", *img.SAVE_FORMATS):
-        raise UsageError(f"unknown --format {fmt!r}: use same, png, jpg, webp, bmp or tiff")
     notice = on_notice or (lambda m: None)
-    report = on_result or (lambda r: None)
-    video_options = dict(video_options or {})
+    detail = on_detail or (lambda m: None)
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
                                video_container=video_options.get("container", "mp4"))
     summary = Summary()
     for msg in problems:
         summary.failed += 1
-        report({"input": msg.split(":")[0], "output": None, "status": "failed", "ms": None, "error": msg})
-    img.remove_stale_tmp(Path(out))
-    todo = []
-    for job in jobs:
-        if skip_existing and job.dst.exists():
-            summary.skipped += 1
-            report({"input": str(job.src), "output": str(job.dst), "status": "skipped", "ms": None, "error": None})
-        else:
-            todo.append(job)
-    if not todo:
+        (on_result or (lambda r: None))({"input": msg.split(":")[0], "output": None, "status": "failed",
+                                         "ms": None, "error": msg})
+    report = _InOrder(on_result or (lambda r: None), jobs)
+    if on_plan:
+        on_plan(jobs)
+    if not jobs:
         return summary
     loaded = load(model, nets=None) if not hasattr(model, "generator") else model
     if loaded.config.kind != "cyclegan":
-        raise UsageError(f"{model}: a {loaded.config.kind} model cannot translate images; use ganctl sample")
+        raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
+                         "rather than translating them; use ganctl sample")
     net = loaded.generator(direction)
-    translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile)
+    maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
+             "precision": precision, "tile": tile,
+             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
+    todo, skipped = Manifest(Path(out), maker).claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
+    skipped_src = {str(j.src): why for j, why in skipped}
+    summary.skipped += len(skipped)
+    if dry_run:
+        for job in jobs:
+            why = skipped_src.get(str(job.src))
+            report({"input": str(job.src), "output": str(job.dst), "status": "skipped" if why else "planned",
+                    "kind": job.kind, "reason": why, "ms": None, "error": None})
+        return summary
+    for job, why in skipped:
+        report({"input": str(job.src), "output": str(job.dst), "status": "skipped", "reason": why,
+                "ms": None, "error": None})
+    if not todo:
+        report.flush()
+        return summary
+    img.remove_stale_tmp(Path(out))
+    translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
+                            max_memory=max_memory)
+    for note in translator.notes:
+        detail(note)
+    detail(f"memory budget {translator.memory_budget / 2**30:.1f} GiB: images up to "
+           f"{translator.max_untiled_pixels / 1e6:.1f} Mpx run whole"
+           + ("" if translator.tile is None else f"; --tile {translator.tile}")
+           + f"; backend {'onnxruntime' if translator.backend is not None else 'torch'}")
     batch_size = batch_size or translator.default_batch_size
     images = [j for j in todo if j.kind == "image"]
     videos = [j for j in todo if j.kind == "video"]
-    if images:
-        s = translate_images(translator, images, fmt, quality, size, batch_size, workers, max_pixels, report)
-        summary.converted += s.converted
-        summary.failed += s.failed
-    if videos:
-        from cyclegan_cli.infer.video import translate_video
-
+    try:
+        if images:
+            s = translate_images(translator, images, fmt, quality, size, batch_size, workers, max_pixels, report)
+            summary.converted += s.converted
+            summary.failed += s.failed
         for job in videos:
+            from cyclegan_cli.infer.video import translate_video
+
             t0 = time.perf_counter()
             try:
                 info = translate_video(translator, job.src, job.dst, size=size, batch_size=batch_size,
@@ -356,7 +537,11 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                 summary.converted += 1
             else:
                 summary.failed += 1
-            report({"input": str(job.src), "output": str(job.dst), "status": status,
+            frames_out = video_options.get("frames_out")
+            output = str(Path(frames_out) / job.src.stem) if frames_out is not None else str(job.dst)
+            report({"input": str(job.src), "output": output, "status": status,
                     "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
                     "frames": info.get("frames")})
+    finally:
+        report.flush()
     return summary

@@ -12,7 +12,7 @@ from typing import Callable
 import av
 import numpy as np
 
-from cyclegan_cli.data.images import resize_short_side, save_image_atomic, tmp_name
+from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
 from cyclegan_cli.data.video import VideoWriter, rotate
 from cyclegan_cli.errors import InputError
 
@@ -82,13 +82,14 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             q_in.put(_END)
 
     reader = threading.Thread(target=decode, name="video-decode", daemon=True)
-    tmp = tmp_name(dst)
+    tmp = None
     writer = None
     frames = 0
     try:
         reader.start()
         if frames_out is None:
             dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = reserve_tmp(dst)
             writer = VideoWriter(tmp, container, vin, ains, codec, crf, preset, t0, notice)
         else:
             (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
@@ -131,6 +132,8 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             if len(pending) >= batch_size:
                 flush()
         flush()
+        if frames == 0 and not decode_error:
+            raise InputError(f"{src}: no video frames in the requested range")
         if writer is not None:
             writer.close()
             writer = None
@@ -139,7 +142,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
         stop.set()
         if writer is not None:
             writer.abort()
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
         raise
     finally:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, load_rgb, scan_folder
+from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, scan_folder
 from cyclegan_cli.models import build
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
@@ -55,7 +55,7 @@ class Discriminators(nn.Module):
 class CycleGANTask:
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
-                 channels_last, compile_nets, domains, options, dist, device):
+                 channels_last, compile_nets, domains, options, dist, device, on_skip=None):
         from cyclegan_cli.device import autocast_dtype, memory_format
 
         self.device, self.dist = device, dist
@@ -85,11 +85,11 @@ class CycleGANTask:
         self.opt_G = torch.optim.Adam(gens.parameters(), lr=lr, betas=(beta1, 0.999))
         self.opt_D = torch.optim.Adam(discs.parameters(), lr=lr, betas=(beta1, 0.999))
         self.pool_A, self.pool_B = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
-        self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed)
+        self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed, on_skip=on_skip)
         self.size = size
         n = 4  # a fixed sample set spread over each folder (not its first n files, often one source)
-        self.fixed_A = torch.stack([center(load_rgb(p), size) for p in files_a[::max(1, len(files_a) // n)][:n]])
-        self.fixed_B = torch.stack([center(load_rgb(p), size) for p in files_b[::max(1, len(files_b) // n)][:n]])
+        self.fixed_A = torch.stack([center(self.dataset.a.get(i), size) for i in range(0, len(files_a), max(1, len(files_a) // n))[:n]])
+        self.fixed_B = torch.stack([center(self.dataset.b.get(i), size) for i in range(0, len(files_b), max(1, len(files_b) // n))[:n]])
 
     # --------------------------------------------------------------- data order
     def epoch_keys(self, epoch: int) -> list:
@@ -252,11 +252,8 @@ def train_cyclegan(
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
     cb = callbacks or loop.Callbacks()
-    files_a, skipped_a = scan_folder(Path(folder_a))
-    files_b, skipped_b = scan_folder(Path(folder_b))
-    for folder, skipped in ((folder_a, skipped_a), (folder_b, skipped_b)):
-        if skipped:
-            cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
+    files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)  # one line per unreadable file
+    files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
     dist, dev = loop.start_process(device, seed, deterministic, cb)
     domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
     n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
@@ -275,7 +272,7 @@ def train_cyclegan(
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
-                        dist=dist, device=dev)
+                        dist=dist, device=dev, on_skip=cb.on_notice)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
              workers=workers, dist=dist, device=dev, callbacks=cb)

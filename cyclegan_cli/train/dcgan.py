@@ -20,7 +20,7 @@ DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 
 class DCGANTask:
     def __init__(self, files, *, nz, ngf, ndf, image_size, flip, loss, lr, beta1, seed, precision,
-                 channels_last, compile_nets, options, dist, device, sample_count=64):
+                 channels_last, compile_nets, options, dist, device, sample_count=64, on_skip=None):
         from cyclegan_cli.device import autocast_dtype, memory_format
 
         self.device, self.dist, self.loss_kind, self.lr = device, dist, loss, lr
@@ -42,7 +42,7 @@ class DCGANTask:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         self.opt_G = torch.optim.Adam(self.nets["G"].parameters(), lr=lr, betas=(beta1, 0.999))
         self.opt_D = torch.optim.Adam(self.nets["D"].parameters(), lr=lr, betas=(beta1, 0.999))
-        self.dataset = SingleDataset(files, image_size, flip, seed)
+        self.dataset = SingleDataset(files, image_size, flip, seed, on_skip=on_skip)
         from cyclegan_cli.infer.sample import latents_for_seeds
 
         self.fixed_z = latents_for_seeds(list(range(sample_count)), nz)  # the same 64 seeds all run long
@@ -147,9 +147,7 @@ def train_dcgan(
     if image_size not in (16, 32, 64, 128, 256):
         raise loop.UsageError(f"--size {image_size}: DCGAN takes 32, 64 or 128")
     cb = callbacks or loop.Callbacks()
-    files, skipped = scan_folder(Path(folder))
-    if skipped:
-        cb.on_notice(f"{folder}: skipped {skipped} unreadable file(s)")
+    files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file
     dist, dev = loop.start_process(device, seed, deterministic, cb)
     batch_size = min(batch_size, max(1, len(files) // dist.world))
     n = len(files) // dist.world // batch_size or 1
@@ -163,7 +161,7 @@ def train_dcgan(
     options["name"] = run_dir.name
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
-                     options=options, dist=dist, device=dev)
+                     options=options, dist=dist, device=dev, on_skip=cb.on_notice)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
              dist=dist, device=dev, callbacks=cb)

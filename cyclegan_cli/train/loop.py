@@ -115,8 +115,10 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
     """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
 
+    from cyclegan_cli.zoo.names import check_name
+
     runs_dir = Path(runs_dir)
-    name = name or next_run_name(runs_dir, kind)
+    name = check_name(name, "--name") if name else next_run_name(runs_dir, kind)
     run_dir = runs_dir / name
     if (run_dir / OPTIONS_FILE).is_file():
         old = read_options(run_dir)
@@ -316,7 +318,6 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
         if dist.world > 1:
             _check_ranks_agree(task, dist)
     finally:
-        loader.close()
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
     return last_stats
@@ -357,29 +358,42 @@ def _truncate_stats(file: Path, step: int) -> None:
     atomic_write_bytes(file, ("\n".join(keep) + "\n" if keep else "").encode())
 
 
+class _EpochBatches:
+    """The batch sampler of the one DataLoader a run keeps: it yields whatever batches the
+    current epoch was given, so worker processes persist across epochs."""
+
+    def __init__(self):
+        self.batches: list = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
 class _Loader:
-    """A DataLoader per epoch over the given batches of keys (workers persist via a shared pool)."""
+    """One DataLoader for the whole run (persistent workers), fed each epoch's batches of keys."""
 
     def __init__(self, task, workers: int, device: torch.device):
-        self.task, self.workers, self.device = task, workers, device
+        self.device = device
+        self.sampler = _EpochBatches()
+        self.loader = torch.utils.data.DataLoader(
+            task.dataset, batch_sampler=self.sampler, num_workers=workers, persistent_workers=workers > 0,
+            pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None,
+            multiprocessing_context="fork" if workers and os.name == "posix" else None,
+        )
 
     def iterate(self, epoch: int, batches: list):
         if not batches:
             return iter(())
-        loader = torch.utils.data.DataLoader(
-            self.task.dataset, batch_sampler=batches, num_workers=self.workers,
-            pin_memory=self.device.type == "cuda", prefetch_factor=4 if self.workers else None,
-            multiprocessing_context="fork" if self.workers and os.name == "posix" else None,
-        )
-        return (self._to_device(b) for b in loader)
+        self.sampler.batches = list(batches)
+        return (self._to_device(b) for b in self.loader)
 
     def _to_device(self, batch):
         if isinstance(batch, (list, tuple)):
             return [t.to(self.device, non_blocking=True) for t in batch]
         return batch.to(self.device, non_blocking=True)
-
-    def close(self):
-        pass
 
 
 def options_dict(**kw: Any) -> dict:

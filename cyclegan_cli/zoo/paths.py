@@ -40,8 +40,15 @@ def offline() -> bool:
 
 
 def pretrained_dir() -> Path:
-    """The repository's ``pretrained/`` folder (shipped models and the manifest)."""
+    """The shipped models and the manifest: the package data ``cyclegan_cli.pretrained`` (the
+    repository's ``pretrained/`` folder, installed with the package; an editable install maps it
+    back to the repository)."""
     env = os.environ.get("GANCTL_PRETRAINED")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "pretrained"
+    from importlib.resources import files
+
+    try:
+        return Path(str(files("cyclegan_cli.pretrained")))
+    except ModuleNotFoundError:  # running from a source tree that was never installed
+        return Path(__file__).resolve().parents[2] / "pretrained"

@@ -77,7 +77,7 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
     if step:
         found = [c for c in found if c[0] == "run"] or found
     if not found:
-        close = difflib.get_close_matches(name, all_names(), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(name, list(dict.fromkeys(all_names())), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see ganctl zoo list and ganctl runs list"
         raise NotFoundError(f"unknown model {spec!r}{hint}")
     if len(found) > 1:

@@ -1,0 +1,253 @@
+"""Trust: no path escapes, no shadowed names, no decompression bombs, no stale-file races, no
+skip-existing that hides another model's output, one-line errors for bad options, no exit 70."""
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import save_rgb
+
+
+def tiny_run(cli, tmp_path, name="r1"):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for i in range(2):
+        save_rgb(a / f"{i}.png", 32, 32, seed=i)
+        save_rgb(b / f"{i}.png", 32, 32, seed=10 + i)
+    r = cli("train", a, b, "--name", name, "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4",
+            "--blocks", "1", "--max-steps", "2", "--workers", "0", "-q")
+    assert r.code == 0, r.err
+    return a, b
+
+
+BAD_NAMES = ["../../victim", "/tmp/abs", "a/b", "a\\b", "", ".", "..", ".hidden", "x:1"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_user_names_never_become_paths_outside(cli, tmp_path, tiny_cyclegan, isolated_home, bad):
+    tiny_run(cli, tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir(exist_ok=True)
+    (victim / "keep.txt").write_text("mine")
+    for args in (["runs", "promote", "r1", "--as", bad, "--overwrite"],
+                 ["zoo", "import", tiny_cyclegan, "--name", bad, "--overwrite"],
+                 ["train", tmp_path / "A", tmp_path / "B", "--name", bad, "--max-steps", "1"]):
+        r = cli(*args)
+        assert r.code == 2, (args, r.err)
+        assert len(r.err_lines) == 1 and r.err.startswith("ganctl: error: ")
+    assert (victim / "keep.txt").read_text() == "mine" and sorted(os.listdir(victim)) == ["keep.txt"]
+    assert not Path("/tmp/abs").exists() or not (Path("/tmp/abs") / "config.json").exists()
+
+
+def test_names_of_shipped_models_are_not_shadowed(cli, tmp_path, tiny_cyclegan, isolated_home):
+    tiny_run(cli, tmp_path)
+    for args in (["runs", "promote", "r1", "--as", "photo2sketch"], ["zoo", "import", tiny_cyclegan, "--name", "emoji32"],
+                 ["zoo", "import", tiny_cyclegan, "--name", "sketch"],  # an alias
+                 ["zoo", "import", tiny_cyclegan, "--name", "Horse2Zebra"]):  # an official name, another case
+        r = cli(*args)
+        assert r.code == 2 and "zoo model" in r.err, (args, r.err)
+    save_rgb(tmp_path / "p.png", 24, 24)
+    assert cli("translate", tmp_path / "p.png", "--model", "photo2sketch", "--out", tmp_path / "o").code == 0
+    # user:NAME addresses the user's zoo in rm
+    assert cli("zoo", "import", tiny_cyclegan, "--name", "mine").code == 0
+    r = cli("zoo", "rm", "user:mine")
+    assert r.code == 0, r.err
+    assert not (isolated_home / "zoo" / "mine").exists()
+
+
+def test_did_you_mean_names_each_model_once(cli, tmp_path, tiny_cyclegan):
+    tiny_run(cli, tmp_path, "mymodel")
+    assert cli("zoo", "import", tiny_cyclegan, "--name", "mymodel").code == 0  # a run and a zoo model
+    save_rgb(tmp_path / "x.png", 16, 16)
+    r = cli("translate", tmp_path / "x.png", "--model", "mymodle")
+    assert r.code == 3
+    hint = r.err.split("did you mean", 1)[1]
+    names = [n.strip(" ?\n") for n in hint.split(",")]
+    assert len(names) == len(set(names)), r.err
+
+
+# ------------------------------------------------------------------------------- bombs
+
+def png_bomb(path: Path, w: int, h: int) -> Path:
+    """A valid gray PNG of w x h zero pixels: tiny on disk, w*h bytes once decoded."""
+    raw = zlib.compress(b"".join(b"\x00" + bytes(w) for _ in range(h)), 9)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+    return path
+
+
+def test_pillow_guard_is_left_alone():
+    import cyclegan_cli.data.images  # noqa: F401  (importing ganctl must not switch Pillow's guard off)
+
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS >= 89_000_000
+
+
+def test_bombs_are_refused_from_the_header_everywhere(cli, tmp_path, tiny_cyclegan):
+    bomb = png_bomb(tmp_path / "data" / "bomb.png", 12000, 12000)  # 144 Mpx, a few hundred kB on disk
+    assert bomb.stat().st_size < 1_000_000
+    save_rgb(tmp_path / "data" / "ok.png", 32, 32)
+    r = cli("translate", bomb, "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 1 and "pixel limit" in r.err and len(r.err_lines) == 2  # the file's line + the summary
+    # --max-pixels lowers the limit for one run
+    r = cli("translate", tmp_path / "data" / "ok.png", "--model", tiny_cyclegan, "--out", tmp_path / "o2",
+            "--max-pixels", "100")
+    assert r.code == 1 and "pixel limit" in r.err
+    from cyclegan_cli.data.datasets import scan_folder
+
+    files, skipped = scan_folder(tmp_path / "data")
+    assert [f.name for f in files] == ["ok.png"] and skipped == 1
+
+
+# ------------------------------------------------------------------------------- temp files
+
+def test_temp_files_are_exclusive_and_cleanup_spares_other_hosts(tmp_path):
+    from cyclegan_cli.data import images as img
+
+    dst = tmp_path / "out.png"
+    tmp = img.tmp_name(dst)
+    assert socket.gethostname().replace(".", "_")[:10] in tmp.name and str(os.getpid()) in tmp.name
+    # a symlink planted at the temporary name is never followed
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep")
+    os.symlink(target, tmp)
+    path, fh = img.create_tmp(dst)
+    with fh:
+        fh.write(b"new")
+    assert target.read_text() == "keep" and not path.is_symlink() and path.read_bytes() == b"new"
+    os.unlink(path)
+    # stale cleanup: only this host's files whose process is gone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = img._host()
+    mine_dead = tmp_path / f".a.png.{host}.{dead.pid}{img.TMP_SUFFIX}"
+    mine_alive = tmp_path / f".b.png.{host}.{os.getppid()}{img.TMP_SUFFIX}"
+    other_host = tmp_path / f".c.png.otherhost.{dead.pid}{img.TMP_SUFFIX}"
+    for f in (mine_dead, mine_alive, other_host):
+        f.write_bytes(b"partial")
+    assert img.remove_stale_tmp(tmp_path) == 1
+    assert not mine_dead.exists() and mine_alive.exists() and other_host.exists()
+
+
+# ------------------------------------------------------------------------------- skip-existing
+
+def test_rerun_with_another_maker_refuses_or_overwrites(cli, tmp_path, tiny_cyclegan):
+    for i in range(3):
+        save_rgb(tmp_path / "in" / f"{i}.png", 24, 20, seed=i)
+    out = tmp_path / "out"
+    assert cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out).code == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.png")}
+    again = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--json")
+    assert again.code == 0 and {json.loads(l)["status"] for l in again.out.splitlines()} == {"skipped"}
+    for other in (["--direction", "BtoA"], ["--model", "photo2sketch"], ["--size", "16"]):
+        args = ["translate", tmp_path / "in", "--out", out, *(["--model", tiny_cyclegan] if "--model" not in other else []), *other]
+        r = cli(*args)
+        assert r.code == 2 and "--overwrite" in r.err and "--out" in r.err and len(r.err_lines) == 1, (other, r.err)
+        assert {p.name: p.read_bytes() for p in out.glob("*.png")} == before  # nothing touched
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--direction", "BtoA", "--overwrite")
+    assert r.code == 0 and len(r.out.split()) == 3
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} != before
+    # and now BtoA is what made them: a BtoA rerun skips
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--direction", "BtoA", "--json")
+    assert r.code == 0 and {json.loads(l)["status"] for l in r.out.splitlines()} == {"skipped"}
+
+
+# ------------------------------------------------------------------------------- options
+
+@pytest.mark.parametrize("args, needle", [
+    (["--size", "-5"], "--size"), (["--size", "0"], "--size"), (["--direction", "sideways"], "direction"),
+    (["--tile", "7"], "--tile"), (["--format", "gif"], "format"), (["--backend", "cuda"], "backend"),
+    (["--precision", "int4"], "precision"), (["--quality", "0"], "quality"), (["--max-memory", "-1"], "--max-memory"),
+    (["--shard", "3/2"], "--shard"), (["--crf", "99"], "--crf"), (["--start", "-1"], "--start"),
+    (["--device", "tpu"], "device"),
+])
+def test_bad_options_answer_at_once(cli, tmp_path, tiny_cyclegan, args, needle):
+    for i in range(2):
+        save_rgb(tmp_path / "in" / f"{i}.png", 16, 16, seed=i)
+    out = tmp_path / "out"
+    assert cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out).code == 0  # every output exists
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, *args)
+    assert r.code == 2 and needle in r.err and len(r.err_lines) == 1, r.err
+    assert "ganctl: error: ganctl" not in r.err
+
+
+def test_out_naming_a_file_is_one_usage_error(cli, tmp_path, tiny_cyclegan):
+    for i in range(3):
+        save_rgb(tmp_path / "in" / f"{i}.png", 16, 16, seed=i)
+    (tmp_path / "afile").write_text("x")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "afile")
+    assert r.code == 2 and len(r.err_lines) == 1 and "is a file" in r.err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_translate_with_a_dcgan_is_one_plain_line(cli, tmp_path):
+    save_rgb(tmp_path / "a.png", 16, 16)
+    r = cli("translate", tmp_path / "a.png", "--model", "emoji32")
+    assert r.code == 2 and len(r.err_lines) == 1, r.err
+    assert "emoji32" in r.err and "ganctl sample" in r.err and "LoadedModel" not in r.err and "/" not in r.err
+
+
+def test_no_such_option_has_one_prefix(cli):
+    r = cli("translate", "x.png", "--model", "m", "--nope")
+    assert r.code == 2 and r.err.startswith("ganctl: error: translate: ") and "ganctl: error: ganctl" not in r.err
+
+
+# ------------------------------------------------------------------------------- truncated data
+
+def truncated_jpeg(path: Path, seed: int = 0) -> Path:
+    save_rgb(path, 64, 64, seed=seed, fmt="JPEG")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header is intact: only decoding finds the damage
+    return path
+
+
+@pytest.mark.parametrize("kind", ["cyclegan", "dcgan"])
+def test_truncated_images_in_training_data_are_skipped(cli, tmp_path, kind):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for i in range(4):
+        save_rgb(a / f"{i}.png", 32, 32, seed=i)
+        save_rgb(b / f"{i}.png", 32, 32, seed=10 + i)
+    truncated_jpeg(a / "bad1.jpg")
+    truncated_jpeg(a / "bad2.jpg", seed=1)
+    folders = [a, b] if kind == "cyclegan" else [a]
+    extra = ["--load-size", "32", "--blocks", "1"] if kind == "cyclegan" else ["--batch-size", "2"]
+    r = cli("train", *folders, "--name", "t", "--size", "32", "--ngf", "4", "--ndf", "4", "--max-steps", "6",
+            "--workers", "0", *extra)
+    assert r.code == 0, r.err
+    lines = [l for l in r.err_lines if "bad" in l]
+    assert len(lines) == 2 and all("skipped" in l for l in lines), r.err
+    assert (tmp_path / "runs" / "t" / "checkpoints" / "step-00000006").is_dir()
+
+
+def test_truncated_images_in_nearest_are_skipped(cli, tmp_path):
+    d = tmp_path / "data"
+    for i in range(3):
+        save_rgb(d / f"{i}.png", 32, 32, seed=i)
+    truncated_jpeg(d / "bad.jpg")
+    r = cli("nearest", "--data", d, "--images", d / "0.png", "--out", tmp_path / "n.png")
+    assert r.code == 0, r.err
+    assert sum("bad.jpg" in l for l in r.err_lines) == 1 and (tmp_path / "n.png").is_file()
+
+
+def test_checkpoints_respect_the_umask(cli, tmp_path):
+    old = os.umask(0o022)
+    try:
+        tiny_run(cli, tmp_path, "perm")
+    finally:
+        os.umask(old)
+    ck = tmp_path / "runs" / "perm" / "checkpoints" / "step-00000002"
+    assert (ck.stat().st_mode & 0o777) == 0o755
+    for f in ck.iterdir():
+        assert (f.stat().st_mode & 0o777) == 0o644, f
