@@ -251,3 +251,41 @@ def test_checkpoints_respect_the_umask(cli, tmp_path):
     assert (ck.stat().st_mode & 0o777) == 0o755
     for f in ck.iterdir():
         assert (f.stat().st_mode & 0o777) == 0o644, f
+
+
+# ------------------------------------------------------------------------------- schedules and resume
+
+def test_schedule_never_negative_and_bounded(cli, tmp_path):
+    a, b = tiny_run(cli, tmp_path, "sched")  # 2 images: 2 steps per epoch
+    base = ["train", a, b, "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+            "--workers", "0", "--log-every", "1", "-q"]
+    r = cli(*base, "--name", "s2", "--epochs", "2", "--decay-epochs", "2")
+    assert r.code == 0, r.err
+    lrs = [json.loads(l)["lr"] for l in (tmp_path / "runs" / "s2" / "stats.jsonl").read_text().splitlines()]
+    assert len(lrs) == 8 and all(x >= 0 for x in lrs) and lrs == sorted(lrs, reverse=True)
+    r = cli(*base, "--name", "s3", "--epochs", "1", "--decay-epochs", "1", "--max-steps", "50")
+    assert r.code == 2 and "--epochs" in r.err and "--decay-epochs" in r.err and len(r.err_lines) == 1
+    # resuming past the end: extend the schedule explicitly
+    r = cli("train", "--resume", "s2", "--max-steps", "12", "-q")
+    assert r.code == 2 and "--decay-epochs" in r.err
+    r = cli("train", "--resume", "s2", "--epochs", "4", "--decay-epochs", "4", "-q")
+    assert r.code == 0, r.err
+    assert (tmp_path / "runs" / "s2" / "checkpoints" / "step-00000016").is_dir()
+
+
+def test_resume_restores_every_saved_option(cli, tmp_path):
+    a, b = tiny_run(cli, tmp_path, "x0")
+    args = ["train", a, b, "--name", "keep", "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4",
+            "--blocks", "1", "--upsample", "resize", "--precision", "fp32", "--lr", "0.001", "--epochs", "3",
+            "--decay-epochs", "3", "--max-steps", "2", "--workers", "0", "-q"]
+    assert cli(*args).code == 0
+    r = cli("train", "--name", "keep", "--max-steps", "4", "-q")  # the name alone continues
+    assert r.code == 0, r.err
+    r = cli("train", "--resume", "keep", "--max-steps", "6", "-q")  # so does --resume (precision restored)
+    assert r.code == 0, r.err
+    opts = json.loads((tmp_path / "runs" / "keep" / "options.json").read_text())
+    assert opts["max_steps"] == 6 and opts["precision"] == "fp32" and opts["lr"] == 0.001 and opts["upsample"] == "resize"
+    r = cli("train", "--name", "keep", "--lr", "0.01", "--ngf", "8", "--max-steps", "8")
+    assert r.code == 2 and "--lr" in r.err and "--ngf" in r.err and len(r.err_lines) == 1
+    r = cli("train", "--name", "keep", "--lr", "0.001", "--max-steps", "8", "-q")  # the same value is no conflict
+    assert r.code == 0, r.err

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -22,7 +22,7 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Results as JSON on stdout (one object per line for streams).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto|fp32|fp16|bf16 (auto: bf16/fp16 on CUDA, fp32 on CPU).")]
+PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU.")]
 MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download; also GANCTL_OFFLINE=1.")]
 

@@ -3,36 +3,75 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, List, Literal, Optional
 
 import typer
 
 from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
 
 
+# saved option key -> (CLI parameter, how the saved value maps back); None: the same value
+_SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_steps", "lr": "lr",
+          "batch_size": "batch_size", "size": "size", "image_size": "size", "load_size": "load_size", "ngf": "ngf",
+          "ndf": "ndf", "blocks": "blocks", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
+          "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
+          "deterministic": "deterministic", "precision": "precision"}
+_LENGTH = {"epochs", "decay_epochs", "max_steps"}  # how long to train may change when a run continues
+
+
+def _explicit(ctx, param: str) -> bool:
+    from typer._click.core import ParameterSource
+
+    src = ctx.get_parameter_source(param)
+    return src in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _restore(opts: dict, kind: str, values: dict, given: set) -> tuple[dict, list]:
+    """(values restored from a run's options, one 'option saved -> given' text per explicit conflict)."""
+    restored, conflicts = {}, []
+    for key, param in _SAVED.items():
+        if key not in opts or (key == "size" and kind == "dcgan"):
+            continue
+        saved = (not opts[key]) if key == "flip" else opts[key]
+        if param in given and values[param] != saved and param not in _LENGTH:
+            flag = "--" + param.replace("_", "-")
+            conflicts.append(f"{flag} {saved} (given {values[param]})" if key != "flip" else "--no-flip")
+            continue
+        if param not in given or param not in _LENGTH:
+            restored[param] = saved
+    if "max_steps" in given:
+        restored["max_steps"] = values["max_steps"]
+    elif not ({"epochs", "decay_epochs"} & given):
+        restored["max_steps"] = opts.get("max_steps")
+    else:
+        restored["max_steps"] = None  # recomputed from the new schedule
+    return restored, conflicts
+
+
 def train(
+    ctx: typer.Context,
     folders: Annotated[Optional[List[Path]], typer.Argument(help="A B (CycleGAN) or one folder (DCGAN).", show_default=False)] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="cyclegan|dcgan (default: by folder count).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Run name; the same name again resumes.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run NAME (or a run folder).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")] = Path("runs"),
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="CycleGAN: epochs at full lr (100); DCGAN: epochs (25).")] = None,
-    decay_epochs: Annotated[int, typer.Option("--decay-epochs", help="CycleGAN: epochs of linear lr decay.")] = 100,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after N iterations from the run's start.")] = None,
-    lr: Annotated[float, typer.Option("--lr")] = 2e-4,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="CycleGAN 1, DCGAN 64.")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Crop size (CycleGAN 256) or image size (DCGAN 64).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="CycleGAN: epochs at full lr (100); DCGAN: epochs (25).")] = None,
+    decay_epochs: Annotated[Optional[int], typer.Option("--decay-epochs", min=0, help="CycleGAN: epochs of linear lr decay to zero (100).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after N iterations from the run's start (at most the schedule's length).")] = None,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate (official 0.0002).")] = 2e-4,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per step (CycleGAN 1, DCGAN 64).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", min=8, help="Crop size (CycleGAN 256) or image size (DCGAN 64).")] = None,
     load_size: Annotated[Optional[int], typer.Option("--load-size", help="CycleGAN: resize before crop (286 for 256).")] = None,
-    ngf: Annotated[int, typer.Option("--ngf")] = 64,
-    ndf: Annotated[int, typer.Option("--ndf")] = 64,
+    ngf: Annotated[int, typer.Option("--ngf", min=1, help="Generator filters in the first layer (official 64).")] = 64,
+    ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", help="CycleGAN ResNet blocks.")] = 9,
-    upsample: Annotated[str, typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
+    upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity")] = 0.5,
-    loss: Annotated[Optional[str], typer.Option("--loss", help="CycleGAN: lsgan|minimax|nonsat|wgangp; DCGAN: nonsat|minimax|lsgan|hinge|wgangp.")] = None,
+    loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], typer.Option("--loss", help="CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, lsgan, hinge, wgangp.")] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds weights, data order, augmentation and pools.")] = 0,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic algorithms and data order.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default: 0 on CPU, 4 on GPU).")] = None,
     log_every: Annotated[int, typer.Option("--log-every", min=1)] = 50,
@@ -46,37 +85,52 @@ def train(
     verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Train a CycleGAN (two folders) or a DCGAN (one folder). Resumable; prints the run folder."""
+    """Train a CycleGAN (two folders) or a DCGAN (one folder). Resumable; prints the run folder.
+
+    An existing run (--resume RUN, or the same --name) continues with every option it was started
+    with; only options given here that differ from those are an error.
+    """
     from cyclegan_cli.errors import NotFoundError, UsageError
     from cyclegan_cli.zoo import runs as registry
-
     from cyclegan_cli.zoo.names import check_name
 
     o = Output(quiet, verbose, json_out)
     if name is not None:
         check_name(name, "--name")
     folders = list(folders or [])
+    values = dict(epochs=epochs, decay_epochs=decay_epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
+                  size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, upsample=upsample, nz=nz,
+                  lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
+                  deterministic=deterministic, precision=precision)
+    given = {k for k in values if _explicit(ctx, k)}
+    run_dir = None
     if resume:
         run = registry.find_run(resume) if not Path(resume).is_dir() else None
         run_dir = Path(run.path) if run else Path(resume)
         if not registry.is_run_dir(run_dir):
             raise NotFoundError(f"no run {resume!r} to resume")
+    elif name and registry.is_run_dir(Path(runs_dir) / name):
+        run_dir = Path(runs_dir) / name
+    if run_dir is not None:
         opts = registry.read_options(run_dir)
-        kind = opts["kind"]
-        folders = [Path(opts["folder_a"]), Path(opts["folder_b"])] if kind == "cyclegan" else [Path(opts["folder"])]
-        runs_dir, name = run_dir.parent, run_dir.name
-        # the saved options win, except how long to train
-        epochs = opts.get("epochs")
-        max_steps = max_steps or opts.get("max_steps")
-        lr, size, ngf, ndf, seed = opts["lr"], opts.get("size", opts.get("image_size")), opts["ngf"], opts["ndf"], opts["seed"]
-        batch_size, loss, deterministic = opts["batch_size"], opts["loss"], opts["deterministic"]
-        no_flip = not opts.get("flip", True)
-        if kind == "cyclegan":
-            decay_epochs, load_size, blocks = opts["decay_epochs"], opts["load_size"], opts["blocks"]
-            upsample = opts.get("upsample", "transpose")
-            lambda_cycle, lambda_identity = opts["lambda_cycle"], opts["lambda_identity"]
-        else:
-            nz = opts["nz"]
+        kind = opts.get("kind")
+        saved_folders = [opts.get("folder_a"), opts.get("folder_b")] if kind == "cyclegan" else [opts.get("folder")]
+        if folders and [str(Path(f).resolve()) for f in folders] != saved_folders:
+            raise UsageError(f"run {run_dir.name} trains on {' '.join(map(str, saved_folders))}; give no folders "
+                             "to continue it, or choose another --name")
+        folders = [Path(f) for f in saved_folders]
+        restored, conflicts = _restore(opts, kind, values, given)
+        if conflicts:
+            raise UsageError(f"run {run_dir.name} was started with other options ({', '.join(conflicts)}); leave "
+                             "them out to continue it, or choose another --name")
+        values.update(restored)
+        runs_dir, name, model = run_dir.parent, run_dir.name, kind
+    v = values
+    epochs, decay_epochs, max_steps, lr, batch_size, size = (v[k] for k in ("epochs", "decay_epochs", "max_steps",
+                                                                           "lr", "batch_size", "size"))
+    load_size, ngf, ndf, blocks, upsample, nz = (v[k] for k in ("load_size", "ngf", "ndf", "blocks", "upsample", "nz"))
+    lambda_cycle, lambda_identity, loss, no_flip = (v[k] for k in ("lambda_cycle", "lambda_identity", "loss", "no_flip"))
+    seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
     if not folders:
         raise UsageError("give one folder (DCGAN) or two folders (CycleGAN), or --resume RUN")
     for f in folders:
@@ -86,9 +140,9 @@ def train(
     if kind not in ("cyclegan", "dcgan"):
         raise UsageError(f"--model {kind!r}: cyclegan or dcgan")
     if kind == "cyclegan" and len(folders) != 2:
-        raise UsageError("CycleGAN training takes two folders: A B")
+        raise UsageError(f"CycleGAN training takes two folders (A B); {len(folders)} given")
     if kind == "dcgan" and len(folders) != 1:
-        raise UsageError("DCGAN training takes one folder")
+        raise UsageError(f"DCGAN training takes one folder; {len(folders)} given (two folders train a CycleGAN)")
 
     from cyclegan_cli.train.loop import Callbacks
 
@@ -122,7 +176,7 @@ def train(
         if kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan
 
-            run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=decay_epochs,
+            run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
                                      batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
                                      upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                                      **common)

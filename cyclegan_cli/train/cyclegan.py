@@ -101,7 +101,7 @@ class CycleGANTask:
     # --------------------------------------------------------------- schedule
     def lr_factor(self, epoch: int) -> float:
         """Official ``linear`` policy: constant for ``epochs``, then linear to 0 over ``decay_epochs``."""
-        return 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1)
+        return max(0.0, 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1))
 
     def on_epoch(self, epoch: int) -> None:
         for opt in (self.opt_G, self.opt_D):
@@ -257,7 +257,12 @@ def train_cyclegan(
     dist, dev = loop.start_process(device, seed, deterministic, cb)
     domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
     n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
-    total = max_steps or n * (epochs + decay_epochs)
+    schedule = n * (epochs + decay_epochs)
+    if max_steps and max_steps > schedule:
+        raise loop.UsageError(f"--max-steps {max_steps} is past the end of the learning-rate schedule ({schedule} steps "
+                              f"= {epochs} + {decay_epochs} epochs of {n}); to train longer, raise --epochs and/or "
+                              "--decay-epochs (a resumed run may change them)")
+    total = max_steps or schedule
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
                                 load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
