@@ -114,25 +114,59 @@ def test_cycle_loss_halves(tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_on_cpu(tmp_path):
-    a, b = make_domains(tmp_path)
+def _torchrun(a, b, runs, *extra, **kw):
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.update(kw.pop("env", {}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "cyclegan_cli", "train", str(a), str(b), "--runs-dir", str(tmp_path / "runs"), "--name", "ddp",
-           "--max-steps", "4", "--device", "cpu", "--save-every", "2", *TINY[:-1]]
-    cmd.append("--verbose")
-    # each rank writes its own weights when asked, so we can compare them
-    env["GANCTL_DDP_DUMP"] = str(tmp_path / "dump")
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+           "cyclegan_cli", "train", str(a), str(b), "--runs-dir", str(runs), "--device", "cpu", *TINY, *extra]
+    return cmd, env
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """torchrun, gloo: no --name (rank 0 names the run for both), one result line on stdout (rank 0
+    only), identical weights on both ranks, and a resume as exact as one uninterrupted run."""
+    a, b = make_domains(tmp_path)
+    runs = tmp_path / "runs"
+    cmd, env = _torchrun(a, b, runs, "--max-steps", "4", "--save-every", "2")
+    env["GANCTL_DDP_DUMP"] = str(tmp_path / "dump")  # each rank writes its own weights, to compare them
+    r = subprocess.run([c for c in cmd if c != "-q"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    runs = [d for d in (tmp_path / "runs").iterdir()]
-    assert [d.name for d in runs] == ["ddp"]
-    assert (tmp_path / "runs" / "ddp" / "checkpoints" / "step-00000004").is_dir()
+    assert [d.name for d in runs.iterdir()] == ["cyclegan-001"]
+    assert r.stdout.strip().splitlines() == [str(runs / "cyclegan-001")]
+    assert r.stderr.count("run ") == 1  # the start line, from rank 0 alone
     w0 = load_file(tmp_path / "dump" / "rank0.safetensors")
     w1 = load_file(tmp_path / "dump" / "rank1.safetensors")
     assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
-    opts = json.loads((tmp_path / "runs" / "ddp" / "options.json").read_text())
-    assert opts["world_size"] == 2
+    assert json.loads((runs / "cyclegan-001" / "options.json").read_text())["world_size"] == 2
+    assert (runs / "cyclegan-001" / "checkpoints" / "step-00000004" / "resume-rank1.pt").is_file()
+    # exact multi-process resume: 3 steps, then on to 6, equals 6 in one go
+    for name, stops in (("once", [6]), ("twice", [3, 6])):
+        for n in stops:
+            cmd, env = _torchrun(a, b, runs, "--name", name, "--max-steps", str(n), "--save-every", "1000")
+            assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
+    _assert_same_state(_final_state(runs / "once", 6), _final_state(runs / "twice", 6))
+
+
+@pytest.mark.slow
+def test_ddp_ctrl_c_stops_every_rank_at_one_step(tmp_path):
+    a, b = make_domains(tmp_path)
+    runs = tmp_path / "runs"
+    cmd, env = _torchrun(a, b, runs, "--name", "stop", "--max-steps", "600", "--save-every", "100000",
+                         "--log-every", "1")
+    p = subprocess.Popen([c for c in cmd if c != "-q"] + ["--json"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in p.stdout:  # wait for a few steps
+        if '"step": 3' in line:
+            break
+    os.killpg(p.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    out, err = p.communicate(timeout=120)  # no rank hangs in a collective the other never enters
+    assert p.returncode != 0
+    ck = [d for d in (runs / "stop" / "checkpoints").iterdir() if not d.name.startswith(".")]
+    assert len(ck) == 1 and (ck[0] / "resume.pt").is_file() and (ck[0] / "resume-rank1.pt").is_file()
+    r0 = torch.load(ck[0] / "resume.pt", weights_only=True)
+    r1 = torch.load(ck[0] / "resume-rank1.pt", weights_only=True)
+    assert r0["step"] == r1["step"] == int(ck[0].name.split("-")[1])  # both ranks stopped at the same step
 
 
 def test_dcgan_trains_and_resumes_by_name(tmp_path, cli):

@@ -289,3 +289,34 @@ def test_resume_restores_every_saved_option(cli, tmp_path):
     assert r.code == 2 and "--lr" in r.err and "--ngf" in r.err and len(r.err_lines) == 1
     r = cli("train", "--name", "keep", "--lr", "0.001", "--max-steps", "8", "-q")  # the same value is no conflict
     assert r.code == 0, r.err
+
+
+# ------------------------------------------------------------------------------- sample / interpolate / export
+
+def test_dcgan_commands_refuse_bad_values(cli, tmp_path):
+    for fps in ("0", "-5"):
+        r = cli("interpolate", "--model", "emoji32", "--seeds", "1,2", "--fps", fps, "--out", tmp_path / "w.mp4")
+        assert r.code == 2 and "--fps" in r.err and not (tmp_path / "w.mp4").exists()
+    r = cli("sample", "--model", "emoji32", "--seeds", "0-63", "--grid", "4x4", "--out", tmp_path / "g.png")
+    assert r.code == 2 and "64" in r.err and "8x8" in r.err and not (tmp_path / "g.png").exists()
+    r = cli("sample", "--model", "emoji32", "--seeds", "0-15", "--grid", "4x4", "--scale", "3", "--out", tmp_path / "g.png")
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "g.png").size == (4 * 96 + 5 * 2, 4 * 96 + 5 * 2)
+
+
+def test_export_dcgan_to_onnx_matches_torch(cli, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import torch
+
+    from cyclegan_cli.infer.sample import latents_for_seeds
+    from cyclegan_cli.zoo.resolve import load
+
+    r = cli("export", "emoji32", "--onnx", tmp_path / "e.onnx")
+    assert r.code == 0, r.err
+    G = load("emoji32").nets["G"].float().eval()
+    z = latents_for_seeds([0, 1, 2], G.nz)
+    with torch.no_grad():
+        ref = G(z).numpy()
+    sess = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"z": z.numpy()})[0]
+    assert got.shape == ref.shape == (3, 3, 32, 32) and np.abs(got - ref).max() < 1e-3

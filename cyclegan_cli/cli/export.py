@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -13,13 +13,14 @@ from cyclegan_cli.cli.common import JsonOpt, OfflineOpt, Output, QuietOpt
 def export(
     model: Annotated[str, typer.Argument(help="Zoo name, run or path.")],
     onnx: Annotated[Path, typer.Option("--onnx", help="Write the generator as ONNX to FILE.")] = ...,
-    direction: Annotated[str, typer.Option("--direction", help="AtoB or BtoA (CycleGAN).")] = "AtoB",
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="Which generator of a CycleGAN.")] = "AtoB",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace FILE if it exists.")] = False,
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Export a generator to ONNX (dynamic batch, height and width)."""
+    """Export a generator to ONNX: a CycleGAN's (image -> image, dynamic batch, height and width) or
+    a DCGAN's (z (N, nz) -> image (N, 3, S, S) in [-1, 1], dynamic batch)."""
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.engine import export_onnx
     from cyclegan_cli.zoo.resolve import load

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, List, Literal, Optional
 
 import typer
 
 from cyclegan_cli.cli.common import MaxPixelsOpt, DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, QuietOpt
 
+ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=64, help="Enlarge each image N times (nearest neighbour): DCGAN outputs are small.")]
 SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seed list, e.g. 0-63 or 3,17,42.")]
 ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="An N x nz .npy array instead of seeds.")]
 
@@ -38,6 +39,13 @@ def _latents(seeds: Optional[str], z_file: Optional[Path], nz: int):
     return s, latents_for_seeds(s, nz)
 
 
+def upscale(images, scale: int):
+    """(N, H, W, 3) uint8 -> (N, H*scale, W*scale, 3), each pixel a scale x scale block."""
+    if scale == 1:
+        return images
+    return images.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
 def _save(arr, path: Path):
     from PIL import Image
 
@@ -60,8 +68,9 @@ def sample(
     grid: Annotated[Optional[str], typer.Option("--grid", help="CxR, e.g. 8x8: one grid image instead of files.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder (one PNG per seed) or a .png file for --grid.")] = Path("samples"),
     save_z: Annotated[bool, typer.Option("--save-z", help="Also write the latents as z.npy.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Latents per network call.")] = 64,
+    scale: ScaleOpt = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
@@ -74,16 +83,27 @@ def sample(
     from cyclegan_cli.infer.sample import generate
     from cyclegan_cli.infer.sample import grid as make_grid
 
+    from cyclegan_cli.infer.sample import parse_seeds
+
     o = Output(quiet, False, json_out)
-    G, nz, dev = _generator(model, device, offline)
-    seed_list, z = _latents(seeds, z_file, nz)
-    images = generate(G, z, batch_size, dev)
-    written = []
     if grid:
         try:
             cols, rows = (int(v) for v in grid.lower().split("x"))
-        except ValueError:
+            assert cols >= 1 and rows >= 1
+        except (ValueError, AssertionError):
             raise UsageError(f"--grid {grid!r}: expected CxR, e.g. 8x8") from None
+        if seeds and z_file is None and len(parse_seeds(seeds)) > cols * rows:
+            n = len(parse_seeds(seeds))
+            side = int(-(-n ** 0.5 // 1))
+            raise UsageError(f"--grid {grid} holds {cols * rows} images but --seeds gives {n}; "
+                             f"use --grid {side}x{-(-n // side)} or fewer seeds")
+    G, nz, dev = _generator(model, device, offline)
+    seed_list, z = _latents(seeds, z_file, nz)
+    if grid and len(z) > cols * rows:
+        raise UsageError(f"--grid {grid} holds {cols * rows} images but --z-file gives {len(z)}")
+    images = upscale(generate(G, z, batch_size, dev), scale)
+    written = []
+    if grid:
         target = out if out.suffix else out.with_suffix(".png")
         _refuse_existing(target, overwrite)
         _save(make_grid(images, cols, rows), target)
@@ -113,11 +133,12 @@ def interpolate(
     seeds: SeedsOpt = None,
     z_file: ZFileOpt = None,
     steps: Annotated[int, typer.Option("--steps", min=2, help="Frames per leg, both ends included.")] = 30,
-    method: Annotated[str, typer.Option("--method", help="slerp|lerp.")] = "slerp",
+    method: Annotated[Literal["slerp", "lerp"], typer.Option("--method", help="slerp (along the sphere, for Gaussian latents) or lerp.")] = "slerp",
     out: Annotated[Path, typer.Option("--out", "-o", help="walk.gif, walk.mp4 or strip.png.")] = Path("walk.gif"),
     loop: Annotated[bool, typer.Option("--loop", help="Return to the first seed.")] = False,
-    fps: Annotated[int, typer.Option("--fps")] = 15,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    fps: Annotated[int, typer.Option("--fps", min=1, max=120, help="Frames per second of a GIF or MP4.")] = 15,
+    scale: ScaleOpt = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
@@ -135,7 +156,7 @@ def interpolate(
     _refuse_existing(out, overwrite)
     G, nz, dev = _generator(model, device, offline)
     _, z = _latents(seeds or "0,1", z_file, nz)
-    frames = generate(G, walk(z, steps, method, loop), 64, dev)
+    frames = upscale(generate(G, walk(z, steps, method, loop), 64, dev), scale)
     if ext == ".png":
         _save(make_grid(frames, len(frames), 1), out)
     elif ext == ".gif":
@@ -161,8 +182,9 @@ def arithmetic(
     minus: Annotated[List[str], typer.Option("--minus", help="A seed group subtracted (averaged); repeatable.")] = [],
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="Extra images near the result.")] = 4,
     noise: Annotated[float, typer.Option("--noise", help="Std of the noise added for neighbours.")] = 0.25,
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("arithmetic.png"),
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The strip: group means, the result, its neighbours.")] = Path("arithmetic.png"),
+    scale: ScaleOpt = 1,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
@@ -202,7 +224,7 @@ def arithmetic(
     gen = torch.Generator().manual_seed(0)
     near = result + noise * torch.randn(neighbours, nz, generator=gen) if neighbours else torch.zeros(0, nz)
     z = torch.cat([means, result[None], near])
-    images = generate(G, z, 64, dev)
+    images = upscale(generate(G, z, 64, dev), scale)
     _save(make_grid(images, len(images), 1), out)
     o.emit(str(out), {"path": str(out), "groups": [{"sign": s, "seeds": spec} for s, spec in order],
                       "z_result": result.tolist(), "z_means": means.tolist()})

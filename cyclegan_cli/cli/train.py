@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
@@ -94,6 +95,8 @@ def train(
     from cyclegan_cli.zoo import runs as registry
     from cyclegan_cli.zoo.names import check_name
 
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 speaks (progress, JSON, the result)
+        quiet, verbose, json_out = True, False, False
     o = Output(quiet, verbose, json_out)
     if name is not None:
         check_name(name, "--name")
@@ -185,4 +188,5 @@ def train(
 
             run_dir = train_dcgan(folders[0], epochs=epochs or 25, batch_size=batch_size or 64, image_size=size or 64,
                                   nz=nz, loss=loss or "nonsat", **common)
-    o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})
+    if os.environ.get("RANK", "0") == "0":
+        o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})

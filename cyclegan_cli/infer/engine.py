@@ -229,15 +229,19 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = reserve_tmp(path)
-    multiple = max(getattr(net, "size_multiple", 4), 8)
-    dummy = torch.zeros(1, 3, multiple * 4, multiple * 4)
     net = net.cpu().eval()
+    if hasattr(net, "nz"):  # a DCGAN generator: z (N, nz) -> image (N, 3, S, S) in [-1, 1]
+        dummy, names = torch.zeros(1, net.nz), (["z"], ["image"])
+        axes = {"z": {0: "n"}, "image": {0: "n"}}
+    else:  # an image-to-image generator: (N, 3, H, W) -> (N, 3, H, W), H and W multiples of its size grid
+        multiple = max(getattr(net, "size_multiple", 4), 8)
+        dummy, names = torch.zeros(1, 3, multiple * 4, multiple * 4), (["image"], ["translated"])
+        axes = {"image": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}}
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=["image"],
-                              output_names=["translated"],
-                              dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}})
+            torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
+                              output_names=names[1], dynamic_axes=axes)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -269,7 +269,7 @@ def train_cyclegan(
                                 norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
                                 precision=precision, world_size=dist.world, domains=domains)
-    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main)
+    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
     task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, d_layers=d_layers, size=size,

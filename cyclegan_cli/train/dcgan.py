@@ -156,7 +156,7 @@ def train_dcgan(
                                 image_size=image_size, nz=nz, ngf=ngf, ndf=ndf, flip=flip, loss=loss, lr=lr,
                                 beta1=beta1, seed=seed, deterministic=deterministic, precision=precision,
                                 world_size=dist.world)
-    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "dcgan", options, dist.main)
+    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "dcgan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,

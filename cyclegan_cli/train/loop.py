@@ -44,7 +44,6 @@ class Callbacks:
 class Dist:
     rank: int = 0
     world: int = 1
-    local_rank: int = 0
 
     @property
     def main(self) -> bool:
@@ -53,6 +52,23 @@ class Dist:
     def barrier(self):
         if self.world > 1:
             torch.distributed.barrier()
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if self.world <= 1:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when it is true on any: every rank takes the same branch, so no rank
+        waits in a collective the others never enter (a Ctrl-C reaching one rank first, say)."""
+        if self.world <= 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+        return bool(t.item() > 0)
 
 
 def init_distributed(device_spec: str) -> tuple[Dist, torch.device]:
@@ -70,7 +86,7 @@ def init_distributed(device_spec: str) -> tuple[Dist, torch.device]:
         device, backend = torch.device("cpu"), "gloo"
     if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend=backend)
-    return Dist(rank, world, local), device
+    return Dist(rank, world), device
 
 
 def start_process(device_spec: str, seed: int, deterministic: bool, cb: "Callbacks") -> tuple["Dist", torch.device]:
@@ -111,7 +127,8 @@ def next_run_name(runs_dir: Path, kind: str) -> str:
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
 
 
-def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True) -> tuple[Path, bool]:
+def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True,
+                dist: "Dist | None" = None) -> tuple[Path, bool]:
     """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
 
@@ -119,6 +136,10 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
 
     runs_dir = Path(runs_dir)
     name = check_name(name, "--name") if name else next_run_name(runs_dir, kind)
+    if dist is not None:
+        name = dist.broadcast(name)  # rank 0 chooses; other ranks would count the folders at another moment
+        if not dist.main:
+            return runs_dir / name, None  # rank 0 checks and creates the folder (callers then wait at a barrier)
     run_dir = runs_dir / name
     if (run_dir / OPTIONS_FILE).is_file():
         old = read_options(run_dir)
@@ -227,6 +248,8 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
         loaded = load_model(ckpt)
         for name, net in task.nets.items():
             net.load_state_dict(loaded.nets[name].state_dict())
+        if dist.world > 1 and not dist.main:  # each rank's own pools and random state
+            resume = _load_rank_state(ckpt, dist.rank) or resume
         task.load_state_dict(resume["task"])
         state = LoopState(resume["step"], resume["epoch"], resume["pos"])
         set_rng_state(resume["rng"])
@@ -250,16 +273,20 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             pass
 
     def save(step: int):
+        target = registry.checkpoint_dir(run_dir, step)
+        resume = {"step": state.step, "epoch": state.epoch, "pos": state.pos, "task": task.state_dict(),
+                  "rng": rng_state()}
         if dist.main:
-            target = registry.checkpoint_dir(run_dir, step)
-            resume = {"step": state.step, "epoch": state.epoch, "pos": state.pos, "task": task.state_dict(),
-                      "rng": rng_state()}
             save_checkpoint(target, task.config(), task.nets, resume=resume)
+        dist.barrier()
+        if not dist.main:  # the other ranks' pools and random state, beside rank 0's resume.pt
+            _save_rank_state(target, dist.rank, resume)
+        dist.barrier()
+        if dist.main:
             for old in registry.checkpoint_steps(run_dir)[:-keep_checkpoints]:
                 shutil.rmtree(registry.checkpoint_dir(run_dir, old), ignore_errors=True)
             registry.register(run_dir)
             cb.on_checkpoint(target)
-        dist.barrier()
 
     def sample(step: int):
         if dist.main:
@@ -304,7 +331,7 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
                     sample(state.step)
                 if state.step % save_every == 0 and state.step < max_steps:
                     save(state.step)
-                if stop["flag"]:
+                if dist.any(stop["flag"], device):  # all ranks stop at the same step
                     save(state.step)
                     raise Interrupted(f"interrupted at step {state.step}; checkpoint saved, rerun to resume")
                 if state.step >= max_steps:
@@ -321,6 +348,27 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
     return last_stats
+
+
+def _rank_file(ckpt: Path, rank: int) -> Path:
+    return Path(ckpt) / f"resume-rank{rank}.pt"
+
+
+def _save_rank_state(ckpt: Path, rank: int, resume: dict) -> None:
+    import io
+
+    from cyclegan_cli.data.images import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(resume, buf)
+    atomic_write_bytes(_rank_file(ckpt, rank), buf.getvalue())
+
+
+def _load_rank_state(ckpt: Path, rank: int) -> dict | None:
+    f = _rank_file(ckpt, rank)
+    if not f.is_file():
+        return None
+    return torch.load(f, map_location="cpu", weights_only=True)
 
 
 def _check_ranks_agree(task, dist: Dist) -> None:
