@@ -14,8 +14,9 @@ from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, sca
 from cyclegan_cli.models import build
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
-from cyclegan_cli.train.losses import LOSSES, d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.pool import ImagePool
+from cyclegan_cli.train.task import GANTask
 
 
 class Generators(nn.Module):
@@ -38,32 +39,30 @@ class Generators(nn.Module):
 class Discriminators(nn.Module):
     """D_A judges domain B (real B vs fake B), D_B judges domain A, as in the official code."""
 
-    def __init__(self, D_A, D_B, loss: str, gp_weight: float = 10.0):
+    def __init__(self, D_A, D_B, loss: str):
         super().__init__()
-        self.D_A, self.D_B, self.loss, self.gp_weight = D_A, D_B, loss, gp_weight
+        self.D_A, self.D_B, self.loss = D_A, D_B, loss
 
     def _one(self, d, real, fake):
         loss = d_loss(self.loss, d(real), d(fake)) * 0.5  # the official 0.5: D learns slower than G
         if self.loss == "wgangp":
-            loss = loss + self.gp_weight * gradient_penalty(d, real, fake)
+            loss = loss + GP_WEIGHT * gradient_penalty(d, real, fake)
         return loss
 
     def forward(self, real_B, fake_B, real_A, fake_A):
         return self._one(self.D_A, real_B, fake_B), self._one(self.D_B, real_A, fake_A)
 
 
-class CycleGANTask:
+class CycleGANTask(GANTask):
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None):
-        from cyclegan_cli.device import autocast_dtype, memory_format
+        from cyclegan_cli.device import memory_format
 
         self.device, self.dist = device, dist
         self.loss_kind, self.lambda_cycle, self.lambda_identity = loss, lambda_cycle, lambda_identity
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options = seed, domains, options
-        self.amp = autocast_dtype(device, precision)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
         g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm,
                   "upsample": upsample}
@@ -82,9 +81,9 @@ class CycleGANTask:
         self.discs = loop.wrap_ddp(discs, dist, device)
         if compile_nets:
             self.gens, self.discs = torch.compile(self.gens), torch.compile(self.discs)
-        self.opt_G = torch.optim.Adam(gens.parameters(), lr=lr, betas=(beta1, 0.999))
-        self.opt_D = torch.optim.Adam(discs.parameters(), lr=lr, betas=(beta1, 0.999))
-        self.pool_A, self.pool_B = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
+        self._setup(device, precision, channels_last, lr, beta1, gens.parameters(), discs.parameters())
+        # history pools of generated images, for the discriminators (official: fake_B_pool, fake_A_pool)
+        self.pool_fake_B, self.pool_fake_A = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
         self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed, on_skip=on_skip)
         self.size = size
         n = 4  # a fixed sample set spread over each folder (not its first n files, often one source)
@@ -107,9 +106,6 @@ class CycleGANTask:
         for opt in (self.opt_G, self.opt_D):
             for g in opt.param_groups:
                 g["lr"] = self.lr * self.lr_factor(epoch)
-
-    def current_lr(self) -> float:
-        return self.opt_G.param_groups[0]["lr"]
 
     # --------------------------------------------------------------- one step
     def train_step(self, batch, step: int) -> dict:
@@ -142,8 +138,8 @@ class CycleGANTask:
         for p in discs.parameters():
             p.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        pooled_B = self.pool_A.query(fake_B.detach().float())
-        pooled_A = self.pool_B.query(fake_A.detach().float())
+        pooled_B = self.pool_fake_B.query(fake_B.detach().float())
+        pooled_A = self.pool_fake_A.query(fake_A.detach().float())
         with autocast(self.device, self.amp):
             loss_D_A, loss_D_B = self.discs(real_B, pooled_B, real_A, pooled_A)
         self.scaler.scale(loss_D_A + loss_D_B).backward()
@@ -176,17 +172,13 @@ class CycleGANTask:
                            image_size=self.size, domains=list(self.domains), training=self.options,
                            source=f"ganctl train ({self.options.get('name', '')})")
 
-    def state_dict(self) -> dict:
-        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "scaler": self.scaler.state_dict(),
-                "pool_A": self.pool_A.state_dict(), "pool_B": self.pool_B.state_dict()}
+    def extra_state(self) -> dict:
+        return {"pool_fake_B": self.pool_fake_B.state_dict(), "pool_fake_A": self.pool_fake_A.state_dict()}
 
-    def load_state_dict(self, s: dict) -> None:
-        self.opt_G.load_state_dict(s["opt_G"])
-        self.opt_D.load_state_dict(s["opt_D"])
-        if s.get("scaler"):
-            self.scaler.load_state_dict(s["scaler"])
-        self.pool_A.load_state_dict(s["pool_A"], self.device)
-        self.pool_B.load_state_dict(s["pool_B"], self.device)
+    def load_extra_state(self, s: dict) -> None:
+        # runs saved before the rename called the pools by their discriminator's letter
+        self.pool_fake_B.load_state_dict(s.get("pool_fake_B", s.get("pool_A")), self.device)
+        self.pool_fake_A.load_state_dict(s.get("pool_fake_A", s.get("pool_B")), self.device)
 
 
 def _save_grid(grid: torch.Tensor, path: Path) -> None:

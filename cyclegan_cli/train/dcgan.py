@@ -13,20 +13,19 @@ from cyclegan_cli.models import build
 from cyclegan_cli.models.dcgan import init_dcgan_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.cyclegan import _save_grid
-from cyclegan_cli.train.losses import d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.task import GANTask
 
 DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 
 
-class DCGANTask:
+class DCGANTask(GANTask):
     def __init__(self, files, *, nz, ngf, ndf, image_size, flip, loss, lr, beta1, seed, precision,
                  channels_last, compile_nets, options, dist, device, sample_count=64, on_skip=None):
-        from cyclegan_cli.device import autocast_dtype, memory_format
+        from cyclegan_cli.device import memory_format
 
         self.device, self.dist, self.loss_kind, self.lr = device, dist, loss, lr
         self.seed, self.options, self.nz, self.image_size = seed, options, nz, image_size
-        self.amp = autocast_dtype(device, precision)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
         self.specs = {"G": ("dcgan_generator", {"nz": nz, "ngf": ngf, "nc": 3, "image_size": image_size}),
                       "D": ("dcgan_discriminator", {"ndf": ndf, "nc": 3, "image_size": image_size})}
@@ -40,8 +39,8 @@ class DCGANTask:
         self.D = loop.wrap_ddp(self.nets["D"], dist, device)
         if compile_nets:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
-        self.opt_G = torch.optim.Adam(self.nets["G"].parameters(), lr=lr, betas=(beta1, 0.999))
-        self.opt_D = torch.optim.Adam(self.nets["D"].parameters(), lr=lr, betas=(beta1, 0.999))
+        self._setup(device, precision, channels_last, lr, beta1, self.nets["G"].parameters(),
+                    self.nets["D"].parameters())
         self.dataset = SingleDataset(files, image_size, flip, seed, on_skip=on_skip)
         from cyclegan_cli.infer.sample import latents_for_seeds
 
@@ -53,9 +52,6 @@ class DCGANTask:
 
     def on_epoch(self, epoch: int) -> None:
         pass
-
-    def current_lr(self) -> float:
-        return self.opt_G.param_groups[0]["lr"]
 
     def train_step(self, real, step: int) -> dict:
         from cyclegan_cli.device import autocast
@@ -73,7 +69,7 @@ class DCGANTask:
             out_fake = self.D(fake.detach())
             loss_D = d_loss(self.loss_kind, out_real, out_fake)
             if self.loss_kind == "wgangp":
-                loss_D = loss_D + 10.0 * gradient_penalty(self.D, real, fake.detach(), generator=None)
+                loss_D = loss_D + GP_WEIGHT * gradient_penalty(self.D, real, fake.detach())
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
         # 2. generator
@@ -102,14 +98,6 @@ class DCGANTask:
                            image_size=self.image_size, domains=[], training=self.options,
                            source=f"ganctl train ({self.options.get('name', '')})")
 
-    def state_dict(self) -> dict:
-        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(), "scaler": self.scaler.state_dict()}
-
-    def load_state_dict(self, s: dict) -> None:
-        self.opt_G.load_state_dict(s["opt_G"])
-        self.opt_D.load_state_dict(s["opt_D"])
-        if s.get("scaler"):
-            self.scaler.load_state_dict(s["scaler"])
 
 
 def train_dcgan(

@@ -35,6 +35,9 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss {kind!r}")
 
 
+GP_WEIGHT = 10.0  # the WGAN-GP penalty weight (Gulrajani et al. 2017), for every model kind
+
+
 def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, generator=None) -> torch.Tensor:
     """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates, weight applied by the caller."""
     alpha = torch.rand(real.size(0), 1, 1, 1, device=real.device, generator=generator)

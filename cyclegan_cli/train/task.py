@@ -1,0 +1,41 @@
+"""What the training tasks of every model kind share: precision (autocast, and a GradScaler for
+fp16), memory format, Adam for the generators and the discriminators, and their resume state."""
+
+from __future__ import annotations
+
+import torch
+
+
+class GANTask:
+    """Base of CycleGANTask and DCGANTask; :func:`cyclegan_cli.train.loop.fit` drives both."""
+
+    def _setup(self, device: torch.device, precision: str, channels_last, lr: float, beta1: float,
+               g_params, d_params) -> None:
+        from cyclegan_cli.device import autocast_dtype, memory_format
+
+        self.amp = autocast_dtype(device, precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.mem = memory_format(device, channels_last)
+        self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(beta1, 0.999))
+        self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(beta1, 0.999))
+
+    def current_lr(self) -> float:
+        return self.opt_G.param_groups[0]["lr"]
+
+    def extra_state(self) -> dict:
+        """A subclass's own resume state (image pools, ...)."""
+        return {}
+
+    def load_extra_state(self, s: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+                "scaler": self.scaler.state_dict(), **self.extra_state()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.opt_G.load_state_dict(s["opt_G"])
+        self.opt_D.load_state_dict(s["opt_D"])
+        if s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        self.load_extra_state(s)
