@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cyclegan_cli import __version__
-from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError
+from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError, reason
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -299,4 +299,4 @@ def load_resume(folder) -> dict | None:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{file}: unreadable resume state ({str(exc).splitlines()[0][:160]})") from None
+        raise CheckpointError(f"{file}: unreadable resume state ({reason(exc)})") from None

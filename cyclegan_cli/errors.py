@@ -68,3 +68,9 @@ EXIT_CODES = {
     70: "internal error (a bug: rerun with GANCTL_DEBUG=1 and report the traceback)",
     130: "interrupted (Ctrl-C / SIGINT); no partial output files are left",
 }
+
+
+def reason(exc: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type when the message is empty), for error lines."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from cyclegan_cli.errors import InputError
+from cyclegan_cli.errors import InputError, reason
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".tga"}
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
@@ -67,17 +67,13 @@ def open_image(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     except Image.UnidentifiedImageError:
         raise InputError(f"{path}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read ({_reason(exc)})") from None
+        raise InputError(f"{path}: cannot read ({reason(exc)})") from None
     w, h = im.size
     if w * h > max_pixels:
         im.close()
         raise InputError(f"{path}: {w}x{h} is over the {max_pixels:,}-pixel limit "
                          "(decompression bomb guard; see --max-pixels)")
     return im
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -95,7 +91,7 @@ def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     except InputError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError) as exc:
-        raise InputError(f"{path}: cannot decode ({_reason(exc)})") from None
+        raise InputError(f"{path}: cannot decode ({reason(exc)})") from None
 
 
 def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:

@@ -14,7 +14,7 @@ import numpy as np
 
 from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
 from cyclegan_cli.data.video import VideoWriter, rotate
-from cyclegan_cli.errors import InputError
+from cyclegan_cli.errors import InputError, reason
 
 _END = object()
 
@@ -33,7 +33,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
     try:
         inp = av.open(str(src))
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"{src}: cannot open video ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"{src}: cannot open video ({reason(exc)})") from None
     if not inp.streams.video:
         inp.close()
         raise InputError(f"{src}: no video stream")
@@ -77,7 +77,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
         except StopIteration:
             pass
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            decode_error.append(f"{src}: video decoding stopped after {n} frame(s) ({str(exc).splitlines()[0]})")
+            decode_error.append(f"{src}: video decoding stopped after {n} frame(s) ({reason(exc)})")
         finally:
             q_in.put(_END)
 
