@@ -78,8 +78,11 @@ def infer_generator(sd: dict, where: str) -> dict:
         norm = "batch" if any(k.endswith("running_mean") for k in sd) else "instance"
         if num_downs < 5:
             raise CheckpointError(f"{where}: U-Net with {num_downs} levels is not a known layout")
+        # dropout has no weights to tell it by; the official pix2pix U-Nets have it (it only matters
+        # with translate --dropout: inference runs without it by default)
         return {"arch": "unet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc,
-                                                   "num_downs": num_downs, "ngf": ngf, "norm": norm}}
+                                                   "num_downs": num_downs, "ngf": ngf, "norm": norm,
+                                                   "use_dropout": True}}
     if "main.0.weight" in sd and sd["main.0.weight"].dim() == 4:
         w = sd["main.0.weight"]  # ConvTranspose: (nz, ngf*mult, 4, 4)
         convs = sorted(int(k.split(".")[1]) for k in sd if k.endswith(".weight") and sd[k].dim() == 4)

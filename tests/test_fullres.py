@@ -33,14 +33,20 @@ def photo_like(w: int, h: int, seed: int = 0) -> np.ndarray:
     return np.asarray(im.filter(ImageFilter.GaussianBlur(0.6)))
 
 
-def by_hand(net, rgb: np.ndarray) -> np.ndarray:
-    """The official test pipeline, written out: [-1, 1], reflect pad to a multiple of 4, net, crop, round."""
+def by_hand(net, rgb: np.ndarray, grid: int = 4) -> np.ndarray:
+    """The official test pipeline, written out: [-1, 1], reflect pad to the size grid, net, crop,
+    round. Like the official test.py (no --eval), batch norm runs in train mode on this one image;
+    dropout is off."""
     h, w = rgb.shape[:2]
     x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-    ph, pw = -h % 4, -w % 4
+    ph, pw = -h % grid, -w % grid
     x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="reflect")
+    net.train()
+    for m in net.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
     with torch.no_grad():
-        y = net.eval()(x)[:, :, :h, :w]
+        y = net(x)[:, :, :h, :w]
     return ((y[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
@@ -152,7 +158,8 @@ def test_tile_too_small_for_the_model_is_a_usage_error(tmp_path, cli):
 
 def test_batchnorm_official_resnet_loads_and_matches(tmp_path, cli):
     """An official ResNet generator trained with --norm batch: BatchNorm weights at conv_block.6
-    were mistaken for a dropout model's second conv, and loading failed on conv_block.7 keys."""
+    were mistaken for a dropout model's second conv, and loading failed on conv_block.7 keys.
+    It runs as the official test.py runs it: batch statistics of the image itself."""
     torch.manual_seed(1)
     net = official_resnet(8, 6, norm_kind="batch")
     with torch.no_grad():  # real running statistics

@@ -51,7 +51,7 @@ def official_resnet(ngf, n_blocks, norm_kind="instance", dropout=False):
 
 
 class OfficialUnetBlock(nn.Module):
-    def __init__(self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False):
+    def __init__(self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False, dropout=False):
         super().__init__()
         self.outermost = outermost
         input_nc = input_nc or outer
@@ -64,16 +64,17 @@ class OfficialUnetBlock(nn.Module):
         else:
             model = [nn.LeakyReLU(0.2, True), down, nn.BatchNorm2d(inner), sub, nn.ReLU(True),
                      nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
+            model += [nn.Dropout(0.5)] if dropout else []
         self.model = nn.Sequential(*model)
 
     def forward(self, x):
         return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
 
 
-def official_unet(num_downs, ngf):
+def official_unet(num_downs, ngf, dropout=False):
     b = OfficialUnetBlock(ngf * 8, ngf * 8, innermost=True)
     for _ in range(num_downs - 5):
-        b = OfficialUnetBlock(ngf * 8, ngf * 8, sub=b)
+        b = OfficialUnetBlock(ngf * 8, ngf * 8, sub=b, dropout=dropout)
     b = OfficialUnetBlock(ngf * 4, ngf * 8, sub=b)
     b = OfficialUnetBlock(ngf * 2, ngf * 4, sub=b)
     b = OfficialUnetBlock(ngf, ngf * 2, sub=b)
@@ -84,11 +85,17 @@ def official_unet(num_downs, ngf):
 
 
 def official_pipeline(net, path):
-    """The official test.py path: image -> [-1, 1] -> G -> (x + 1) / 2 * 255 -> uint8 (truncation)."""
+    """The official test.py path: image -> [-1, 1] -> G -> (x + 1) / 2 * 255 -> uint8 (truncation).
+    test.py never calls eval() (without --eval): batch norm uses the image's own statistics. Dropout
+    is left off here, as ganctl runs it by default."""
     arr = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
     x = torch.from_numpy(arr).permute(2, 0, 1)[None] / 255.0 * 2 - 1
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
     with torch.no_grad():
-        y = net.eval()(x)[0]
+        y = net(x)[0]
     return ((y.permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0).astype(np.uint8)
 
 

@@ -320,3 +320,32 @@ def test_export_dcgan_to_onnx_matches_torch(cli, tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"z": z.numpy()})[0]
     assert got.shape == ref.shape == (3, 3, 32, 32) and np.abs(got - ref).max() < 1e-3
+
+
+def test_video_with_no_frames_in_range_is_an_input_error(cli, tmp_path, tiny_cyclegan):
+    from test_video import make_video
+
+    make_video(tmp_path / "v.mp4", 32, 24, fps=10, seconds=1, audio=False)
+    r = cli("translate", tmp_path / "v.mp4", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--start", "9999")
+    assert r.code == 1 and "no video frames" in r.err and len(r.err_lines) == 2  # the file's line + the summary
+    assert not any(p.suffix == ".mp4" for p in (tmp_path / "o").rglob("*")) if (tmp_path / "o").exists() else True
+    r = cli("translate", tmp_path / "v.mp4", "--model", tiny_cyclegan, "--out", tmp_path / "f", "--frames-out",
+            tmp_path / "frames", "--max-frames", "2")
+    assert r.code == 0, r.err
+    assert r.out.strip() == str(tmp_path / "frames" / "v")  # where the frames went, not a video never written
+    assert len(list((tmp_path / "frames" / "v").glob("*.png"))) == 2
+
+
+def test_training_cache_is_uint8_and_capped(tmp_path):
+    from cyclegan_cli.data.datasets import SingleDataset, UnpairedDataset
+
+    files = [save_rgb(tmp_path / f"{i}.png", 40, 40, seed=i) for i in range(6)]
+    d = UnpairedDataset(files, files, load_size=36, crop_size=32, cache_bytes=2 * 36 * 36 * 3 * 2)
+    for i in range(6):
+        d[(0, i, i, i)]
+    cached = list(d.a._cache.values())
+    assert cached and all(a.dtype == np.uint8 for a in cached)
+    assert len(d.a._cache) == 2 and d.a._used <= d.a.cache_bytes  # the cap holds; the rest is decoded per use
+    s = SingleDataset(files, image_size=32, cache_bytes=10**9)
+    t = s[(0, 0, 3, 0)]
+    assert t.dtype.is_floating_point and t.shape == (3, 32, 32) and s.images._cache[3].dtype == np.uint8

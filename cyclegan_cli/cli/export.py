@@ -29,5 +29,10 @@ def export(
     if onnx.exists() and not overwrite:
         raise UsageError(f"{onnx} exists; pass --overwrite to replace it")
     loaded = load(model, offline=offline)
-    export_onnx(loaded.generator(direction), onnx)
+    net = loaded.generator(direction)
+    if loaded.config.kind == "cyclegan":  # translation: batch norm with per-image statistics, as translate runs it
+        from cyclegan_cli.models.cyclegan import for_translation
+
+        net = for_translation(net)
+    export_onnx(net, onnx)
     o.emit(str(onnx), {"model": model, "onnx": str(onnx), "direction": direction})

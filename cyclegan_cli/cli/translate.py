@@ -43,6 +43,7 @@ def translate(
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")] = 89_478_485,
+    dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
     crf: Annotated[int, typer.Option("--crf", help="Video quality (H.264 CRF).")] = 18,
@@ -125,7 +126,7 @@ def translate(
         run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
-                      video_options=video_options, dry_run=dry_run, on_result=on_result, on_notice=o.info,
+                      video_options=video_options, dry_run=dry_run, dropout=dropout, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan)
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")

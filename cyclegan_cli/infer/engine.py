@@ -67,10 +67,13 @@ class Translator:
     """
 
     def __init__(self, net, config, device="auto", precision="auto", backend="auto",
-                 channels_last=None, tile=None, max_memory=None, cache_dir=None):
+                 channels_last=None, tile=None, max_memory=None, cache_dir=None, dropout=False):
         from cyclegan_cli.device import available_memory
         from cyclegan_cli.infer.tiling import receptive_radius
+        from cyclegan_cli.models.cyclegan import for_translation
 
+        net = for_translation(net, dropout)  # batch norm: per-image statistics, as the official test.py
+        self.dropout = dropout
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.dtype = autocast_dtype(self.device, precision)
         self.mem_format = memory_format(self.device, channels_last)
@@ -106,9 +109,9 @@ class Translator:
     def _choose_backend(self, backend: str, cache_dir):
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
-        if backend == "torch" or self.device.type != "cpu" or self.dtype is not None:
+        if backend == "torch" or self.device.type != "cpu" or self.dtype is not None or self.dropout:
             if backend == "onnxruntime":
-                raise UsageError("--backend onnxruntime runs on the CPU in fp32 only")
+                raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
         try:
             import onnxruntime  # noqa: F401

@@ -443,7 +443,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               batch_size: int | None = None, workers: int = 2, skip_existing: bool = True, shard: str | None = None,
               device: str = "auto", precision: str = "auto", backend: str = "auto",
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
-              video_options: dict | None = None, dry_run: bool = False,
+              video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -486,7 +486,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                          "rather than translating them; use ganctl sample")
     net = loaded.generator(direction)
     maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
-             "precision": precision, "tile": tile,
+             "precision": precision, "tile": tile, "dropout": dropout,
              "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
     todo, skipped = Manifest(Path(out), maker).claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
     skipped_src = {str(j.src): why for j, why in skipped}
@@ -505,7 +505,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         return summary
     img.remove_stale_tmp(Path(out))
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
-                            max_memory=max_memory)
+                            max_memory=max_memory, dropout=dropout)
     for note in translator.notes:
         detail(note)
     detail(f"memory budget {translator.memory_budget / 2**30:.1f} GiB: images up to "

@@ -169,3 +169,37 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.normal_(m.weight, 1.0, gain)
             nn.init.zeros_(m.bias)
+
+
+class PerImageNorm(nn.InstanceNorm2d):
+    """A BatchNorm layer as the official ``test.py`` runs it (the model is never put in eval mode):
+    normalised with the statistics of the image itself, never the stored running statistics,
+    and one image at a time whatever the batch, so batching never changes an output. Being an
+    InstanceNorm with the batch norm's scale and shift, it tiles with frozen statistics and
+    exports to ONNX like one."""
+
+    @classmethod
+    def from_batch_norm(cls, bn: nn.BatchNorm2d) -> "PerImageNorm":
+        m = cls(bn.num_features, eps=bn.eps, affine=bn.affine, track_running_stats=False)
+        if bn.affine:
+            m.weight.data.copy_(bn.weight.data)
+            m.bias.data.copy_(bn.bias.data)
+        return m.to(bn.weight.device if bn.affine else "cpu")
+
+
+def for_translation(net: nn.Module, dropout: bool = False) -> nn.Module:
+    """A copy of a translation generator set up the way the pix2pix/CycleGAN papers and the official
+    ``test.py`` run it: batch norm with per-image statistics (see :class:`PerImageNorm`); dropout
+    off (deterministic) unless ``dropout``, then on as in the paper's stochastic sampling."""
+    import copy
+
+    if not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in net.modules()):
+        return net.eval()
+    net = copy.deepcopy(net).eval()
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, name, PerImageNorm.from_batch_norm(child))
+            elif isinstance(child, nn.Dropout) and dropout:
+                child.train()
+    return net

@@ -1,0 +1,73 @@
+"""Official pix2pix generators (unet_256, batch norm, dropout) run as the paper and the official
+test.py run them: batch statistics of each image, dropout off unless asked for."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from test_fullres import by_hand, photo_like
+from test_translate import official_unet
+
+
+@pytest.fixture
+def pix2pix_pth(tmp_path):
+    torch.manual_seed(5)
+    net = official_unet(8, 4, dropout=True)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):  # a trained net's scale, shift and (stale) running stats
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.3, 0.3)
+                m.running_mean.uniform_(-2, 2)
+                m.running_var.uniform_(0.1, 4)
+    path = tmp_path / "facades_label2photo.pth"
+    torch.save(net.state_dict(), path)
+    return net, path
+
+
+def test_pix2pix_matches_the_official_pipeline(cli, tmp_path, pix2pix_pth):
+    net, pth = pix2pix_pth
+    images = {"square.png": photo_like(256, 256, 1), "wide.png": photo_like(512, 256, 2)}
+    for i in range(3):  # same size: ganctl batches them
+        images[f"b{i}.png"] = photo_like(256, 256, 10 + i)
+    for name, rgb in images.items():
+        Image.fromarray(rgb).save(tmp_path / name)
+    for backend in ("torch", "auto"):
+        out = tmp_path / f"out-{backend}"
+        r = cli("translate", *[tmp_path / n for n in images], "--model", pth, "--out", out, "--batch-size", "3",
+                "--backend", backend)
+        assert r.code == 0, r.err
+        for name, rgb in images.items():
+            got = np.asarray(Image.open(out / name)).astype(int)
+            ref = by_hand(net, rgb, grid=256).astype(int)
+            assert got.shape == rgb.shape and np.abs(got - ref).max() <= 1, (backend, name, np.abs(got - ref).max())
+    # the stored running statistics would give something else entirely: this test can fail
+    with torch.no_grad():
+        x = torch.from_numpy(images["square.png"].copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+        stale = ((net.eval()(x)[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255)
+    assert np.abs(stale - by_hand(net, images["square.png"], grid=256)).max() > 20
+
+
+def test_dropout_on_request(cli, tmp_path, pix2pix_pth):
+    _, pth = pix2pix_pth
+    Image.fromarray(photo_like(256, 256)).save(tmp_path / "a.png")
+    outs = []
+    for i, extra in enumerate([[], [], ["--dropout"]]):
+        r = cli("translate", tmp_path / "a.png", "--model", pth, "--out", tmp_path / f"o{i}", *extra)
+        assert r.code == 0, r.err
+        outs.append(np.asarray(Image.open(tmp_path / f"o{i}" / "a.png")).astype(int))
+    assert np.array_equal(outs[0], outs[1])  # deterministic by default
+    assert np.abs(outs[2] - outs[0]).max() > 0  # the paper's stochastic sampling when asked
+
+
+def test_pix2pix_onnx_export_matches(cli, tmp_path, pix2pix_pth):
+    ort = pytest.importorskip("onnxruntime")
+    net, pth = pix2pix_pth
+    r = cli("export", pth, "--onnx", tmp_path / "p.onnx")
+    assert r.code == 0, r.err
+    rgb = photo_like(256, 256, 3)
+    x = (rgb.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None]
+    y = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    got = ((y[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(int)
+    assert np.abs(got - by_hand(net, rgb, grid=256).astype(int)).max() <= 1
