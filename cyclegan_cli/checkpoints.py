@@ -26,6 +26,7 @@ from cyclegan_cli import __version__
 from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError, reason
 
 FORMAT_VERSION = 1
+TRANSLATION_KINDS = ("cyclegan", "pix2pix")  # image -> image models, run by translate
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RESUME_FILE = "resume.pt"
@@ -33,7 +34,7 @@ RESUME_FILE = "resume.pt"
 
 @dataclass
 class ModelConfig:
-    kind: str  # "cyclegan" or "dcgan"
+    kind: str  # "cyclegan" or "pix2pix" (translation: see TRANSLATION_KINDS) or "dcgan"
     nets: dict[str, dict[str, Any]]  # net name -> {"arch": registry name, "args": constructor kwargs}
     image_size: int = 256  # the training crop / DCGAN output size
     channels: int = 3

@@ -71,3 +71,47 @@ def test_pix2pix_onnx_export_matches(cli, tmp_path, pix2pix_pth):
     y = ort.InferenceSession(str(tmp_path / "p.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
     got = ((y[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(int)
     assert np.abs(got - by_hand(net, rgb, grid=256).astype(int)).max() <= 1
+
+
+def test_official_pix2pix_zoo_entries_resolve_and_download(tmp_path, monkeypatch, cli, pix2pix_pth):
+    """The five official pix2pix models are in the shipped manifest at the official URLs; served
+    here by a local HTTP server in their place, each resolves, downloads, and translates."""
+    import hashlib
+    import json
+
+    from test_zoo import Server
+
+    from cyclegan_cli.zoo.catalog import load_manifest
+
+    names = ["edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night"]
+    shipped = load_manifest()
+    for n in names:
+        e = shipped[f"pix2pix-{n}"]
+        assert e.kind == "pix2pix" and e.url == f"http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{n}.pth"
+        assert len(e.domains) == 2 and e.license and e.format == "official-pth"
+    net, pth = pix2pix_pth
+    body = pth.read_bytes()
+    srv = Server({f"/{n}.pth": body for n in names})
+    try:
+        manifest = {"models": {f"pix2pix-{n}": {**shipped[f"pix2pix-{n}"].to_dict(), "url": f"{srv.url}/{n}.pth",
+                                                "sha256": hashlib.sha256(body).hexdigest()} for n in names}}
+        for m in manifest["models"].values():
+            m.pop("name"), m.pop("origin"), m.pop("path")
+        pre = tmp_path / "pre"
+        pre.mkdir()
+        (pre / "zoo.json").write_text(json.dumps(manifest))
+        monkeypatch.setenv("GANCTL_PRETRAINED", str(pre))
+        Image.fromarray(photo_like(256, 256)).save(tmp_path / "a.png")
+        r = cli("translate", tmp_path / "a.png", "--model", "pix2pix-day2night", "--out", tmp_path / "o")
+        assert r.code == 0, r.err
+        got = np.asarray(Image.open(tmp_path / "o" / "a.png")).astype(int)
+        assert np.abs(got - by_hand(net, photo_like(256, 256), grid=256).astype(int)).max() <= 1
+        from cyclegan_cli.zoo.resolve import load
+
+        m = load("pix2pix-sat2map")
+        assert m.config.kind == "pix2pix" and m.config.domains == ["satellite", "map"]
+        r = cli("zoo", "list", "--json")
+        kinds = {json.loads(l)["name"]: json.loads(l)["kind"] for l in r.out.splitlines()}
+        assert all(kinds[f"pix2pix-{n}"] == "pix2pix" for n in names)
+    finally:
+        srv.close()

@@ -152,3 +152,47 @@ def check_paths_exist(paths: list[Path]) -> None:
     for p in paths:
         if str(p) != "-" and not Path(p).exists():
             raise NotFoundError(f"{p}: no such file or folder")
+
+
+def human_time(ts) -> str:
+    """An epoch time as local 'YYYY-MM-DD HH:MM', or '' when unknown."""
+    if not ts:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(ts)))
+
+
+def human_size(n) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def print_table(o: Output, rows: list[dict], columns: list[tuple[str, str]], what: str) -> None:
+    """A listing: with --json one object per line; on a terminal a table with headers; otherwise
+    TSV with a header line, for scripts. An empty listing says so on stderr."""
+    if not rows:
+        o.info(f"no {what}")
+        return
+    if o.json_mode:
+        for r in rows:
+            o.json(r)
+        return
+    cells = [[str(r.get(key, "") if r.get(key) is not None else "") for key, _ in columns] for r in rows]
+    heads = [title for _, title in columns]
+    if not sys.stdout.isatty():
+        o.result("\t".join(heads))
+        for c in cells:
+            o.result("\t".join(x.replace("\t", " ") for x in c))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for title in heads:
+        table.add_column(title, overflow="fold")
+    for c in cells:
+        table.add_row(*c)
+    Console(highlight=False).print(table)

@@ -30,7 +30,7 @@ def export(
         raise UsageError(f"{onnx} exists; pass --overwrite to replace it")
     loaded = load(model, offline=offline)
     net = loaded.generator(direction)
-    if loaded.config.kind == "cyclegan":  # translation: batch norm with per-image statistics, as translate runs it
+    if loaded.config.kind in ("cyclegan", "pix2pix"):  # translation: batch norm with per-image statistics, as translate runs it
         from cyclegan_cli.models.cyclegan import for_translation
 
         net = for_translation(net)

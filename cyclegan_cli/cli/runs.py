@@ -45,13 +45,20 @@ def list_runs(json_out: JsonOpt = False):
     """Every registered run."""
     from cyclegan_cli.zoo import runs
 
+    from cyclegan_cli.cli.common import human_time, print_table
+
     o = Output(False, False, json_out)
-    rows = [r.to_dict() for r in runs.list_runs()]
-    if json_out:
-        o.json(rows)
-        return
-    for r in rows:
-        o.result(f"{r['name']:<24} {r['kind']:<9} step {r['last_step']:<8} {r['path']}")
+    rows = []
+    for r in runs.list_runs():
+        d = r.to_dict()
+        opts = runs.read_options(Path(r.path))
+        d["domains"] = opts.get("domains") or []
+        if not json_out:
+            d["domains"] = " -> ".join(d["domains"])
+            d["updated"] = human_time(d.get("updated"))
+        rows.append(d)
+    print_table(o, rows, [("name", "NAME"), ("kind", "KIND"), ("last_step", "STEP"), ("domains", "DOMAINS"),
+                          ("updated", "UPDATED"), ("path", "WHERE")], "runs registered")
 
 
 @app.command("show")
@@ -68,8 +75,16 @@ def show(name: str, json_out: JsonOpt = False):
     if json_out:
         o.json(info)
         return
+    from cyclegan_cli.cli.common import human_time
+
+    info["updated"] = human_time(info.get("updated"))
     for k, v in info.items():
-        o.result(f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+        if isinstance(v, dict):
+            o.result(f"{k}:")
+            for kk, vv in v.items():
+                o.result(f"  {kk}: {', '.join(map(str, vv)) if isinstance(vv, list) else vv}")
+        else:
+            o.result(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
 
 
 @app.command("scan")

@@ -93,7 +93,7 @@ def translate(
     from cyclegan_cli.zoo.resolve import load
 
     loaded = load(model, offline=offline)
-    if loaded.config.kind != "cyclegan":
+    if loaded.config.kind not in ("cyclegan", "pix2pix"):
         from cyclegan_cli.errors import UsageError
 
         raise UsageError(f"{model} is a {loaded.config.kind} model: it generates images rather than translating "

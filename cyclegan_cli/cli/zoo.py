@@ -44,20 +44,27 @@ def _status(e) -> str:
 
 @app.command("list")
 def list_models(json_out: JsonOpt = False):
-    """List every named model and whether it is here."""
+    """List every named model: kind, domains, size, and whether it is shipped, cached or remote.
+
+    Examples:
+      ganctl zoo list
+      ganctl zoo list --json | jq -r 'select(.kind == "pix2pix") | .name'
+    """
+    from cyclegan_cli.cli.common import human_size, print_table
     from cyclegan_cli.zoo import catalog
 
     o = Output(False, False, json_out)
     rows = []
     for e in list(catalog.load_manifest().values()) + list(catalog.user_entries().values()):
-        rows.append({**e.to_dict(), "status": _status(e)})
+        d = {**e.to_dict(), "status": _status(e)}
+        d["domains_text"] = " -> ".join(e.domains)
+        d["size_text"] = human_size(e.size)
+        d["aliases_text"] = ", ".join(e.aliases)
+        rows.append(d)
     if json_out:
-        o.json(rows)
-        return
-    for r in rows:
-        dom = " -> ".join(r["domains"]) if r["kind"] == "cyclegan" and r["domains"] else r["kind"]
-        alias = f" (aka {', '.join(r['aliases'])})" if r["aliases"] else ""
-        o.result(f"{r['name']:<28} {r['status']:<8} {dom}{alias}")
+        rows = [{k: v for k, v in r.items() if not k.endswith("_text")} for r in rows]
+    print_table(o, rows, [("name", "NAME"), ("kind", "KIND"), ("domains_text", "DOMAINS"), ("status", "WHERE"),
+                          ("size_text", "SIZE"), ("aliases_text", "ALIASES")], "models in the zoo")
 
 
 @app.command("show")
@@ -77,7 +84,7 @@ def show(name: str, json_out: JsonOpt = False):
         return
     for k, v in d.items():
         if v not in (None, "", []):
-            o.result(f"{k}: {v}")
+            o.result(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
 
 
 @app.command("download")

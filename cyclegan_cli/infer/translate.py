@@ -481,7 +481,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if not jobs:
         return summary
     loaded = load(model, nets=None) if not hasattr(model, "generator") else model
-    if loaded.config.kind != "cyclegan":
+    if loaded.config.kind not in ("cyclegan", "pix2pix"):
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
                          "rather than translating them; use ganctl sample")
     net = loaded.generator(direction)

@@ -16,7 +16,7 @@ MANIFEST = "zoo.json"
 @dataclass
 class ZooEntry:
     name: str
-    kind: str = "cyclegan"  # cyclegan | dcgan
+    kind: str = "cyclegan"  # cyclegan | pix2pix | dcgan
     file: str | None = None  # a checkpoint shipped under pretrained/ (folder or file)
     url: str | None = None
     sha256: str | None = None
@@ -143,7 +143,8 @@ def convert_into_cache(entry: ZooEntry, raw: Path, target: Path) -> None:
     from cyclegan_cli.checkpoints import load_model, save_checkpoint
 
     model = load_model(raw)
-    config = dataclasses.replace(model.config, domains=entry.domains or model.config.domains,
+    kind = entry.kind if entry.kind in ("cyclegan", "pix2pix") and model.config.kind != "dcgan" else model.config.kind
+    config = dataclasses.replace(model.config, kind=kind, domains=entry.domains or model.config.domains,
                                  source=entry.url or str(raw))
     save_checkpoint(target, config, model.nets)
 
