@@ -19,6 +19,41 @@ from cyclegan_cli.cli import train as _train
 from cyclegan_cli.cli import translate as _translate
 from cyclegan_cli.cli import zoo as _zoo
 
+def _readable_metavars() -> None:
+    """Help shows values the way the README writes them (N, PATH, TEXT, FOLDER...) rather than
+    Python types (<int>, <list[Path]>). Choices keep their <a|b> list. Cosmetic: if this Typer
+    version lays out help differently, its own labels stay."""
+    try:
+        from pathlib import Path as _Path
+        from typing import get_args
+
+        import typer.core as tc
+
+        original = tc._TyperParameter.display_type
+
+        def display_type(self, ctx):
+            desc = self.type_descriptor
+            if isinstance(self, tc.TyperArgument) and self.metavar:
+                return ""  # the metavar (FOLDER...) already says it
+            if desc.is_choice:
+                return original(self, ctx)
+            args = get_args(desc.annotation)
+            base = args[0] if desc.is_list and args else desc.annotation
+            if base is int:
+                return "N"
+            if base is float:
+                return "X"
+            if desc.is_path or base is _Path:
+                return "PATH"
+            return "TEXT"
+
+        tc._TyperParameter.display_type = display_type
+    except (ImportError, AttributeError):
+        pass
+
+
+_readable_metavars()
+
 app = typer.Typer(
     name="ganctl",
     help="Train GANs on your image folders; translate images and videos; sample DCGANs.",

@@ -21,7 +21,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only result
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Results as JSON on stdout (one object per line for streams).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
 PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU.")]
 MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download; also GANCTL_OFFLINE=1.")]
@@ -81,69 +81,93 @@ class Output:
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
-    def progress(self, description: str, total: int | None, unit: str = "it"):
-        return Progress(self, description, total, unit)
+    def progress(self, description: str, total: int | None, unit: str = "it", interval: float = 10.0):
+        return Progress(self, description, total, unit, interval)
 
 
 class Progress:
-    """A Rich bar on a terminal, otherwise a plain line every ``interval`` seconds, nothing when quiet."""
+    """Progress on stderr. On a terminal: a Rich bar (count/total, rate, ETA) with a second line for
+    details (losses), both fitting the terminal's width. Otherwise plain lines: after the first
+    update, then every ``interval`` seconds, and whenever ``force`` is given. Nothing when quiet.
+    The rate and ETA count only what this process did (a resumed run starts past zero)."""
 
     def __init__(self, out: Output, description: str, total: int | None, unit: str, interval: float = 10.0):
         self.out, self.description, self.total, self.unit = out, description, total, unit
         self.done, self.fields = 0, ""
-        self._first = None  # the count at the first update (a resumed run starts past zero)
-        self.interval, self._last, self._start = interval, 0.0, time.monotonic()
-        self._rich = None
-        self._task = None
+        self._first = None  # the count at the first update, and when it came
+        self.interval, self._last, self._start = interval, None, None
+        self._live = self._bar = self._task = self._extra = None
 
     def __enter__(self):
         if self.out.quiet:
             return self
         if fancy_stderr():
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.console import Group
+            from rich.live import Live
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
+            from rich.text import Text
 
-            self._rich = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                TextColumn("{task.fields[extra]}"), console=self.out.console, transient=False,
-            )
-            self._rich.__enter__()
-            self._task = self._rich.add_task(self.description, total=self.total, rate="", extra="")
-        self._start = self._last = time.monotonic()
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(bar_width=None),
+                                     MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TextColumn("eta"),
+                                     TimeRemainingColumn(), console=self.out.console, expand=True)
+            self._task = self._bar.add_task(self.description, total=self.total, rate="")
+            self._extra = Text("", no_wrap=True, overflow="ellipsis")
+            self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4)
+            self._live.__enter__()
         return self
 
     def advance(self, n: int = 1, **fields) -> None:
         self.update(self.done + n, **fields)
 
-    def update(self, done: int, total: int | None = None, **fields) -> None:
-        self.done = done
+    def rate(self) -> float:
         if self._first is None:
-            self._first = done
+            return 0.0
+        return (self.done - self._first[0]) / max(time.monotonic() - self._first[1], 1e-9)
+
+    def update(self, done: int, total: int | None = None, force: bool = False, **fields) -> None:
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (done, now)
+        self.done = done
         if total is not None:
             self.total = total
         if fields:
             self.fields = "  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
-        now = time.monotonic()
-        rate = (self.done - (self._first or 0)) / max(now - self._start, 1e-9)
-        if self._rich is not None:
-            self._rich.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.2f} {self.unit}/s",
-                              extra=self.fields)
-        elif not self.out.quiet and now - self._last >= self.interval:
+        rate = self.rate()
+        if self._live is not None:
+            self._bar.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.3g} {self.unit}/s")
+            self._extra.plain = self.fields
+        elif not self.out.quiet and done > self._first[0] and (
+                force or self._last is None or now - self._last >= self.interval):
             self._last = now
             self._line(rate)
 
+    def eta_seconds(self) -> float | None:
+        rate = self.rate()
+        if not self.total or rate <= 0:
+            return None
+        return (self.total - self.done) / rate
+
     def _line(self, rate: float) -> None:
         total = f"/{self.total}" if self.total else ""
-        eta = ""
-        if self.total and rate > 0:
-            eta = f" eta {int((self.total - self.done) / rate)}s"
-        self.out._err(f"{self.description}: {self.done}{total} {self.unit} ({rate:.2f} {self.unit}/s){eta} {self.fields}".rstrip())
+        eta = self.eta_seconds()
+        eta = f" eta {duration(eta)}" if eta is not None else ""
+        self.out._err(f"{self.description}: {self.done}{total} {self.unit} ({rate:.3g} {self.unit}/s){eta} {self.fields}".rstrip())
 
     def __exit__(self, *exc):
-        if self._rich is not None:
-            self._rich.__exit__(*exc)
+        if self._live is not None:
+            self._live.__exit__(*exc)
         return False
+
+
+def duration(seconds: float) -> str:
+    """3725 -> '1 h 02 min', 95 -> '1 min 35 s', 7 -> '7 s'."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
 
 
 def check_paths_exist(paths: list[Path]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
@@ -51,10 +52,10 @@ def _restore(opts: dict, kind: str, values: dict, given: set) -> tuple[dict, lis
 
 def train(
     ctx: typer.Context,
-    folders: Annotated[Optional[List[Path]], typer.Argument(help="A B (CycleGAN) or one folder (DCGAN).", show_default=False)] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="cyclegan|dcgan (default: by folder count).")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Run name; the same name again resumes.")] = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run NAME (or a run folder).")] = None,
+    folders: Annotated[Optional[List[Path]], typer.Argument(metavar="FOLDER...", help="A B (CycleGAN) or one folder (DCGAN).", show_default=False)] = None,
+    model: Annotated[Optional[Literal["cyclegan", "dcgan"]], typer.Option("--model", help="Which GAN (default: two folders CycleGAN, one DCGAN).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Run name; the same name again resumes.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue the run RUN (a name or a run folder).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")] = Path("runs"),
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="CycleGAN: epochs at full lr (100); DCGAN: epochs (25).")] = None,
     decay_epochs: Annotated[Optional[int], typer.Option("--decay-epochs", min=0, help="CycleGAN: epochs of linear lr decay to zero (100).")] = None,
@@ -65,19 +66,20 @@ def train(
     load_size: Annotated[Optional[int], typer.Option("--load-size", help="CycleGAN: resize before crop (286 for 256).")] = None,
     ngf: Annotated[int, typer.Option("--ngf", min=1, help="Generator filters in the first layer (official 64).")] = 64,
     ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
-    blocks: Annotated[int, typer.Option("--blocks", help="CycleGAN ResNet blocks.")] = 9,
+    blocks: Annotated[int, typer.Option("--blocks", min=1, help="CycleGAN generator ResNet blocks (official 9).")] = 9,
     upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
-    nz: Annotated[int, typer.Option("--nz", help="DCGAN latent size.")] = 100,
-    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle")] = 10.0,
-    lambda_identity: Annotated[float, typer.Option("--lambda-identity")] = 0.5,
+    nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
+    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
+    lambda_identity: Annotated[float, typer.Option("--lambda-identity", min=0.0, help="Identity loss, as a fraction of --lambda-cycle (official 0.5).")] = 0.5,
     loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], typer.Option("--loss", help="CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, lsgan, hinge, wgangp.")] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seeds weights, data order, augmentation and pools.")] = 0,
     deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic algorithms and data order.")] = False,
     workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default: 0 on CPU, 4 on GPU).")] = None,
-    log_every: Annotated[int, typer.Option("--log-every", min=1)] = 50,
-    sample_every: Annotated[int, typer.Option("--sample-every", min=1)] = 500,
-    save_every: Annotated[int, typer.Option("--save-every", min=1)] = 1000,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="A stats.jsonl line (and a progress line) every N steps.")] = 50,
+    log_seconds: Annotated[float, typer.Option("--log-seconds", min=1, help="Without a terminal: a progress line at least this often.")] = 30.0,
+    sample_every: Annotated[int, typer.Option("--sample-every", min=1, help="A sample grid in the run's samples/ every N steps.")] = 500,
+    save_every: Annotated[int, typer.Option("--save-every", min=1, help="A checkpoint every N steps (and at the end).")] = 1000,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Keep the last K checkpoints.")] = 3,
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
     device: DeviceOpt = "auto",
@@ -90,6 +92,14 @@ def train(
 
     An existing run (--resume RUN, or the same --name) continues with every option it was started
     with; only options given here that differ from those are an error.
+
+    Examples:
+
+    \b
+      ganctl train horses zebras --name h2z              # CycleGAN, the official recipe
+      ganctl train horses zebras --name h2z --size 128 --ngf 32 --blocks 6   # smaller, for a CPU
+      ganctl train --resume h2z                          # carry on after Ctrl-C or a crash
+      ganctl train faces --size 64 --epochs 25           # DCGAN on one folder
     """
     from cyclegan_cli.errors import NotFoundError, UsageError
     from cyclegan_cli.zoo import runs as registry
@@ -149,16 +159,33 @@ def train(
 
     from cyclegan_cli.train.loop import Callbacks
 
-    bar = o.progress("train", max_steps, "it")
+    bar = o.progress("train", max_steps, "it", interval=log_seconds)
+    started = {}
 
     def on_start(info):
-        bar.update(info["step"], info["total"])
+        started.update(info, t=time.monotonic())
         o.info(f"run {info['run']} on {info['device']}" + (f" x{info['world']}" if info["world"] > 1 else "")
-               + (f", from step {info['step']}" if info["step"] else ""))
+               + f": {info['total'] - info['step']:,} steps to go" + (f" from step {info['step']:,}" if info["step"] else ""))
+        bar.update(info["step"], info["total"])
+
+    def on_tick(step, total):
+        bar.update(step, total)
+        done = step - started.get("step", 0)
+        if "estimated" not in started and (done >= 3 or time.monotonic() - started.get("t", 0) >= 20):
+            started["estimated"] = True  # once, from the first steps of this process
+            eta = bar.eta_seconds()
+            if eta is not None:
+                from cyclegan_cli.cli.common import duration
+
+                px = size or (256 if kind == "cyclegan" else 64)
+                hint = "; try --size 128 or a GPU" if started["device"] == "cpu" and eta > 3600 else ""
+                o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px "
+                       f"({1 / max(bar.rate(), 1e-9):.2f} s/step){hint}")
 
     def on_step(step, total, stats):
-        losses = {k.replace("loss_", ""): v for k, v in stats.items() if k.startswith("loss")}
-        bar.update(step, total, **losses)
+        short = {"loss_cycle_A": "cyc_A", "loss_cycle_B": "cyc_B", "loss_idt_A": "idt_A", "loss_idt_B": "idt_B"}
+        losses = {short.get(k, k.replace("loss_", "")): v for k, v in stats.items() if k.startswith("loss")}
+        bar.update(step, total, force=True, **losses)
         if o.json_mode:
             o.json({"event": "step", **stats})
 
@@ -170,7 +197,8 @@ def train(
     def on_sample(path):
         o.detail(f"samples {path}")
 
-    cb = Callbacks(on_start=on_start, on_step=on_step, on_sample=on_sample, on_checkpoint=on_checkpoint, on_notice=o.info)
+    cb = Callbacks(on_start=on_start, on_step=on_step, on_sample=on_sample, on_checkpoint=on_checkpoint,
+                   on_notice=o.info, on_tick=on_tick)
     common = dict(runs_dir=runs_dir, name=name, max_steps=max_steps, lr=lr, seed=seed, deterministic=deterministic,
                   device=device, precision=precision, compile=compile_, workers=workers, log_every=log_every,
                   sample_every=sample_every, save_every=save_every, keep_checkpoints=keep, callbacks=cb,

@@ -26,7 +26,7 @@ def _direction(model, direction: str, to: Optional[str]) -> str:
 
 
 def translate(
-    inputs: Annotated[List[str], typer.Argument(help="Image/video files, folders (recursive), or - to read paths from stdin.", show_default=False)],
+    inputs: Annotated[List[str], typer.Argument(metavar="INPUT...", help="Image/video files, folders (recursive), or - to read paths from stdin.", show_default=False)],
     model: ModelOpt = ...,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the input tree is mirrored).")] = Path("translated"),
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="AtoB (domain A to B) or BtoA.")] = "AtoB",
@@ -61,10 +61,18 @@ def translate(
     verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Translate images, folders and videos with a CycleGAN generator.
+    """Translate images, folders and videos with a CycleGAN or pix2pix generator, at full resolution.
 
-    Prints one output path per line (or one JSON object per file with --json). Exit 0 when all
-    converted, 1 when some failed (each failure is one line on stderr).
+    Prints one output path per line, in input order (or one JSON object per file with --json).
+    Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
+    bad option, before any work.
+
+    Examples:
+
+    \b
+      ganctl translate photos/ --model photo2sketch --out sketches
+      ganctl translate clip.mp4 --model horse2zebra --out out        # fps and audio kept
+      find . -name '*.jpg' -print0 | ganctl translate - -0 --model maps --shard 1/4 --json
     """
     from cyclegan_cli.cli.common import check_paths_exist
     from cyclegan_cli.errors import SomeInputsFailed

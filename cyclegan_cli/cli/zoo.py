@@ -47,6 +47,8 @@ def list_models(json_out: JsonOpt = False):
     """List every named model: kind, domains, size, and whether it is shipped, cached or remote.
 
     Examples:
+
+    \b
       ganctl zoo list
       ganctl zoo list --json | jq -r 'select(.kind == "pix2pix") | .name'
     """

@@ -34,6 +34,7 @@ class Callbacks:
     on_sample: Callable[[Path], None] = lambda path: None
     on_checkpoint: Callable[[Path], None] = lambda path: None
     on_notice: Callable[[str], None] = lambda msg: None
+    on_tick: Callable[[int, int], None] = lambda step, total: None  # every step, without syncing the device
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,6 +315,7 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
                 losses = task.train_step(batch, state.step)
                 state.step += 1
                 state.pos += 1
+                cb.on_tick(state.step, max_steps)
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0) + v.detach()
                 count += 1

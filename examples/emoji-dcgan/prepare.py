@@ -4,12 +4,13 @@ as a 32x32 PNG on white, the training set of the shipped ``emoji32`` DCGAN.
     python examples/emoji-dcgan/prepare.py work-data/emoji
 """
 
+import os
 import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-FONT = "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"
+FONT = os.environ.get("EMOJI_FONT", "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 RANGES = [(0x1F300, 0x1F5FF), (0x1F600, 0x1F64F), (0x1F680, 0x1F6FF), (0x1F900, 0x1F9FF), (0x1FA70, 0x1FAFF)]
 
 
