@@ -1,0 +1,79 @@
+"""Output a script can rely on: stdout in input order, skipped files reported, NUL-separated
+input, a dry run that writes nothing, choices checked, and plain progress lines without a terminal."""
+
+import json
+import subprocess
+import sys
+
+from conftest import save_rgb
+
+
+def test_stdout_follows_input_order(cli, tmp_path, tiny_cyclegan):
+    # big and small images mixed: with 2 workers the small ones finish first
+    names = []
+    for i in range(8):
+        side = 96 if i % 2 == 0 else 8
+        names.append(save_rgb(tmp_path / "in" / f"{i}.png", side, side, seed=i))
+    r = cli("translate", *reversed(names), "--model", tiny_cyclegan, "--out", tmp_path / "o", "--workers", "2")
+    assert r.code == 0, r.err
+    assert [l.rsplit("/", 1)[-1] for l in r.out.splitlines()] == [p.name for p in reversed(names)]
+
+
+def test_skipped_and_dry_run(cli, tmp_path, tiny_cyclegan):
+    for i in range(3):
+        save_rgb(tmp_path / "in" / f"{i}.png", 16, 16, seed=i)
+    r = cli("translate", tmp_path / "in" / "0.png", "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0
+    before = sorted(p.name for p in (tmp_path / "o").iterdir())
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--dry-run")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [f"{tmp_path / 'in' / '0.png'} -> {tmp_path / 'o' / '0.png'} (skip: exists)",
+                                  f"{tmp_path / 'in' / '1.png'} -> {tmp_path / 'o' / '1.png'}",
+                                  f"{tmp_path / 'in' / '2.png'} -> {tmp_path / 'o' / '2.png'}"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == before  # nothing written
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json")
+    rows = [json.loads(l) for l in r.out.splitlines()]
+    assert [(x["status"], x.get("reason")) for x in rows] == [("skipped", "exists"), ("ok", None), ("ok", None)]
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "-v")
+    assert r.out == "" and sum(l.startswith("skipped ") for l in r.err_lines) == 3
+
+
+def test_null_separated_paths(cli, tmp_path, tiny_cyclegan):
+    odd = save_rgb(tmp_path / "in" / "a name\nwith newline.png", 16, 16)
+    plain = save_rgb(tmp_path / "in" / "b.png", 16, 16)
+    r = cli("translate", "-", "-0", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json",
+            stdin=f"{odd}\0{plain}\0")
+    assert r.code == 0, r.err
+    rows = [json.loads(l) for l in r.out.splitlines()]
+    assert [x["input"] for x in rows] == [str(odd), str(plain)] and all(x["status"] == "ok" for x in rows)
+
+
+def test_choices_are_checked(cli, tmp_path, tiny_cyclegan):
+    save_rgb(tmp_path / "a.png", 16, 16)
+    for args in (["translate", tmp_path / "a.png", "--model", tiny_cyclegan, "--direction", "up"],
+                 ["translate", tmp_path / "a.png", "--model", tiny_cyclegan, "--backend", "tpu"],
+                 ["translate", tmp_path / "a.png", "--model", tiny_cyclegan, "--format", "gif"],
+                 ["translate", tmp_path / "a.png", "--model", tiny_cyclegan, "--precision", "fp8"],
+                 ["train", tmp_path, tmp_path, "--loss", "l2"],
+                 ["interpolate", "--model", "emoji32", "--method", "cubic"]):
+        r = cli(*args)
+        assert r.code == 2 and len(r.err_lines) == 1, (args, r.err)
+
+
+def test_plain_progress_lines_without_a_terminal(tmp_path):
+    from test_train import make_domains
+
+    a, b = make_domains(tmp_path, n=2)
+    r = subprocess.run([sys.executable, "-m", "cyclegan_cli", "train", str(a), str(b), "--runs-dir",
+                        str(tmp_path / "runs"), "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4",
+                        "--blocks", "1", "--max-steps", "6", "--log-every", "3", "--workers", "0"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    progress = [l for l in lines if l.startswith("train: ")]
+    # a line after the first step, and one at each --log-every (3 and 6), with a real rate and an eta
+    assert progress[0].startswith("train: 1/6 it") and "it/s" in progress[0]
+    assert any(l.startswith("train: 3/6") for l in progress) and any(l.startswith("train: 6/6") for l in progress)
+    assert all("(0 it/s)" not in l for l in progress)
+    assert any(l.startswith("≈") and "to go on cpu" in l for l in lines)
+    assert r.stdout.strip() == str(tmp_path / "runs" / "cyclegan-001")
