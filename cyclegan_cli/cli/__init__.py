@@ -12,6 +12,7 @@ import sys
 import typer
 
 from cyclegan_cli import __version__
+from cyclegan_cli.cli import eval as _eval
 from cyclegan_cli.cli import export as _export
 from cyclegan_cli.cli import runs as _runs
 from cyclegan_cli.cli import sample as _sample
@@ -84,6 +85,7 @@ app.command("sample")(_sample.sample)
 app.command("interpolate")(_sample.interpolate)
 app.command("arithmetic")(_sample.arithmetic)
 app.command("nearest")(_sample.nearest)
+app.command("eval")(_eval.evaluate)
 app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_runs.app, name="runs")
 

@@ -39,6 +39,8 @@ def _status(e) -> str:
         return "user"
     if e.file:
         return "shipped" if (paths.pretrained_dir() / e.file).exists() else "missing"
+    if e.kind == "features":
+        return "cached" if catalog.raw_path(e).is_file() else "remote"
     return "cached" if (catalog.cached_checkpoint(e) / "config.json").is_file() else "remote"
 
 
@@ -113,11 +115,17 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
     from cyclegan_cli.zoo import paths
 
     o = Output(False, False, json_out)
+    from cyclegan_cli.zoo import catalog
     from cyclegan_cli.zoo.names import check_free_user_name
 
-    check_free_user_name(name, "--name")
     if not file.exists():
         raise NotFoundError(f"{file}: no such file or folder")
+    entry = catalog.load_manifest().get(name)
+    if entry is not None and entry.kind == "features" and entry.url:  # e.g. inception-fid, for offline machines
+        path = catalog.import_raw(entry, file)
+        o.emit(str(path), {"name": name, "path": str(path)})
+        return
+    check_free_user_name(name, "--name")
     target = paths.user_zoo_dir() / name
     if target.exists() and not overwrite:
         raise UsageError(f"your zoo already has {name!r}; pass --overwrite to replace it")
@@ -163,6 +171,13 @@ def verify(json_out: JsonOpt = False):
     for e in list(catalog.load_manifest().values()) + list(catalog.user_entries().values()):
         status = _status(e)
         if status in ("remote",):
+            continue
+        if e.kind == "features":  # a feature network's file: its hash is what can be checked
+            pinned = e.sha256 or catalog.pinned_sha(e.name)
+            ok = pinned is None or sha256_file(catalog.raw_path(e)) == pinned
+            bad += not ok
+            o.emit(f"{e.name}: {'ok' if ok else 'sha256 mismatch'}", {"name": e.name, "ok": ok,
+                                                                    "problem": None if ok else "sha256 mismatch"})
             continue
         path = Path(e.path) if e.origin == "user" else (paths.pretrained_dir() / e.file if e.file else catalog.cached_checkpoint(e))
         problem = None

@@ -28,6 +28,7 @@ class ZooEntry:
     input_size: int | None = None
     aliases: list[str] = field(default_factory=list)
     description: str = ""
+    sha256_prefix: str | None = None  # when no full sha256 is published: the start of it (torch.hub file names)
     origin: str = "catalogue"  # catalogue | user
     path: str | None = None  # user entries: the checkpoint folder
 
@@ -120,6 +121,8 @@ def materialize(entry: ZooEntry, offline: bool = False, on_progress=None) -> Pat
         return p
     if not entry.url:
         raise CheckpointError(f"zoo model {entry.name}: the manifest gives neither a file nor a url")
+    if entry.kind == "features":  # a feature network's weights: used as downloaded
+        return fetch_raw(entry, offline, on_progress)
     target = cached_checkpoint(entry)
     if (target / "config.json").is_file():
         return target
@@ -135,6 +138,68 @@ def materialize(entry: ZooEntry, offline: bool = False, on_progress=None) -> Pat
         pin_sha(entry.name, sha256_file(raw))
     convert_into_cache(entry, raw, target)
     return target
+
+
+def raw_path(entry: ZooEntry) -> Path:
+    return paths.cache_home() / "downloads" / Path(entry.url).name
+
+
+def check_prefix(entry: ZooEntry, digest: str) -> None:
+    if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix):
+        raise DownloadError(f"{entry.name}: sha256 {digest[:16]}... does not start with the published "
+                            f"{entry.sha256_prefix}: not the expected file")
+
+
+def fetch_raw(entry: ZooEntry, offline: bool = False, on_progress=None) -> Path:
+    """The downloaded file itself (verified, cached, sha256 pinned at first download)."""
+    from cyclegan_cli.zoo.download import download, sha256_file
+
+    raw = raw_path(entry)
+    expected = entry.sha256 or pinned_sha(entry.name)
+    if raw.is_file() and expected and sha256_file(raw) == expected:
+        return raw
+    if offline or paths.offline():
+        raise DownloadError(f"{entry.name} is not in the cache and downloads are off (--offline/GANCTL_OFFLINE)",
+                            hint=f"on a connected machine run: ganctl zoo download {entry.name}; or copy the file "
+                                 f"here and run: ganctl zoo import FILE --name {entry.name}")
+    download(entry.url, raw, sha256=expected, size=entry.size, on_progress=on_progress)
+    if expected is None:
+        digest = sha256_file(raw)
+        try:
+            check_prefix(entry, digest)
+        except DownloadError:
+            raw.unlink()
+            raise
+        pin_sha(entry.name, digest)
+    return raw
+
+
+def import_raw(entry: ZooEntry, file: Path) -> Path:
+    """Put a file fetched elsewhere where :func:`fetch_raw` keeps it, after the same checks."""
+    import shutil as _shutil
+
+    from cyclegan_cli.data.images import reserve_tmp
+    from cyclegan_cli.zoo.download import sha256_file
+
+    digest = sha256_file(file)
+    expected = entry.sha256 or pinned_sha(entry.name)
+    if expected and digest != expected:
+        raise DownloadError(f"{file}: sha256 {digest[:16]}... is not {entry.name}'s {expected[:16]}...")
+    check_prefix(entry, digest)
+    raw = raw_path(entry)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    tmp = reserve_tmp(raw)
+    try:
+        _shutil.copyfile(file, tmp)
+        import os as _os
+
+        _os.replace(tmp, raw)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if not expected:
+        pin_sha(entry.name, digest)
+    return raw
 
 
 def convert_into_cache(entry: ZooEntry, raw: Path, target: Path) -> None:
