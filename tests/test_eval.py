@@ -219,3 +219,36 @@ def test_inception_network_runs_when_its_weights_are_here(tmp_path, monkeypatch)
     x = np.random.default_rng(0).integers(0, 255, (2, 299, 299, 3), dtype=np.uint8)
     y = feats(x)
     assert y.shape == (2, 2048) and np.isfinite(y).all()
+
+
+def test_eval_during_training_and_best_kid(cli, tmp_path, featnet):
+    """--eval-every writes figures into stats.jsonl and eval.png, RUN:best-kid resolves (and survives
+    checkpoint pruning), and evaluating does not change what training does."""
+    import json as _json
+
+    from safetensors.torch import load_file
+
+    from test_train import make_domains
+
+    a, b = make_domains(tmp_path, n=4)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--size", "32", "--load-size", "32", "--ngf", "4",
+            "--ndf", "4", "--blocks", "1", "--max-steps", "6", "--workers", "0", "--deterministic", "-q"]
+    r = cli(*base, "--name", "with", "--eval-every", "2", "--eval-data", b, "--eval-num", "4",
+            "--eval-metrics", "kid,fid", "--eval-features", featnet, "--keep", "1")
+    assert r.code == 0, r.err
+    assert cli(*base, "--name", "without").code == 0
+    rows = [_json.loads(l) for l in (tmp_path / "runs" / "with" / "stats.jsonl").read_text().splitlines()]
+    evals = [x for x in rows if "eval" in x]
+    assert [x["step"] for x in evals] == [2, 4, 6] and all({"kid", "kid_std", "fid"} <= set(x["eval"]) for x in evals)
+    assert (tmp_path / "runs" / "with" / "eval.png").is_file()
+    best = min(evals, key=lambda x: x["eval"]["kid"])["step"]
+    from cyclegan_cli.zoo.resolve import resolve_model
+
+    assert resolve_model("with:best-kid").path.name == f"step-{best:08d}"
+    r = cli("runs", "promote", "with:best-kid", "--as", "best-one")
+    assert r.code == 0, r.err
+    wa = load_file(tmp_path / "runs" / "with" / "checkpoints" / "step-00000006" / "model.safetensors")
+    wb = load_file(tmp_path / "runs" / "without" / "checkpoints" / "step-00000006" / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)  # same training either way
+    r = cli("translate", a, "--model", "without:best-kid", "--out", tmp_path / "o")
+    assert r.code == 3 and "--eval-every" in r.err

@@ -81,6 +81,11 @@ def train(
     sample_every: Annotated[int, typer.Option("--sample-every", min=1, help="A sample grid in the run's samples/ every N steps.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", min=1, help="A checkpoint every N steps (and at the end).")] = 1000,
     keep: Annotated[int, typer.Option("--keep", min=1, help="Keep the last K checkpoints.")] = 3,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=0, metavar="STEPS", help="Evaluate the generator every STEPS steps (figures in stats.jsonl and eval.png; then --model RUN:best-kid).")] = 0,
+    eval_data: Annotated[Optional[Path], typer.Option("--eval-data", metavar="FOLDER", help="Real images to evaluate against (CycleGAN: domain B).")] = None,
+    eval_metrics: Annotated[str, typer.Option("--eval-metrics", help="Comma-separated: kid, fid, pr.")] = "kid",
+    eval_num: Annotated[int, typer.Option("--eval-num", min=2, help="Samples and real images per evaluation.")] = 500,
+    eval_features: Annotated[str, typer.Option("--eval-features", metavar="inception|PATH.pt", help="Feature network, as for ganctl eval.")] = "inception",
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
@@ -202,7 +207,9 @@ def train(
     common = dict(runs_dir=runs_dir, name=name, max_steps=max_steps, lr=lr, seed=seed, deterministic=deterministic,
                   device=device, precision=precision, compile=compile_, workers=workers, log_every=log_every,
                   sample_every=sample_every, save_every=save_every, keep_checkpoints=keep, callbacks=cb,
-                  flip=not no_flip, ngf=ngf, ndf=ndf)
+                  flip=not no_flip, ngf=ngf, ndf=ndf, eval_every=eval_every, eval_data=eval_data,
+                  eval_metrics=[m.strip() for m in eval_metrics.split(",") if m.strip()], eval_num=eval_num,
+                  eval_features=eval_features)
     with bar:
         if kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan

@@ -127,6 +127,11 @@ def train_dcgan(
     sample_every=500,
     save_every=1000,
     keep_checkpoints=3,
+    eval_every=0,  # evaluate the generator every N steps (0: never)
+    eval_data=None,  # real images to evaluate against (CycleGAN: domain B; DCGAN: the data's kind)
+    eval_metrics=("kid",),  # fid, kid, pr
+    eval_num=500,  # samples (and real images) per evaluation
+    eval_features="inception",  # the feature network: inception or a TorchScript file
     callbacks=None,
 ) -> Path:
     """Train a DCGAN on one folder; returns the run folder."""
@@ -150,7 +155,14 @@ def train_dcgan(
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
                      options=options, dist=dist, device=dev, on_skip=cb.on_notice)
+    evaluator = None
+    if eval_every and dist.main:
+        if eval_data is None:
+            raise loop.UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
+        from cyclegan_cli.train.evaluation import make_evaluator
+
+        evaluator = make_evaluator(task, Path(eval_data), list(eval_metrics), eval_num, eval_features, dev)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
-             dist=dist, device=dev, callbacks=cb)
+             dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)
     return run_dir

@@ -222,7 +222,8 @@ def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
 
 def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int = 50, sample_every: int = 500,
         save_every: int = 1000, keep_checkpoints: int = 3, workers: int | None = None, dist: Dist | None = None,
-        device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None) -> dict:
+        device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None,
+        evaluator: Callable[[Any], dict] | None = None, eval_every: int = 0) -> dict:
     """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
 
     Resumes from the run's latest checkpoint when there is one. Returns the final stats.
@@ -257,6 +258,9 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
         cb.on_notice(f"resuming {run_dir.name} from step {state.step}")
     if dist.main:
         _truncate_stats(run_dir / "stats.jsonl", state.step)
+        if state.step:  # loss.png marks where a run was resumed
+            with open(run_dir / "stats.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": state.step, "event": "resume"}) + "\n")
         registry.register(run_dir)
     cb.on_start({"run": str(run_dir), "step": state.step, "total": max_steps, "device": str(device),
                  "world": dist.world})
@@ -284,8 +288,12 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             _save_rank_state(target, dist.rank, resume)
         dist.barrier()
         if dist.main:
-            for old in registry.checkpoint_steps(run_dir)[:-keep_checkpoints]:
-                shutil.rmtree(registry.checkpoint_dir(run_dir, old), ignore_errors=True)
+            steps = registry.checkpoint_steps(run_dir)
+            keep = set(steps[-keep_checkpoints:])
+            keep |= {registry.best_step(run_dir, m, steps) for m in ("kid", "fid")} - {None}  # RUN:best-kid stays
+            for old in steps:
+                if old not in keep:
+                    shutil.rmtree(registry.checkpoint_dir(run_dir, old), ignore_errors=True)
             registry.register(run_dir)
             cb.on_checkpoint(target)
 
@@ -297,6 +305,22 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
 
             plot_losses(run_dir / "stats.jsonl", run_dir / "loss.png")
             cb.on_sample(path)
+
+    def evaluate(step: int):
+        """Figures for this step's generator, then a checkpoint so RUN:best-kid can point at it.
+        The random state is put back afterwards: evaluating never changes what training does."""
+        saved = rng_state()
+        figures = evaluator(task) if dist.main else {}
+        set_rng_state(saved)
+        if dist.main:
+            with open(run_dir / "stats.jsonl", "a") as fh:
+                fh.write(json.dumps({"step": step, "eval": figures}) + "\n")
+            from cyclegan_cli.train.plot import plot_eval
+
+            plot_eval(run_dir / "stats.jsonl", run_dir / "eval.png")
+            cb.on_notice("eval at step {}: {}".format(step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items())))
+        if step % save_every != 0 and step < max_steps:
+            save(step)
 
     sums: dict[str, torch.Tensor] = {}
     count, t_last = 0, time.perf_counter()
@@ -331,6 +355,8 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
                     cb.on_step(state.step, max_steps, last_stats)
                 if state.step % sample_every == 0:
                     sample(state.step)
+                if evaluator is not None and eval_every and state.step % eval_every == 0:
+                    evaluate(state.step)
                 if state.step % save_every == 0 and state.step < max_steps:
                     save(state.step)
                 if dist.any(stop["flag"], device):  # all ranks stop at the same step

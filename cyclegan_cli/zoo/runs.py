@@ -121,6 +121,12 @@ def run_checkpoint(run: RunInfo, step: str | None) -> Path:
         raise NotFoundError(f"run {run.name} has no checkpoint yet")
     if step in (None, "", "latest"):
         return checkpoint_dir(Path(run.path), steps[-1])
+    if step.startswith("best-"):  # the checkpoint with the lowest figure from training-time evaluation
+        best = best_step(Path(run.path), step[len("best-"):])
+        if best is None:
+            raise NotFoundError(f"run {run.name} has no {step[len('best-'):]} figures with a checkpoint "
+                                "(train with --eval-every and --eval-data)")
+        return checkpoint_dir(Path(run.path), best)
     try:
         s = int(step)
     except ValueError:
@@ -129,6 +135,29 @@ def run_checkpoint(run: RunInfo, step: str | None) -> Path:
         shown = ", ".join(map(str, steps[-5:]))
         raise NotFoundError(f"run {run.name} has no checkpoint at step {s} (have: {shown})")
     return checkpoint_dir(Path(run.path), s)
+
+
+def eval_figures(run_dir: Path) -> list[dict]:
+    """The training-time evaluation lines of stats.jsonl: [{"step": s, "eval": {"kid": ...}}]."""
+    f = Path(run_dir) / "stats.jsonl"
+    rows = []
+    if f.is_file():
+        for line in f.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row.get("eval"), dict):
+                rows.append(row)
+    return rows
+
+
+def best_step(run_dir: Path, metric: str, among: list[int] | None = None) -> int | None:
+    """The step with the lowest ``metric`` (fid, kid) that still has a checkpoint."""
+    have = set(checkpoint_steps(run_dir) if among is None else among)
+    scored = [(r["eval"][metric], r["step"]) for r in eval_figures(run_dir)
+              if r["step"] in have and isinstance(r["eval"].get(metric), (int, float))]
+    return min(scored)[1] if scored else None
 
 
 def unregister(name: str) -> None:

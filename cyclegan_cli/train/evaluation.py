@@ -1,0 +1,58 @@
+"""Training-time evaluation (``train --eval-every``): the generator's samples against a folder of
+real images, with the same metrics as ``ganctl eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def make_evaluator(task, data: Path, metrics: list[str], num: int, features: str, device: torch.device):
+    """A function task -> {metric: figure}. The real images and the feature network are loaded
+    once; each call draws the same samples (the first ``num`` A images, or seeds 0..num-1)."""
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.evaluate import Features, evaluate, load_folder
+
+    bad = [m for m in metrics if m not in ("fid", "kid", "pr")]
+    if bad:
+        raise UsageError(f"--eval-metrics {','.join(bad)}: choose from fid, kid, pr")
+    _, real = load_folder(Path(data), num)
+    feats = Features(features, device=str(device))
+
+    def run(task) -> dict:
+        fake = samples(task, len(real))
+        out = evaluate(real, fake, feats, metrics)
+        keys = {"fid": ["fid"], "kid": ["kid", "kid_std"], "pr": ["precision", "recall"]}
+        return {k: out[k] for m in metrics for k in keys[m]}
+
+    return run
+
+
+@torch.no_grad()
+def samples(task, n: int) -> np.ndarray:
+    """(n, 299, 299, 3) uint8 from the task's generator, in eval mode, put back in train mode after."""
+    from PIL import Image
+
+    from cyclegan_cli.data.datasets import to_tensor
+    from cyclegan_cli.infer.evaluate import clean_resize
+
+    G = task.nets["G_A"] if "G_A" in task.nets else task.nets["G"]
+    was = G.training
+    G.eval()
+    out = []
+    try:
+        if "G_A" in task.nets:  # translations of the first n images of domain A
+            for i in range(min(n, len(task.dataset.a))):
+                x = to_tensor(task.dataset.a.get(i))[None].to(task.device)
+                y = G(x)[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+                out.append(clean_resize(Image.fromarray(y)))
+        else:
+            from cyclegan_cli.infer.sample import generate, latents_for_seeds
+
+            for im in generate(G, latents_for_seeds(list(range(n)), G.nz), 64, task.device):
+                out.append(clean_resize(Image.fromarray(im)))
+    finally:
+        G.train(was)
+    return np.stack(out)
