@@ -89,8 +89,10 @@ def test_exact_resume_after_sigkill(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True)
     _assert_same_state(_final_state(run_dir, n), ref)
     assert not [x for x in os.listdir(run_dir / "checkpoints") if x.startswith(".")]  # no half-written leftovers
-    stats = [json.loads(l)["step"] for l in (run_dir / "stats.jsonl").read_text().splitlines()]
+    rows = [json.loads(l) for l in (run_dir / "stats.jsonl").read_text().splitlines()]
+    stats = [r["step"] for r in rows if "event" not in r]
     assert stats == sorted(set(stats))  # no duplicated lines after resumes
+    assert any(r.get("event") == "resume" for r in rows)  # loss.png marks them
 
 
 @pytest.mark.slow
