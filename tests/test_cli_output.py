@@ -77,3 +77,17 @@ def test_plain_progress_lines_without_a_terminal(tmp_path):
     assert all("(0 it/s)" not in l for l in progress)
     assert any(l.startswith("≈") and "to go on cpu" in l for l in lines)
     assert r.stdout.strip() == str(tmp_path / "runs" / "cyclegan-001")
+
+
+def test_nearest_takes_several_images_and_says_what_is_missing(cli, tmp_path):
+    d = tmp_path / "data"
+    files = [save_rgb(d / f"{i}.png", 32, 32, seed=i) for i in range(4)]
+    r = cli("nearest", "--data", d, "--images", files[0], files[2], "--k", "1", "--out", tmp_path / "n.png", "--json")
+    assert r.code == 0, r.err
+    res = json.loads(r.out)["results"]
+    assert [x["neighbours"][0]["file"] for x in res] == [str(files[0]), str(files[2])]
+    assert all(x["neighbours"][0]["distance"] == 0 for x in res)
+    r = cli("nearest", "--data", d)
+    assert r.code == 2 and "nothing to check" in r.err
+    r = cli("train", d, d, d)
+    assert r.code == 2 and "3 given" in r.err

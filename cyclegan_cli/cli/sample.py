@@ -233,7 +233,8 @@ def arithmetic(
 def nearest(
     data: Annotated[Path, typer.Option("--data", help="The training image folder.")] = ...,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="A DCGAN whose samples are checked.")] = None,
-    images: Annotated[Optional[List[Path]], typer.Option("--images", help="Check these image files instead of samples.")] = None,
+    images: Annotated[Optional[List[Path]], typer.Option("--images", metavar="FILE...", help="Check these image files instead of samples (several may follow one --images).")] = None,
+    more_images: Annotated[Optional[List[Path]], typer.Argument(metavar="[FILE...]", help="More files for --images.", show_default=False)] = None,
     seeds: SeedsOpt = None,
     k: Annotated[int, typer.Option("--k", min=1)] = 5,
     size: Annotated[int, typer.Option("--size", help="Compare at this size (pixels).")] = 32,
@@ -256,8 +257,11 @@ def nearest(
     from cyclegan_cli.infer.sample import nearest as knn
 
     o = Output(quiet, False, json_out)
-    if (model is None) == (not images):
-        raise UsageError("give --model (check its samples) or --images, not both")
+    images = [*(images or []), *(more_images or [])]
+    if model is None and not images:
+        raise UsageError("nothing to check: give --model M (check its samples) or --images FILE... (check these files)")
+    if model is not None and images:
+        raise UsageError("give --model (check its samples) or --images (check these files), not both")
     _refuse_existing(out, overwrite)
     from cyclegan_cli.errors import InputError
 

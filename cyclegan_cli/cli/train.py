@@ -154,6 +154,8 @@ def train(
     for f in folders:
         if not f.exists():
             raise NotFoundError(f"{f}: no such folder")
+    if model is None and len(folders) > 2:
+        raise UsageError(f"training takes one folder (DCGAN) or two (CycleGAN); {len(folders)} given")
     kind = model or ("cyclegan" if len(folders) == 2 else "dcgan")
     if kind not in ("cyclegan", "dcgan"):
         raise UsageError(f"--model {kind!r}: cyclegan or dcgan")
