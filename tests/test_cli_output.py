@@ -91,3 +91,29 @@ def test_nearest_takes_several_images_and_says_what_is_missing(cli, tmp_path):
     assert r.code == 2 and "nothing to check" in r.err
     r = cli("train", d, d, d)
     assert r.code == 2 and "3 given" in r.err
+
+
+def test_interrupt_during_a_video_is_the_same_one_line(tmp_path, tiny_cyclegan):
+    import os
+    import signal
+    import time
+
+    from test_video import make_video
+
+    make_video(tmp_path / "in" / "long.mp4", 160, 120, fps=30, seconds=20, audio=False)
+    p = subprocess.Popen([sys.executable, "-m", "cyclegan_cli", "translate", str(tmp_path / "in"), "--model",
+                          str(tiny_cyclegan), "--out", str(tmp_path / "out"), "--backend", "torch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    def writing():
+        return (tmp_path / "out").is_dir() and any(n.endswith(".ganctl-tmp") for n in os.listdir(tmp_path / "out"))
+
+    while time.time() < deadline and not writing():
+        time.sleep(0.01)
+    time.sleep(0.3)  # well inside the video
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "ganctl: error: interrupted; finished files are complete, rerun to carry on"
+    assert "Traceback" not in err
+    assert not [n for n in os.listdir(tmp_path / "out") if not n.startswith(".ganctl-manifest")]  # no partial video

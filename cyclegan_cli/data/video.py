@@ -139,6 +139,57 @@ class VideoWriter:
             pass
 
 
+class BackgroundWriter:
+    """A writer's calls run on their own thread behind a bounded queue, in order: H.264 encoding
+    (and the RGB -> YUV conversion) overlaps the network instead of waiting in line, and at most
+    ``depth`` frames wait in memory. An encoder error surfaces at the next call or at close()."""
+
+    def __init__(self, writer, depth: int = 8):
+        import queue
+        import threading
+
+        self.writer, self.error = writer, None
+        self.queue = queue.Queue(maxsize=depth)
+        self.thread = threading.Thread(target=self._run, name="video-encode", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is None:
+                fn, args = item
+                try:
+                    fn(*args)
+                except BaseException as exc:  # handed to the producer
+                    self.error = exc
+
+    def _put(self, fn, *args):
+        if self.error is not None:
+            raise self.error
+        self.queue.put((fn, args))
+
+    def video(self, rgb: np.ndarray, pts):
+        self._put(self.writer.video, rgb, pts)
+
+    def audio(self, packet):
+        self._put(self.writer.audio, packet)
+
+    def close(self):
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        self.writer.close()
+
+    def abort(self):
+        self.error = self.error or RuntimeError("aborted")  # the thread skips what is still queued
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+        self.writer.abort()
+
+
 def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 18) -> None:
     """(N, H, W, 3) uint8 frames -> an H.264 MP4, written atomically."""
     path = Path(path)

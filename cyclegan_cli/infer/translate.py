@@ -281,7 +281,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 f.cancel()
             for _, f in encodes:
                 f.cancel()
-            raise Interrupted("interrupted; finished files are complete, rerun to carry on") from None
+            raise Interrupted(INTERRUPTED) from None
     summary.seconds = time.perf_counter() - t_start
     return summary
 
@@ -294,6 +294,7 @@ def _one_line(job: Job, exc: Exception) -> str:
 
 
 DIRECTIONS = ("AtoB", "BtoA")
+INTERRUPTED = "interrupted; finished files are complete, rerun to carry on"
 
 
 def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 95, size: int | None = None,
@@ -542,6 +543,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             report({"input": str(job.src), "output": output, "status": status,
                     "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
                     "frames": info.get("frames")})
+    except KeyboardInterrupt:  # during a video: the same one line as during images
+        raise Interrupted(INTERRUPTED) from None
     finally:
         report.flush()
     return summary

@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
-from cyclegan_cli.data.video import VideoWriter, rotate
+from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, rotate
 from cyclegan_cli.errors import InputError, reason
 
 _END = object()
@@ -90,7 +90,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
         if frames_out is None:
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = reserve_tmp(dst)
-            writer = VideoWriter(tmp, container, vin, ains, codec, crf, preset, t0, notice)
+            writer = BackgroundWriter(VideoWriter(tmp, container, vin, ains, codec, crf, preset, t0, notice))
         else:
             (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
         pending: list = []
