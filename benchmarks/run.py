@@ -1,6 +1,8 @@
 """ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
 
-    python benchmarks/run.py [--only translate,tiling,video,train] [--quick]
+    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,train] [--quick]
+
+(The quality of the shipped photo2sketch: python benchmarks/quality.py.)
 
 References: a straightforward per-image eager PyTorch loop (translate), a naive OpenCV
 read -> network -> write loop (video), the official CycleGAN training step re-created here with
@@ -29,8 +31,20 @@ from cyclegan_cli.models import build  # noqa: E402
 
 
 def machine() -> str:
+    """The CPU model and its vector flags (or the GPU), cores and torch version."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and model in ("", "x86_64", platform.machine()):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    vec = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
+           if f in flags]
+    return f"{model} ({' '.join(vec) or 'no AVX2'}), {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
 
 
 def photo(w: int, h: int, seed: int) -> np.ndarray:
@@ -119,6 +133,85 @@ def bench_tiling(tmp: Path, side: int):
           f" the decoded image alone: {side * side * 3 / 2**30:.2f} GiB), {secs:.0f} s")
 
 
+def _peak_rss_run(code: str) -> tuple[str, float, float]:
+    """Run code in a fresh interpreter; (its stdout, peak RSS GiB, seconds)."""
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code + "\nprint([l.split()[1] for l in open('/proc/self/status') "
+                        "if l.startswith('VmHWM')][0])"], capture_output=True, text=True, check=True)
+    *out, rss = r.stdout.split()
+    return " ".join(out), int(rss) / 2**20, time.perf_counter() - t
+
+
+def bench_fullres(tmp: Path, quick: bool):
+    """One 1920x1080 photo through an official-size ResNet-9 (ngf 64): whole (the default now) against
+    tiles under the former fixed 1 GiB budget (--max-memory 1), same run."""
+    ck = resnet_checkpoint(tmp / "r9")
+    img = tmp / "photo1080.png"
+    Image.fromarray(photo(1920, 1080, 5)).save(img)
+    rows = []
+    for label, extra in (("whole image (default budget)", ""), ("tiled, 1 GiB budget (the old default)", ", max_memory=1")):
+        code = ("from cyclegan_cli.infer.translate import translate\n"
+                f"s = translate({str(ck)!r}, [{str(img)!r}], {str(tmp / ('fr' + str(len(rows))))!r}, backend='torch'{extra})")
+        _, rss, secs = _peak_rss_run(code)
+        rows.append((label, secs, rss))
+    print("full resolution, one 1920x1080 photo, ResNet-9 ngf 64 (fresh process each, load included):")
+    for label, secs, rss in rows:
+        print(f"  {label:<40} {secs:6.1f} s  peak RSS {rss:.2f} GiB   {rows[1][1] / secs:4.2f}x the tiled time")
+
+
+def bench_folder_rss(tmp: Path, n: int):
+    """Peak RSS while translating a folder of n 1080p photos: flat when the queues are bounded."""
+    src = tmp / "p1080"
+    src.mkdir()
+    base = photo(1920, 1080, 7)
+    for i in range(n):
+        Image.fromarray(np.roll(base, 37 * i, axis=1)).save(src / f"{i:03d}.jpg", quality=90)
+    ck = resnet_checkpoint(tmp / "r9-small", ngf=8)
+    code = f"""
+import threading, time
+from cyclegan_cli.infer.translate import translate
+samples = []
+def watch():
+    while True:
+        samples.append(int([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmRSS')][0]))
+        time.sleep(0.25)
+threading.Thread(target=watch, daemon=True).start()
+translate({str(ck)!r}, [{str(src)!r}], {str(tmp / 'p1080-out')!r}, backend='torch', workers=2)
+k = max(1, len(samples) // 5)
+print(max(samples[:k]) / 2**20, max(samples[-k:]) / 2**20)"""
+    out, rss, secs = _peak_rss_run(code)
+    first, last = (float(x) for x in out.split())
+    print(f"folder of {n} 1920x1080 JPEGs (ResNet-9 ngf 8, 2 workers): peak RSS {rss:.2f} GiB; RSS peak in the first "
+          f"fifth of the run {first:.2f} GiB, in the last fifth {last:.2f} GiB (flat), {secs:.0f} s")
+
+
+def bench_matmul(tmp: Path):
+    """fp32 ResNet-9 at 256x256 (56.8 GMAC = 113.6 GFLOP per image) against this machine's fp32
+    matrix-multiply rate, measured in the same run."""
+    from cyclegan_cli.models import build
+
+    G = build("resnet_generator", ngf=64, n_blocks=9).eval()
+    x = torch.randn(1, 3, 256, 256)
+    with torch.inference_mode():
+        for _ in range(2):
+            G(x)
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 10 or n < 3:
+            G(x)
+            n += 1
+        net = 113.6 * n / (time.perf_counter() - t)
+        a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+        for _ in range(3):
+            a @ b
+        n, t = 0, time.perf_counter()
+        while time.perf_counter() - t < 5:
+            a @ b
+            n += 1
+        mm = 2 * 2048**3 * n / (time.perf_counter() - t) / 1e9
+    print(f"fp32 ResNet-9 at 256^2: {net:.1f} GFLOP/s; torch.matmul 2048^2 fp32: {mm:.1f} GFLOP/s; ratio {net / mm:.2f} "
+          f"({torch.get_num_threads()} threads)")
+
+
 def bench_video(tmp: Path, frames: int):
     import av
     import cv2
@@ -142,8 +235,12 @@ def bench_video(tmp: Path, frames: int):
     G = model.generator().eval().to(dev)
 
     def naive():
+        """OpenCV decode -> G -> H.264 (PyAV libx264, the same crf 18 / preset medium as ganctl), inline."""
         cap = cv2.VideoCapture(str(src))
-        wr = cv2.VideoWriter(str(tmp / "naive.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (256, 256))
+        o = av.open(str(tmp / "naive.mp4"), mode="w")
+        st = o.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 256, 256, "yuv420p"
+        st.options = {"crf": "18", "preset": "medium"}
         t, n = time.perf_counter(), 0
         with torch.no_grad():
             while True:
@@ -152,9 +249,12 @@ def bench_video(tmp: Path, frames: int):
                     break
                 x = torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1)[None].to(dev).float() / 127.5 - 1
                 y = ((G(x)[0] + 1) * 127.5).clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
-                wr.write(np.ascontiguousarray(y[:, :, ::-1]))
+                for p in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(y), format="rgb24")):
+                    o.mux(p)
                 n += 1
-        wr.release()
+        for p in st.encode(None):
+            o.mux(p)
+        o.close()
         return n / (time.perf_counter() - t)
 
     def ours():
@@ -162,13 +262,27 @@ def bench_video(tmp: Path, frames: int):
         translate(model, [src], tmp / "vid-out", skip_existing=False)
         return frames / (time.perf_counter() - t)
 
+    frames_dir = tmp / "vid-frames"
+    frames_dir.mkdir()
+    with av.open(str(src)) as inp:
+        for i, fr in enumerate(inp.decode(video=0)):
+            Image.fromarray(fr.to_ndarray(format="rgb24")).save(frames_dir / f"{i:05d}.png", compress_level=1)
+
+    def folder():
+        t = time.perf_counter()
+        translate(model, [frames_dir], tmp / "vid-frames-out", skip_existing=False)
+        return frames / (time.perf_counter() - t)
+
     naive()
     ours()  # warm-ups
     ref = naive()
     v = ours()
-    print(f"video, 256x256, {frames} frames, ResNet-6 ngf 32:")
-    print(f"  naive OpenCV loop (reference)              {ref:7.2f} frames/s   1.00x")
-    print(f"  ganctl translate                           {v:7.2f} frames/s   {v / ref:5.2f}x")
+    f = folder()
+    print(f"video, 256x256, {frames} frames, ResNet-6 ngf 32, H.264 crf 18 preset medium on both sides:")
+    print(f"  naive loop: OpenCV decode, G, libx264 inline (reference)  {ref:7.2f} frames/s   1.00x")
+    print(f"  ganctl translate clip.mp4                                  {v:7.2f} frames/s   {v / ref:5.2f}x")
+    print(f"  ganctl translate on the same frames as PNG files           {f:7.2f} frames/s   "
+          f"(video / image folder: {v / f:.2f}x)")
 
 
 def bench_train(tmp: Path, iters: int):
@@ -247,7 +361,7 @@ def bench_train(tmp: Path, iters: int):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="translate,tiling,video,train")
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,train")
     ap.add_argument("--quick", action="store_true", help="fewer images/frames/iterations")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -263,6 +377,12 @@ def main():
             bench_train(tmp, 2 if args.quick else 4)
         if "tiling" in only:
             bench_tiling(tmp, 4096 if args.quick else 8192)
+        if "fullres" in only:
+            bench_fullres(tmp, args.quick)
+        if "folder" in only:
+            bench_folder_rss(tmp, 20 if args.quick else 100)
+        if "matmul" in only:
+            bench_matmul(tmp)
 
 
 if __name__ == "__main__":
