@@ -1,6 +1,8 @@
 """Official pix2pix generators (unet_256, batch norm, dropout) run as the paper and the official
 test.py run them: batch statistics of each image, dropout off unless asked for."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,100 @@ def test_official_pix2pix_zoo_entries_resolve_and_download(tmp_path, monkeypatch
         assert all(kinds[f"pix2pix-{n}"] == "pix2pix" for n in names)
     finally:
         srv.close()
+
+
+# ------------------------------------------------------------------------------- paired training
+
+def paired_set(root, n, seed):
+    """A: a coloured rectangle on a light background; B: the same picture with its colours inverted
+    (a mapping to learn: an untrained generator's grey output is far from it)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    for d in ("A", "B"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        im = Image.new("RGB", (36, 36), tuple(int(c) for c in rng.integers(170, 255, 3)))
+        x, y, s = (int(v) for v in rng.integers(2, 16, 3))
+        ImageDraw.Draw(im).rectangle([x, y, x + s + 6, y + s + 6], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        im.save(root / "A" / f"{i:02d}.png")
+        Image.fromarray(255 - np.asarray(im)).save(root / "B" / f"{i:02d}.jpg", quality=98)  # another extension
+    return root / "A", root / "B"
+
+
+def held_out_l1(ck, a, b) -> float:
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.models.cyclegan import for_translation
+
+    G = for_translation(load_model(ck).generator("AtoB"))
+    errs = []
+    for f in sorted(a.iterdir()):
+        x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB").resize((32, 32)))).permute(2, 0, 1)[None] / 127.5 - 1
+        y = torch.from_numpy(np.asarray(Image.open(b / (f.stem + ".jpg")).convert("RGB").resize((32, 32)))).permute(2, 0, 1)[None] / 127.5 - 1
+        with torch.no_grad():
+            errs.append((G(x.float()) - y.float()).abs().mean().item())
+    return float(np.mean(errs))
+
+
+@pytest.mark.slow
+def test_paired_training_learns_and_resumes_exactly(tmp_path, cli):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_train import _assert_same_state, _final_state
+
+    a, b = paired_set(tmp_path / "train", 8, 0)
+    ha, hb = paired_set(tmp_path / "held", 4, 1)
+    (a / "lonely.png").write_bytes((a / "00.png").read_bytes())  # no partner in B: reported, skipped
+    base = ["train", a, b, "--paired", "--runs-dir", tmp_path / "runs", "--size", "32", "--load-size", "36",
+            "--ngf", "8", "--ndf", "8", "--workers", "0", "--log-every", "10", "--save-every", "20",
+            "--epochs", "15", "--decay-epochs", "10", "-q"]
+    r = cli(*base[:-1], "--name", "p", "--max-steps", "1")
+    assert r.code == 0, r.err
+    assert sum("unpaired" in l and "lonely.png" in l for l in r.err_lines) == 1
+    first = held_out_l1(tmp_path / "runs" / "p" / "checkpoints" / "step-00000001", ha, hb)
+    r = cli("train", "--name", "p", "--runs-dir", tmp_path / "runs", "-q", "--max-steps", "200")
+    assert r.code == 0, r.err
+    last = held_out_l1(tmp_path / "runs" / "p" / "checkpoints" / "step-00000200", ha, hb)
+    assert last < first / 2, (first, last)
+    grid = Image.open(sorted((tmp_path / "runs" / "p" / "samples").glob("*.png"))[-1])
+    assert grid.size[1] > 3 * 32  # input | output | target rows
+    # exact resume after SIGKILL
+    cmd = [sys.executable, "-m", "cyclegan_cli", *map(str, base[:-1]), "--deterministic", "--seed", "2", "-q",
+           "--max-steps", "24", "--save-every", "4"]
+    subprocess.run(cmd + ["--name", "once", "--save-every", "1000"], check=True, capture_output=True)
+    p = subprocess.Popen(cmd + ["--name", "killed"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / "runs" / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (ck.is_dir() and any(n.startswith("step-") and int(n[5:]) >= 8 for n in os.listdir(ck))):
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    subprocess.run(cmd + ["--name", "killed"], check=True, capture_output=True)
+    _assert_same_state(_final_state(tmp_path / "runs" / "killed", 24), _final_state(tmp_path / "runs" / "once", 24))
+    from cyclegan_cli.zoo.resolve import resolve_model
+
+    assert resolve_model("killed").path.name == "step-00000024"  # the run registry, as for CycleGAN
+    r = cli("translate", ha, "--model", "killed", "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+
+
+def test_aligned_folder_trains(tmp_path, cli):
+    a, b = paired_set(tmp_path / "src", 4, 3)
+    ab = tmp_path / "AB"
+    ab.mkdir()
+    for f in sorted(a.iterdir()):
+        pa, pb = Image.open(f), Image.open(b / (f.stem + ".jpg"))
+        side = Image.new("RGB", (72, 36))
+        side.paste(pa, (0, 0))
+        side.paste(pb, (36, 0))
+        side.save(ab / f.name)
+    r = cli("train", ab, "--paired", "--direction", "BtoA", "--runs-dir", tmp_path / "runs", "--name", "al",
+            "--size", "32", "--load-size", "36", "--ngf", "8", "--ndf", "8", "--workers", "0", "--max-steps", "2",
+            "--epochs", "1", "--decay-epochs", "1", "-q")
+    assert r.code == 0, r.err
+    opts = json.loads((tmp_path / "runs" / "al" / "options.json").read_text())
+    assert opts["kind"] == "pix2pix" and opts["direction"] == "BtoA" and opts["folder_b"] is None

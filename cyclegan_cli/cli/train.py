@@ -17,7 +17,8 @@ _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_
           "batch_size": "batch_size", "size": "size", "image_size": "size", "load_size": "load_size", "ngf": "ngf",
           "ndf": "ndf", "blocks": "blocks", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
-          "deterministic": "deterministic", "precision": "precision"}
+          "deterministic": "deterministic", "precision": "precision", "direction": "direction",
+          "lambda_l1": "lambda_l1", "paired": "paired"}
 _LENGTH = {"epochs", "decay_epochs", "max_steps"}  # how long to train may change when a run continues
 
 
@@ -67,6 +68,9 @@ def train(
     ngf: Annotated[int, typer.Option("--ngf", min=1, help="Generator filters in the first layer (official 64).")] = 64,
     ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", min=1, help="CycleGAN generator ResNet blocks (official 9).")] = 9,
+    paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
+    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="pix2pix: translate A to B (default) or B to A.")] = "AtoB",
+    lambda_l1: Annotated[float, typer.Option("--lambda-l1", min=0.0, help="pix2pix: L1 weight (official 100).")] = 100.0,
     upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
@@ -119,7 +123,8 @@ def train(
     values = dict(epochs=epochs, decay_epochs=decay_epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
                   size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, upsample=upsample, nz=nz,
                   lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
-                  deterministic=deterministic, precision=precision)
+                  deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
+                  paired=paired)
     given = {k for k in values if _explicit(ctx, k)}
     run_dir = None
     if resume:
@@ -132,7 +137,10 @@ def train(
     if run_dir is not None:
         opts = registry.read_options(run_dir)
         kind = opts.get("kind")
-        saved_folders = [opts.get("folder_a"), opts.get("folder_b")] if kind == "cyclegan" else [opts.get("folder")]
+        if kind == "pix2pix":
+            saved_folders = [f for f in (opts.get("folder_a"), opts.get("folder_b")) if f]
+        else:
+            saved_folders = [opts.get("folder_a"), opts.get("folder_b")] if kind == "cyclegan" else [opts.get("folder")]
         if folders and [str(Path(f).resolve()) for f in folders] != saved_folders:
             raise UsageError(f"run {run_dir.name} trains on {' '.join(map(str, saved_folders))}; give no folders "
                              "to continue it, or choose another --name")
@@ -149,16 +157,21 @@ def train(
     load_size, ngf, ndf, blocks, upsample, nz = (v[k] for k in ("load_size", "ngf", "ndf", "blocks", "upsample", "nz"))
     lambda_cycle, lambda_identity, loss, no_flip = (v[k] for k in ("lambda_cycle", "lambda_identity", "loss", "no_flip"))
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
+    direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
     if not folders:
         raise UsageError("give one folder (DCGAN) or two folders (CycleGAN), or --resume RUN")
     for f in folders:
         if not f.exists():
             raise NotFoundError(f"{f}: no such folder")
+    if paired:
+        if len(folders) not in (1, 2):
+            raise UsageError(f"--paired takes two folders (A B) or one folder of A|B images; {len(folders)} given")
+        model = "pix2pix"
     if model is None and len(folders) > 2:
         raise UsageError(f"training takes one folder (DCGAN) or two (CycleGAN); {len(folders)} given")
     kind = model or ("cyclegan" if len(folders) == 2 else "dcgan")
-    if kind not in ("cyclegan", "dcgan"):
-        raise UsageError(f"--model {kind!r}: cyclegan or dcgan")
+    if kind not in ("cyclegan", "dcgan", "pix2pix"):
+        raise UsageError(f"--model {kind!r}: cyclegan or dcgan (or --paired for pix2pix)")
     if kind == "cyclegan" and len(folders) != 2:
         raise UsageError(f"CycleGAN training takes two folders (A B); {len(folders)} given")
     if kind == "dcgan" and len(folders) != 1:
@@ -213,7 +226,16 @@ def train(
                   eval_metrics=[m.strip() for m in eval_metrics.split(",") if m.strip()], eval_num=eval_num,
                   eval_features=eval_features)
     with bar:
-        if kind == "cyclegan":
+        if kind == "pix2pix":
+            from cyclegan_cli.train.pix2pix import train_pix2pix
+
+            common.pop("eval_every"), common.pop("eval_data"), common.pop("eval_metrics"), common.pop("eval_num")
+            common.pop("eval_features")
+            run_dir = train_pix2pix(folders[0], folders[1] if len(folders) == 2 else None, direction=direction,
+                                    epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
+                                    batch_size=batch_size or 1, size=size or 256, load_size=load_size,
+                                    loss=loss or "nonsat", lambda_l1=lambda_l1, **common)
+        elif kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan
 
             run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,

@@ -174,3 +174,73 @@ class SingleDataset(torch.utils.data.Dataset):
 def epoch_order(n: int, seed: int, epoch: int, salt: int = 0) -> list[int]:
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7919 + salt) % 2**63)
     return torch.randperm(n, generator=g).tolist()
+
+
+def pair_folders(folder_a: Path, folder_b: Path, on_skip: Callable[[str], None] | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> list[tuple[Path, Path]]:
+    """Paired training data: ``A/x.png`` goes with ``B/x.*`` (the same relative path, any
+    extension). Files without a partner are reported one line each."""
+    fa, _ = scan_folder(Path(folder_a), max_pixels, on_skip)
+    fb, _ = scan_folder(Path(folder_b), max_pixels, on_skip)
+
+    def key(p: Path, root: Path) -> str:
+        return str(p.relative_to(root).with_suffix(""))
+
+    b_by_key = {key(p, Path(folder_b)): p for p in fb}
+    pairs = []
+    for p in fa:
+        k = key(p, Path(folder_a))
+        if k in b_by_key:
+            pairs.append((p, b_by_key.pop(k)))
+        elif on_skip:
+            on_skip(f"unpaired: {p} has no partner in {folder_b}")
+    for p in b_by_key.values():
+        if on_skip:
+            on_skip(f"unpaired: {p} has no partner in {folder_a}")
+    if not pairs:
+        raise UsageError(f"{folder_a} and {folder_b}: no pairs (A/x.png pairs with B/x.* by relative path)")
+    return pairs
+
+
+class PairedDataset(torch.utils.data.Dataset):
+    """Item ``(epoch, i, idx, _)`` -> (input, target): one random resize-to-square, crop and flip
+    applied to both images of a pair. ``pairs`` holds (A, B) files, or (AB, None) for the official
+    aligned format (A|B side by side, split at half the width)."""
+
+    def __init__(self, pairs, load_size=286, crop_size=256, flip=True, seed=0, direction="AtoB",
+                 cache_bytes=DEFAULT_CACHE_BYTES, max_pixels=DEFAULT_MAX_PIXELS, on_skip=None):
+        self.load_size, self.crop_size, self.flip, self.seed = load_size, crop_size, flip, seed
+        self.swap = direction == "BtoA"
+        aligned = pairs[0][1] is None
+
+        def prepare(im):
+            return im.resize((2 * load_size, load_size) if aligned else (load_size, load_size), Image.BICUBIC)
+
+        self.a = ImageStore([a for a, _ in pairs], prepare, cache_bytes // (1 if aligned else 2), max_pixels, on_skip)
+        self.b = None if aligned else ImageStore([b for _, b in pairs], prepare, cache_bytes // 2, max_pixels, on_skip)
+
+    def __len__(self):
+        return len(self.a)
+
+    def pair(self, idx: int) -> tuple[Image.Image, Image.Image]:
+        if self.b is None:
+            ab = self.a.get(idx)
+            w = ab.width // 2
+            return ab.crop((0, 0, w, ab.height)), ab.crop((w, 0, 2 * w, ab.height))
+        return self.a.get(idx), self.b.get(idx)
+
+    def __getitem__(self, key):
+        epoch, i, idx, _ = key
+        a, b = self.pair(idx)
+        if self.swap:
+            a, b = b, a
+        state = random.Random(hash((self.seed, epoch, i)) & 0xFFFFFFFF).getstate()
+        ta = augment(a, _replay(state), self.load_size, self.crop_size, self.flip)
+        tb = augment(b, _replay(state), self.load_size, self.crop_size, self.flip)  # the same crop and flip
+        return ta, tb
+
+
+def _replay(state) -> random.Random:
+    r = random.Random()
+    r.setstate(state)
+    return r
