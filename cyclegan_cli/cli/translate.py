@@ -38,7 +38,9 @@ def translate(
     quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality.")] = 95,
     suffix: Annotated[str, typer.Option("--suffix", help="Appended to each output file's stem.")] = "",
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per network call (default: 1 on CPU, 8 on GPU).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Decode/encode threads.")] = 2,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Decode/encode threads (default 2); with --engine ray, translator actors (default: one per GPU, or per CPU).")] = None,
+    engine: Annotated[Literal["local", "ray"], typer.Option("--engine", help="local, or ray: the jobs as a Ray Dataset over a cluster's actors (pip install 'ganctl[ray]').")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", metavar="ADDR", help="With --engine ray: auto or HOST:PORT of a running cluster (default: start a local one).")] = None,
     skip_existing: Annotated[bool, typer.Option("--skip-existing/--overwrite", help="Skip outputs that exist (a rerun carries on), or redo them.")] = True,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
@@ -82,8 +84,12 @@ def translate(
 
     video_options = {"crf": crf, "preset": preset, "codec": codec, "container": container,
                      "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames}
+    if engine == "ray":
+        from cyclegan_cli.infer.ray_engine import import_ray
+
+        import_ray()
     check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
-                  workers=workers, shard=shard, device=device, precision=precision, backend=backend,
+                  workers=workers or 2, shard=shard, device=device, precision=precision, backend=backend,
                   max_pixels=max_pixels, max_memory=max_memory, out=out, video_options=video_options)
     paths = []
     for item in inputs:
@@ -134,7 +140,8 @@ def translate(
         run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
-                      video_options=video_options, dry_run=dry_run, dropout=dropout, on_result=on_result, on_notice=o.info,
+                      video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine,
+                      ray_address=ray_address, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan)
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")

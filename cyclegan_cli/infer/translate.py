@@ -441,10 +441,12 @@ class _InOrder:
 
 def translate(model, inputs: list, out="translated", direction: str = "AtoB", fmt: str = "same",
               quality: int = 95, suffix: str = "", size: int | None = None, tile: int | None = None,
-              batch_size: int | None = None, workers: int = 2, skip_existing: bool = True, shard: str | None = None,
+              batch_size: int | None = None, workers: int | None = None, skip_existing: bool = True,
+              shard: str | None = None,
               device: str = "auto", precision: str = "auto", backend: str = "auto",
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
+              engine: str = "local", ray_address: str | None = None,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -462,6 +464,14 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if not inputs:
         raise UsageError("no inputs given")
     video_options = dict(video_options or {})
+    if engine not in ("local", "ray"):
+        raise UsageError(f"--engine {engine!r}: local or ray")
+    if engine == "ray":
+        from cyclegan_cli.infer.ray_engine import import_ray
+
+        import_ray()  # without the extra: one line naming it, before any work
+    workers_given = workers is not None
+    workers = workers or 2
     check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
                   workers=workers, shard=shard, device=device, precision=precision, backend=backend,
                   max_pixels=max_pixels, max_memory=max_memory, out=Path(out), video_options=video_options)
@@ -505,6 +515,22 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         report.flush()
         return summary
     img.remove_stale_tmp(Path(out))
+    if engine == "ray":
+        from cyclegan_cli.infer.ray_engine import run_jobs
+
+        options = {"device": device, "precision": precision, "backend": backend, "tile": tile,
+                   "max_memory": max_memory, "dropout": dropout, "size": size, "fmt": fmt, "quality": quality,
+                   "max_pixels": max_pixels, "video": video_options}
+        try:
+            converted, failed = run_jobs(todo, loaded.path, direction, options, ray_address,
+                                         workers if workers_given else None, report)
+        except KeyboardInterrupt:
+            raise Interrupted(INTERRUPTED) from None
+        finally:
+            report.flush()
+        summary.converted += converted
+        summary.failed += failed
+        return summary
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
                             max_memory=max_memory, dropout=dropout)
     for note in translator.notes:

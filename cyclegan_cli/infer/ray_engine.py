@@ -1,0 +1,134 @@
+"""``translate --engine ray``: the same jobs, run on a Ray cluster with Ray Data.
+
+The planned jobs become a Ray Dataset (one row per file); ``map_batches`` runs :class:`RayTranslator`,
+a stateful class, in a pool of actors: each actor loads the model once, then decodes, translates
+and writes (atomically, as the local engine does) the files of its batches, videos whole. Actors
+ask for one GPU on GPU clusters and one CPU otherwise; one that dies is restarted and its batch
+retried by Ray. Results come back as rows and are reported as the local engine reports them.
+
+Every node must see the model folder and ``--out`` at the same paths (a shared file system).
+Only this module imports ray, and only when ``--engine ray`` is used.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from cyclegan_cli.errors import UsageError
+
+
+def import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError("--engine ray needs Ray Data: pip install 'ganctl[ray]'") from None
+    return ray
+
+
+class RayTranslator:
+    """One actor: the model loaded once; each call translates a batch of jobs and returns their results."""
+
+    def __init__(self, model_path: str, direction: str, options: dict):
+        from cyclegan_cli.checkpoints import load_model
+        from cyclegan_cli.infer.engine import Translator
+
+        pidfile = os.environ.get("GANCTL_RAY_PID_DIR")  # tests kill actors by pid
+        if pidfile:
+            Path(pidfile, str(os.getpid())).write_text("")
+        loaded = load_model(model_path)
+        self.options = options
+        self.translator = Translator(loaded.generator(direction), loaded.config, device=options["device"],
+                                     precision=options["precision"], backend=options["backend"],
+                                     tile=options["tile"], max_memory=options["max_memory"],
+                                     dropout=options["dropout"])
+
+    def __call__(self, batch: dict) -> dict:
+        import time
+
+        from cyclegan_cli.data import images as img
+        from cyclegan_cli.infer.translate import Job, _one_line, _resize_short_side
+
+        o = self.options
+        out = {"src": [], "dst": [], "status": [], "error": [], "ms": [], "frames": []}
+        for src, dst, kind in zip(batch["src"], batch["dst"], batch["kind"]):
+            job = Job(Path(src), Path(dst), kind)
+            t0 = time.perf_counter()
+            status, error, frames = "ok", None, None
+            try:
+                if kind == "video":
+                    from cyclegan_cli.infer.video import translate_video
+
+                    info = translate_video(self.translator, job.src, job.dst, size=o["size"], **o["video"])
+                    frames, error = info.get("frames"), info.get("error")
+                    status = "failed" if error else "ok"
+                else:
+                    pic = _resize_short_side(img.read_picture(job.src, o["max_pixels"]), o["size"])
+                    res = self.translator.run_image(pic.rgb)
+                    pil_format, _ = img.output_format(job.src, o["fmt"])
+                    img.write_picture(img.Picture(res, pic.alpha, pic.icc_profile, pic.source_format), job.dst,
+                                      pil_format, o["quality"])
+            except Exception as exc:  # one file's failure is its own result, as in the local engine
+                status, error = "failed", _one_line(job, exc)
+            for k, v in (("src", src), ("dst", dst), ("status", status), ("error", error or ""),
+                         ("ms", round((time.perf_counter() - t0) * 1000, 1)), ("frames", frames or 0)):
+                out[k].append(v)
+        return out
+
+
+def translate_dataset(ds, model_path: str, direction: str = "AtoB", options: dict | None = None,
+                      workers: int | None = None, gpus: bool | None = None):
+    """For your own Ray pipelines: a Dataset with ``src``/``dst``/``kind`` columns -> the same rows
+    with ``status``, ``error``, ``ms`` and ``frames``, the files written by a pool of RayTranslator
+    actors (``workers`` of them, default: one per GPU, or per CPU on a CPU cluster)."""
+    ray = import_ray()
+    opts = {"device": "auto", "precision": "auto", "backend": "torch", "tile": None, "max_memory": None,
+            "dropout": False, "size": None, "fmt": "same", "quality": 95, "max_pixels": 89_478_485, "video": {}}
+    opts.update(options or {})
+    resources = ray.cluster_resources()
+    if gpus is None:
+        gpus = resources.get("GPU", 0) >= 1
+    if workers is None:
+        workers = max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
+    if not gpus:
+        opts["device"] = "cpu" if opts["device"] == "auto" else opts["device"]
+    return ds.map_batches(RayTranslator, fn_constructor_kwargs={"model_path": model_path, "direction": direction,
+                                                                "options": opts},
+                          batch_size=1, concurrency=workers, num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
+                          max_restarts=-1, max_task_retries=-1)
+
+
+def run_jobs(jobs: list, model_path: str, direction: str, options: dict, address: str | None,
+             workers: int | None, report: Callable[[dict], None]) -> tuple[int, int]:
+    """Run the planned jobs on Ray (a local cluster, or the one at ``address``); report each result.
+    Returns (converted, failed)."""
+    import logging
+
+    ray = import_ray()
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # our stderr carries our lines only
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 configure_logging=False)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.verbose_progress = False
+        ds = ray.data.from_items([{"src": str(j.src), "dst": str(j.dst), "kind": j.kind} for j in jobs],
+                                 override_num_blocks=max(1, len(jobs)))
+        converted = failed = 0
+        for row in translate_dataset(ds, model_path, direction, options, workers).iter_rows():
+            ok = row["status"] == "ok"
+            converted += ok
+            failed += not ok
+            r = {"input": row["src"], "output": row["dst"], "status": row["status"], "ms": row["ms"],
+                 "error": row["error"] or None}
+            if row["frames"]:
+                r["frames"] = row["frames"]
+            report(r)
+        return converted, failed
+    finally:
+        if started:
+            ray.shutdown()
