@@ -1,6 +1,6 @@
 """ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
 
-    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,train] [--quick]
+    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,train,ray] [--quick]
 
 (The quality of the shipped photo2sketch: python benchmarks/quality.py.)
 
@@ -212,6 +212,39 @@ def bench_matmul(tmp: Path):
           f"({torch.get_num_threads()} threads)")
 
 
+def bench_ray(tmp: Path, n: int):
+    """--engine ray against the local engine on n small images, same run; where Ray's time goes."""
+    from cyclegan_cli.infer.translate import translate
+
+    try:
+        import ray
+    except ImportError:
+        print("ray: not installed (pip install 'ganctl[ray]')")
+        return
+    src = tmp / "small"
+    src.mkdir()
+    for i in range(n):
+        Image.fromarray(photo(64, 64, i)).save(src / f"{i:03d}.png")
+    ck = resnet_checkpoint(tmp / "ray-model", ngf=16, blocks=6)
+    t = time.perf_counter()
+    translate(str(ck), [src], tmp / "ray-local", backend="torch")
+    local = time.perf_counter() - t
+    t = time.perf_counter()
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    t_init = time.perf_counter() - t
+    first = []
+    t = time.perf_counter()
+    translate(str(ck), [src], tmp / "ray-out", backend="torch", engine="ray",
+              on_result=lambda r: first.append(time.perf_counter() - t) if not first else None)
+    total = time.perf_counter() - t
+    ray.shutdown()
+    print(f"ray, {n} 64x64 PNGs, ResNet-6 ngf 16, {os.cpu_count()} CPUs:")
+    print(f"  local engine                                 {local:7.1f} s   1.00x")
+    print(f"  --engine ray (cluster already up)            {total:7.1f} s   {local / total:5.2f}x")
+    print(f"    of which: first result after {first[0]:.1f} s (actor start, model load, dataset planning); "
+          f"starting the local cluster took {t_init:.1f} s more")
+
+
 def bench_video(tmp: Path, frames: int):
     import av
     import cv2
@@ -361,7 +394,7 @@ def bench_train(tmp: Path, iters: int):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,train")
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,train,ray")
     ap.add_argument("--quick", action="store_true", help="fewer images/frames/iterations")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -383,6 +416,8 @@ def main():
             bench_folder_rss(tmp, 20 if args.quick else 100)
         if "matmul" in only:
             bench_matmul(tmp)
+        if "ray" in only:
+            bench_ray(tmp, 50 if args.quick else 200)
 
 
 if __name__ == "__main__":
