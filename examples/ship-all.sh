@@ -3,10 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-work-data/runs}
-.venv/bin/python examples/ship.py "$RUNS/photo2sketch" photo2sketch \
-  --license "weights: MIT (ganctl); training images: CC-BY-SA-3.0 (ukui-wallpapers), CC-BY-SA-3.0/4.0 and CC-BY-4.0 (lomiri-wallpapers), CC-BY-SA-3.0 (gnome-backgrounds)" \
-  --source "examples/photo2sketch (Debian wallpapers; domain B made with OpenCV pencilSketch)" \
-  --aliases sketch --description "photo <-> pencil sketch CycleGAN (ResNet-6, ngf 32, trained at 64 px)"
+# P2S: the photo2sketch run (named photo2sketch when the shipped model was trained; p2s by the recipe now)
+.venv/bin/python examples/ship.py "${P2S:-$RUNS/p2s}" photo2sketch \
+  --license "weights: MIT (ganctl); training photos: GPL-2+ (mate-backgrounds, plasma-workspace-wallpapers), CC-BY-4.0/CC-BY-SA-4.0 (lomiri-wallpapers-16.04/-20.04), CC0/public domain (scikit-image data)" \
+  --source "examples/photo2sketch (real photographs from Debian and scikit-image at 512 px; domain B made with OpenCV pencilSketch)" \
+  --aliases sketch --description "photo <-> pencil sketch CycleGAN (ResNet-6, ngf 32, resize up-sampling, 128 px crops at the 512 px scale)"
 .venv/bin/python examples/ship.py "$RUNS/emoji32" emoji32 \
   --license "weights: MIT (ganctl); training images: Noto Color Emoji, SIL OFL 1.1" \
   --source "examples/emoji-dcgan (fonts-noto-color-emoji)" --aliases emoji --description "32 px colour-emoji DCGAN (ngf 32)"

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+HARDWARE = "a 2-core x86_64 CPU (AMD EPYC, AVX2), no GPU, sharing the machine with development work"
 
 
 def summary(run: Path) -> str:
     rows = [json.loads(l) for l in (run / "stats.jsonl").read_text().splitlines() if l.strip()]
+    rows = [r for r in rows if "sec_per_it" in r]  # loss lines (not resume events or evaluations)
     opts = json.loads((run / "options.json").read_text())
     seconds, prev = 0.0, 0
     for r in rows:
@@ -22,8 +24,7 @@ def summary(run: Path) -> str:
     losses = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith("loss"))
     start = ", ".join(f"{k} {v:.3f}" for k, v in first.items() if k.startswith("loss"))
     return (f"## {run.name} ({opts['kind']})\n\n- steps: {last['step']} (epoch {last['epoch']}), batch "
-            f"{opts['batch_size']}\n- compute time: {seconds / 3600:.2f} h of training steps on a 2-core x86_64 CPU "
-            f"(one thread, sharing the machine with development work), no GPU\n- losses at step {first['step']}: "
+            f"{opts['batch_size']}\n- compute time: {seconds / 3600:.2f} h of training steps on {HARDWARE}\n- losses at step {first['step']}: "
             f"{start}\n- losses at the end (mean of the last log interval): {losses}\n- options: "
             f"`{json.dumps({k: v for k, v in opts.items() if k not in ('folder', 'folder_a', 'folder_b')})}`\n")
 

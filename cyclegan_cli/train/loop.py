@@ -159,6 +159,9 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         return run_dir, True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
+    from cyclegan_cli.zoo.names import check_free_user_name
+
+    check_free_user_name(name, "--name")  # a new run named like a zoo model would make --model NAME ambiguous
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints").mkdir(exist_ok=True)

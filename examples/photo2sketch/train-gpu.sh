@@ -16,7 +16,7 @@ RUNS=${RUNS:-work-data/runs}
 ARGS=(--size 256 --load-size 288 --ngf 32 --ndf 64 --blocks 6 --upsample resize --batch-size 4 ${EXTRA:-})
 mkdir -p "$OUT"
 [ -d $W/photo ] || $PY examples/photo2sketch/prepare.py crops $W
-if [ ! -f "$RUNS/photo2sketch/options.json" ]; then
+if [ ! -f "$RUNS/p2s-gpu/options.json" ]; then
   rm -rf /tmp/p2s-probe
   $PY -m cyclegan_cli train $W/photo $W/sketch --name probe --runs-dir /tmp/p2s-probe "${ARGS[@]}" \
     --max-steps 120 --log-every 40 --sample-every 100000 --save-every 100000 -q
@@ -26,10 +26,10 @@ if [ ! -f "$RUNS/photo2sketch/options.json" ]; then
   epochs=$($PY -c "import math; s=int(($BUDGET-40)/$sec); per=math.ceil($n/4); print(max(1, s//per//2))")
   echo "probe: $sec s/step on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null || echo cpu); $epochs + $epochs epochs of $n images"
 else
-  epochs=$($PY -c "import json; print(json.load(open('$RUNS/photo2sketch/options.json'))['epochs'])")
+  epochs=$($PY -c "import json; print(json.load(open('$RUNS/p2s-gpu/options.json'))['epochs'])")
 fi
-$PY -m cyclegan_cli train $W/photo $W/sketch --name photo2sketch --runs-dir "$RUNS" "${ARGS[@]}" \
+$PY -m cyclegan_cli train $W/photo $W/sketch --name p2s-gpu --runs-dir "$RUNS" "${ARGS[@]}" \
   --epochs "$epochs" --decay-epochs "$epochs" --log-every 100 --sample-every 1000 --save-every 1000 -q || true
-$PY examples/ship.py "$RUNS/photo2sketch" photo2sketch --license "see examples/README.md" --source "examples/photo2sketch"
-cp pretrained/photo2sketch/model.safetensors pretrained/photo2sketch/config.json "$RUNS/photo2sketch/stats.jsonl" "$OUT/"
-cp "$(ls "$RUNS"/photo2sketch/samples/*.png | tail -1)" "$OUT/samples.png"
+$PY examples/ship.py "$RUNS/p2s-gpu" photo2sketch --license "see examples/README.md" --source "examples/photo2sketch"
+cp pretrained/photo2sketch/model.safetensors pretrained/photo2sketch/config.json "$RUNS/p2s-gpu/stats.jsonl" "$OUT/"
+cp "$(ls "$RUNS"/p2s-gpu/samples/*.png | tail -1)" "$OUT/samples.png"
