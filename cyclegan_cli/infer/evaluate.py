@@ -69,8 +69,12 @@ class Features:
             path = Path(spec)
             if not path.is_file():
                 raise UsageError(f"--features {spec}: 'inception' or a TorchScript .pt file")
+            import warnings
+
             try:
-                self.net = torch.jit.load(str(path), map_location=self.device).eval()
+                with warnings.catch_warnings():  # torch's deprecation notice is not the user's business
+                    warnings.simplefilter("ignore", FutureWarning)
+                    self.net = torch.jit.load(str(path), map_location=self.device).eval()
             except Exception as exc:
                 from cyclegan_cli.errors import CheckpointError, reason
 
