@@ -160,6 +160,10 @@ def train(
     direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
     if not folders:
         raise UsageError("give one folder (DCGAN) or two folders (CycleGAN), or --resume RUN")
+    if eval_every and eval_data is None:
+        raise UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
+    if eval_data is not None and not eval_data.is_dir():
+        raise NotFoundError(f"--eval-data {eval_data}: no such folder")
     for f in folders:
         if not f.exists():
             raise NotFoundError(f"{f}: no such folder")

@@ -156,12 +156,14 @@ def train_dcgan(
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
                      options=options, dist=dist, device=dev, on_skip=cb.on_notice)
     evaluator = None
-    if eval_every and dist.main:
+    if eval_every:
         if eval_data is None:
             raise loop.UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
         from cyclegan_cli.train.evaluation import make_evaluator
 
-        evaluator = make_evaluator(task, Path(eval_data), list(eval_metrics), eval_num, eval_features, dev)
+        # rank 0 evaluates; every rank takes part in the checkpoint that follows
+        evaluator = (make_evaluator(task, Path(eval_data), list(eval_metrics), eval_num, eval_features, dev)
+                     if dist.main else (lambda task: {}))
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
              dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)
