@@ -20,7 +20,14 @@ def export(
     json_out: JsonOpt = False,
 ):
     """Export a generator to ONNX: a CycleGAN's (image -> image, dynamic batch, height and width) or
-    a DCGAN's (z (N, nz) -> image (N, 3, S, S) in [-1, 1], dynamic batch)."""
+    a DCGAN's (z (N, nz) -> image (N, 3, S, S) in [-1, 1], dynamic batch).
+
+    Examples:
+
+    \b
+      ganctl export photo2sketch --onnx sketch.onnx
+      ganctl export horse2zebra --direction BtoA --onnx z2h.onnx
+    """
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.engine import export_onnx
     from cyclegan_cli.zoo.resolve import load

@@ -42,7 +42,14 @@ def _last_stats(run_dir: Path) -> dict:
 
 @app.command("list")
 def list_runs(json_out: JsonOpt = False):
-    """Every registered run."""
+    """Every registered run: a table on a terminal, TSV when piped, JSON lines with --json.
+
+    Examples:
+
+    \b
+      ganctl runs list
+      ganctl runs list --json | jq -r .path
+    """
     from cyclegan_cli.zoo import runs
 
     from cyclegan_cli.cli.common import human_time, print_table
@@ -105,7 +112,14 @@ def scan(folders: Annotated[Optional[List[Path]], typer.Argument(help="Folders h
 def promote(spec: Annotated[str, typer.Argument(help="NAME or NAME:STEP")],
             as_name: Annotated[str, typer.Option("--as", help="Name in your zoo.")] = ...,
             overwrite: Annotated[bool, typer.Option("--overwrite")] = False, json_out: JsonOpt = False):
-    """Copy a run's checkpoint (generators only) into your zoo."""
+    """Copy a run's checkpoint (generators only) into your zoo.
+
+    Examples:
+
+    \b
+      ganctl runs promote h2z --as my-h2z
+      ganctl runs promote h2z:best-kid --as my-h2z --overwrite
+    """
     from cyclegan_cli.checkpoints import load_model, save_checkpoint
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.zoo import paths, runs

@@ -76,7 +76,14 @@ def sample(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Images from a DCGAN: seed k is the same image at any batch size."""
+    """Images from a DCGAN: seed k is the same image at any batch size.
+
+    Examples:
+
+    \b
+      ganctl sample --model emoji32 --seeds 0-63 --grid 8x8 --scale 2 --out grid.png
+      ganctl sample --model faces --seeds 3,17,42 --out picks/ --save-z
+    """
     import numpy as np
 
     from cyclegan_cli.errors import UsageError
@@ -144,7 +151,14 @@ def interpolate(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
-    """A latent walk through the given seeds as a GIF, an MP4 or a PNG strip."""
+    """A latent walk through the given seeds as a GIF, an MP4 or a PNG strip.
+
+    Examples:
+
+    \b
+      ganctl interpolate --model emoji32 --seeds 3,17,42 --steps 30 --loop --out walk.gif
+      ganctl interpolate --model emoji32 --seeds 1,2 --method lerp --scale 4 --out walk.mp4
+    """
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import generate, walk
     from cyclegan_cli.infer.sample import grid as make_grid
@@ -193,6 +207,12 @@ def arithmetic(
     """Latent vector arithmetic: mean(plus groups) - mean(minus groups), e.g. smiling woman - woman + man.
 
     Groups are applied in the order given on the command line: --plus A --minus B --plus C.
+
+    Examples:
+
+    \b
+      ganctl arithmetic --model faces --plus 11,23 --minus 4,8 --plus 16,42 --out result.png
+      ganctl arithmetic --model emoji32 --plus 5 --minus 9 --plus 12 --scale 4 --json
     """
     import torch
 
@@ -246,7 +266,14 @@ def nearest(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
-    """For each sample, the k nearest training images (pixel L2 on downscaled images): did the GAN memorise?"""
+    """For each sample, the k nearest training images (pixel L2 on downscaled images): did the GAN memorise?
+
+    Examples:
+
+    \b
+      ganctl nearest --data emoji/ --model emoji32 --seeds 0-15 --out nearest.png
+      ganctl nearest --data emoji/ --images a.png b.png --k 3 --json
+    """
     import numpy as np
     from PIL import Image
 

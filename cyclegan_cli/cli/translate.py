@@ -119,6 +119,9 @@ def translate(
     def on_plan(jobs):
         progress.update(0, len(jobs))
 
+    def on_frames(info):  # inside a video: its frame count on the detail line
+        progress.update(progress.done, video=f"{Path(info['input']).name} frame {info['frames']}")
+
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
         if r["status"] == "failed":
@@ -142,7 +145,7 @@ def translate(
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine,
                       ray_address=ray_address, on_result=on_result, on_notice=o.info,
-                      on_detail=o.detail, on_plan=on_plan)
+                      on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
     else:

@@ -93,7 +93,14 @@ def show(name: str, json_out: JsonOpt = False):
 
 @app.command("download")
 def download(name: str, quiet: QuietOpt = False, json_out: JsonOpt = False):
-    """Download NAME into the cache (resumes an interrupted transfer) and convert it once."""
+    """Download NAME into the cache (resumes an interrupted transfer) and convert it once.
+
+    Examples:
+
+    \b
+      ganctl zoo download horse2zebra
+      ganctl zoo download inception-fid    # the FID network, for ganctl eval
+    """
     from cyclegan_cli.zoo import catalog
 
     o = Output(quiet, False, json_out)
@@ -107,7 +114,14 @@ def download(name: str, quiet: QuietOpt = False, json_out: JsonOpt = False):
 def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name in your zoo.")] = ...,
             domains: Annotated[Optional[str], typer.Option("--domains", help="A,B domain names.")] = None,
             overwrite: Annotated[bool, typer.Option("--overwrite")] = False, json_out: JsonOpt = False):
-    """Import an official .pth, a .safetensors or a checkpoint folder into your zoo as NAME."""
+    """Import an official .pth, a .safetensors or a checkpoint folder into your zoo as NAME.
+
+    Examples:
+
+    \b
+      ganctl zoo import latest_net_G_A.pth --name mymaps --domains map,satellite
+      ganctl zoo import weights-inception-2015-12-05-6726825d.pth --name inception-fid   # offline
+    """
     import dataclasses
 
     from cyclegan_cli.checkpoints import load_model, save_checkpoint

@@ -91,7 +91,8 @@ class DCGANTask(GANTask):
         G.eval()
         imgs = G(self.fixed_z.to(self.device)).float().cpu()
         G.train(was)
-        _save_grid(make_grid(imgs.add(1).div(2).clamp(0, 1), nrow=8, padding=2, pad_value=1.0), path)
+        _save_grid(make_grid(imgs.add(1).div(2).clamp(0, 1), nrow=8, padding=2, pad_value=1.0), path,
+                   title=f"seeds 0-{len(imgs) - 1}, row by row")
 
     def config(self) -> ModelConfig:
         return ModelConfig(kind="dcgan", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},

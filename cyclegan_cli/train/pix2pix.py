@@ -113,7 +113,8 @@ class Pix2PixTask(GANTask):
         G = for_translation(self.nets["G_A"])  # as translate runs it: per-image statistics, no dropout
         x = self.fixed_in.to(self.device)
         rows = torch.cat([x, G(x), self.fixed_target.to(self.device)]).float().cpu()
-        _save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path)
+        _save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path,
+                   ["input", "output", "target"])
 
     def config(self) -> ModelConfig:
         return ModelConfig(kind="pix2pix", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
