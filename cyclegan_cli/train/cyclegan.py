@@ -97,16 +97,6 @@ class CycleGANTask(GANTask):
         order_b = epoch_order(n, self.seed, epoch, salt=1)  # B is drawn independently of A: unpaired
         return [(epoch, i, order[i] % na, order_b[i] % nb) for i in range(n)]
 
-    # --------------------------------------------------------------- schedule
-    def lr_factor(self, epoch: int) -> float:
-        """Official ``linear`` policy: constant for ``epochs``, then linear to 0 over ``decay_epochs``."""
-        return max(0.0, 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1))
-
-    def on_epoch(self, epoch: int) -> None:
-        for opt in (self.opt_G, self.opt_D):
-            for g in opt.param_groups:
-                g["lr"] = self.lr * self.lr_factor(epoch)
-
     # --------------------------------------------------------------- one step
     def train_step(self, batch, step: int) -> dict:
         from cyclegan_cli.device import autocast
@@ -268,12 +258,7 @@ def train_cyclegan(
     dist, dev = loop.start_process(device, seed, deterministic, cb)
     domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
     n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
-    schedule = n * (epochs + decay_epochs)
-    if max_steps and max_steps > schedule:
-        raise loop.UsageError(f"--max-steps {max_steps} is past the end of the learning-rate schedule ({schedule} steps "
-                              f"= {epochs} + {decay_epochs} epochs of {n}); to train longer, raise --epochs and/or "
-                              "--decay-epochs (a resumed run may change them)")
-    total = max_steps or schedule
+    total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
                                 load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
@@ -289,15 +274,9 @@ def train_cyclegan(
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
                         dist=dist, device=dev, on_skip=cb.on_notice)
-    evaluator = None
-    if eval_every:
-        if eval_data is None:
-            raise loop.UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
-        from cyclegan_cli.train.evaluation import make_evaluator
+    from cyclegan_cli.train.evaluation import evaluator_for
 
-        # rank 0 evaluates; every rank takes part in the checkpoint that follows
-        evaluator = (make_evaluator(task, Path(eval_data), list(eval_metrics), eval_num, eval_features, dev)
-                     if dist.main else (lambda task: {}))
+    evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
              workers=workers, dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)

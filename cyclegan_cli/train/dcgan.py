@@ -156,15 +156,9 @@ def train_dcgan(
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
                      options=options, dist=dist, device=dev, on_skip=cb.on_notice)
-    evaluator = None
-    if eval_every:
-        if eval_data is None:
-            raise loop.UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
-        from cyclegan_cli.train.evaluation import make_evaluator
+    from cyclegan_cli.train.evaluation import evaluator_for
 
-        # rank 0 evaluates; every rank takes part in the checkpoint that follows
-        evaluator = (make_evaluator(task, Path(eval_data), list(eval_metrics), eval_num, eval_features, dev)
-                     if dist.main else (lambda task: {}))
+    evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
              dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)

@@ -9,6 +9,20 @@ import numpy as np
 import torch
 
 
+def evaluator_for(task, eval_every, eval_data, metrics, num, features, dist, device):
+    """The ``fit`` evaluator for ``--eval-every`` (None without it). Rank 0 evaluates; the other
+    ranks get an empty one, so that every rank takes part in the checkpoint that follows."""
+    if not eval_every:
+        return None
+    from cyclegan_cli.errors import UsageError
+
+    if eval_data is None:
+        raise UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
+    if not dist.main:
+        return lambda task: {}
+    return make_evaluator(task, Path(eval_data), list(metrics), num, features, device)
+
+
 def make_evaluator(task, data: Path, metrics: list[str], num: int, features: str, device: torch.device):
     """A function task -> {metric: figure}. The real images and the feature network are loaded
     once; each call draws the same samples (the first ``num`` A images, or seeds 0..num-1)."""

@@ -125,6 +125,17 @@ def next_run_name(runs_dir: Path, kind: str) -> str:
     return f"{kind}-{n + 1:03d}"
 
 
+def schedule_length(max_steps: int | None, steps_per_epoch: int, epochs: int, decay_epochs: int) -> int:
+    """How many steps a run takes: ``max_steps``, which may not pass the end of the learning-rate
+    schedule (the rate would be zero, or negative), or the whole schedule."""
+    schedule = steps_per_epoch * (epochs + decay_epochs)
+    if max_steps and max_steps > schedule:
+        raise UsageError(f"--max-steps {max_steps} is past the end of the learning-rate schedule ({schedule} steps "
+                         f"= {epochs} + {decay_epochs} epochs of {steps_per_epoch}); to train longer, raise --epochs "
+                         "and/or --decay-epochs (a resumed run may change them)")
+    return max_steps or schedule
+
+
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
 
 

@@ -66,14 +66,6 @@ class Pix2PixTask(GANTask):
         order = epoch_order(len(self.dataset), self.seed, epoch)
         return [(epoch, i, order[i], 0) for i in range(len(order))]
 
-    def lr_factor(self, epoch: int) -> float:
-        return max(0.0, 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1))
-
-    def on_epoch(self, epoch: int) -> None:
-        for opt in (self.opt_G, self.opt_D):
-            for g in opt.param_groups:
-                g["lr"] = self.lr * self.lr_factor(epoch)
-
     def train_step(self, batch, step: int) -> dict:
         from cyclegan_cli.device import autocast
 
@@ -180,12 +172,7 @@ def train_pix2pix(
         names = names[::-1]
     dist, dev = loop.start_process(device, seed, deterministic, cb)
     n = len(pairs) // dist.world // batch_size or 1
-    schedule = n * (epochs + decay_epochs)
-    if max_steps and max_steps > schedule:
-        raise loop.UsageError(f"--max-steps {max_steps} is past the end of the learning-rate schedule ({schedule} steps "
-                              f"= {epochs} + {decay_epochs} epochs of {n}); to train longer, raise --epochs and/or "
-                              "--decay-epochs (a resumed run may change them)")
-    total = max_steps or schedule
+    total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
     domains = list(domains or names)
     options = loop.options_dict(folder_a=Path(folder_a).resolve(),
                                 folder_b=Path(folder_b).resolve() if folder_b is not None else None,

@@ -22,6 +22,16 @@ class GANTask:
     def current_lr(self) -> float:
         return self.opt_G.param_groups[0]["lr"]
 
+    # the official ``linear`` policy, for the kinds that have ``epochs`` and ``decay_epochs``
+    def lr_factor(self, epoch: int) -> float:
+        """Constant for ``epochs``, then linear towards 0 over ``decay_epochs``; never negative."""
+        return max(0.0, 1.0 - max(0, epoch + 1 - self.epochs) / float(self.decay_epochs + 1))
+
+    def on_epoch(self, epoch: int) -> None:
+        for opt in (self.opt_G, self.opt_D):
+            for g in opt.param_groups:
+                g["lr"] = self.lr * self.lr_factor(epoch)
+
     def extra_state(self) -> dict:
         """A subclass's own resume state (image pools, ...)."""
         return {}
