@@ -1,5 +1,6 @@
-"""Make the README's pictures from the shipped models: docs/before-after.png (example photos and
-their photo2sketch translations) and docs/emoji-grid.png (64 samples of emoji32).
+"""Make the README's pictures from the shipped models: docs/before-after.png (the held-out example
+photos; their photo2sketch translations; OpenCV's pencilSketch of them, the definition of the
+sketch domain) and docs/emoji-grid.png (64 samples of emoji32, twice their size).
 
     python examples/readme_images.py
 """
@@ -19,24 +20,30 @@ def main():
         out = Path(d) / "t"
         subprocess.run([sys.executable, "-m", "cyclegan_cli", "translate", str(REPO / "examples" / "photos"),
                         "--model", "photo2sketch", "--out", str(out), "-q"], check=True, stdout=subprocess.DEVNULL)
+        import numpy as np
+
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from quality import pencil
+
         photos = sorted((REPO / "examples" / "photos").glob("*.jpg"))
-        h = 128
-        pairs = []
+        h = 160
+        columns = []  # photo, ganctl's sketch, OpenCV's pencilSketch (the definition of the sketch domain)
         for p in photos:
             a, b = Image.open(p).convert("RGB"), Image.open(out / p.name).convert("RGB")
+            c = Image.fromarray(pencil(np.asarray(a))).convert("RGB")
             w = round(a.width * h / a.height)
-            pairs.append((a.resize((w, h), Image.LANCZOS), b.resize((w, h), Image.LANCZOS)))
-        width = sum(a.width for a, _ in pairs) + 4 * (len(pairs) + 1)
-        sheet = Image.new("RGB", (width, 2 * h + 12), "white")
+            columns.append([im.resize((w, h), Image.LANCZOS) for im in (a, b, c)])
+        width = sum(col[0].width for col in columns) + 4 * (len(columns) + 1)
+        sheet = Image.new("RGB", (width, 3 * h + 16), "white")
         x = 4
-        for a, b in pairs:
-            sheet.paste(a, (x, 4))
-            sheet.paste(b, (x, h + 8))
-            x += a.width + 4
+        for col in columns:
+            for row, im in enumerate(col):
+                sheet.paste(im, (x, 4 + row * (h + 4)))
+            x += col[0].width + 4
         (REPO / "docs").mkdir(exist_ok=True)
         sheet.save(REPO / "docs" / "before-after.png", optimize=True)
     subprocess.run([sys.executable, "-m", "cyclegan_cli", "sample", "--model", "emoji32", "--seeds", "0-63", "--grid",
-                    "8x8", "--out", str(REPO / "docs" / "emoji-grid.png"), "--overwrite", "-q"], check=True,
+                    "8x8", "--scale", "2", "--out", str(REPO / "docs" / "emoji-grid.png"), "--overwrite", "-q"], check=True,
                    stdout=subprocess.DEVNULL)
 
 
