@@ -21,7 +21,7 @@ def _tiny_run(cli, tmp_path, name="r1"):
 
 def test_runs_commands(tmp_path, cli, isolated_home):
     run = _tiny_run(cli, tmp_path)
-    rows = json.loads(cli("runs", "list", "--json").out)
+    rows = [json.loads(line) for line in cli("runs", "list", "--json").out.splitlines()]  # one object per line
     assert [r["name"] for r in rows] == ["r1"] and rows[0]["last_step"] == 4
     show = json.loads(cli("runs", "show", "r1", "--json").out)
     assert show["checkpoints"] == [2, 4] and show["latest"]["step"] == 4 and show["latest_sample"].endswith(".png")

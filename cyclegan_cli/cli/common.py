@@ -137,8 +137,9 @@ class Progress:
         if self._live is not None:
             self._bar.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.3g} {self.unit}/s")
             self._extra.plain = self.fields
-        elif not self.out.quiet and done > self._first[0] and (
-                force or self._last is None or now - self._last >= self.interval):
+        elif not self.out.quiet and done > self._first[0] and (force or (
+                (self._last is None or now - self._last >= self.interval)
+                and not (self.total and done >= self.total))):  # the command's summary says the end
             self._last = now
             self._line(rate)
 
