@@ -198,7 +198,7 @@ def train(
         if "estimated" not in started and (done >= 3 or time.monotonic() - started.get("t", 0) >= 20):
             started["estimated"] = True  # once, from the first steps of this process
             eta = bar.eta_seconds()
-            if eta is not None:
+            if eta is not None and eta >= 60:  # worth saying only when it is long
                 from cyclegan_cli.cli.common import duration
 
                 px = size or (256 if kind == "cyclegan" else 64)

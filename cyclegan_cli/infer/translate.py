@@ -404,7 +404,10 @@ class Manifest:
                     foreign.append(job)
             if foreign:
                 other = data["makers"].get(data["files"][self._rel(foreign[0].dst)], {})
-                what = ", ".join(f"{k} {other.get(k)} -> {self.maker.get(k)}" for k in self.maker
+                def short(v):
+                    return f"{v[:12]}..." if isinstance(v, str) and len(v) > 16 else v
+
+                what = ", ".join(f"{k} {short(other.get(k))} -> {short(self.maker.get(k))}" for k in self.maker
                                  if other.get(k) != self.maker.get(k))[:200]
                 raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
                                  f"options ({what}); use --overwrite to replace them, or another --out")
