@@ -389,6 +389,10 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     finally:
         for sig, h in old_handlers.items():
             signal.signal(sig, h)
+        if dist.world > 1 and torch.distributed.is_initialized():
+            # gloo aborts the process ("terminate called without an active exception") when its
+            # threads are still up at interpreter exit
+            torch.distributed.destroy_process_group()
     return last_stats
 
 
