@@ -101,6 +101,8 @@ class VideoWriter:
         if self.vout is None:
             self.early_audio.append(packet)
             return
+        if packet.stream is None or packet.size == 0:  # a damaged or flush packet: nothing to mux
+            return
         idx = packet.stream.index
         o = self.audio_map.get(idx)
         if o is None:

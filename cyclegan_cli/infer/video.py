@@ -138,12 +138,15 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             writer.close()
             writer = None
             os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as exc:
         stop.set()
         if writer is not None:
             writer.abort()
         if tmp is not None and tmp.exists():
             tmp.unlink()
+        if isinstance(exc, Exception) and not isinstance(exc, (InputError, OSError)):
+            # damaged input that got past the decoder (a packet without a stream, say): this file fails
+            raise InputError(f"{src}: cannot convert this video ({type(exc).__name__}: {reason(exc)})") from None
         raise
     finally:
         stop.set()
