@@ -46,34 +46,41 @@ class RayTranslator:
                                      dropout=options["dropout"])
 
     def __call__(self, batch: dict) -> dict:
+        """Images go through the local engine's own pipeline (decode, translate, atomic write, one
+        failure line per file); a video is translated whole."""
         import time
 
-        from cyclegan_cli.data import images as img
-        from cyclegan_cli.infer.translate import Job, _one_line, _resize_short_side
+        from cyclegan_cli.infer.translate import Job, _one_line, translate_images
 
         o = self.options
-        out = {"src": [], "dst": [], "status": [], "error": [], "ms": [], "frames": []}
-        for src, dst, kind in zip(batch["src"], batch["dst"], batch["kind"]):
-            job = Job(Path(src), Path(dst), kind)
-            t0 = time.perf_counter()
-            status, error, frames = "ok", None, None
-            try:
-                if kind == "video":
-                    from cyclegan_cli.infer.video import translate_video
+        jobs = [Job(Path(s), Path(d), k) for s, d, k in zip(batch["src"], batch["dst"], batch["kind"])]
+        results = {}  # src -> (status, error, ms, frames)
 
-                    info = translate_video(self.translator, job.src, job.dst, size=o["size"], **o["video"])
-                    frames, error = info.get("frames"), info.get("error")
-                    status = "failed" if error else "ok"
-                else:
-                    pic = _resize_short_side(img.read_picture(job.src, o["max_pixels"]), o["size"])
-                    res = self.translator.run_image(pic.rgb)
-                    pil_format, _ = img.output_format(job.src, o["fmt"])
-                    img.write_picture(img.Picture(res, pic.alpha, pic.icc_profile, pic.source_format), job.dst,
-                                      pil_format, o["quality"])
+        def on_result(r):
+            results[r["input"]] = (r["status"], r["error"], r["ms"], 0)
+
+        images = [j for j in jobs if j.kind == "image"]
+        if images:
+            translate_images(self.translator, images, o["fmt"], o["quality"], o["size"], 1, 1, o["max_pixels"],
+                             on_result)
+        for job in jobs:
+            if job.kind != "video":
+                continue
+            from cyclegan_cli.infer.video import translate_video
+
+            t0 = time.perf_counter()
+            try:
+                info = translate_video(self.translator, job.src, job.dst, size=o["size"], **o["video"])
+                error, frames = info.get("error"), info.get("frames")
             except Exception as exc:  # one file's failure is its own result, as in the local engine
-                status, error = "failed", _one_line(job, exc)
-            for k, v in (("src", src), ("dst", dst), ("status", status), ("error", error or ""),
-                         ("ms", round((time.perf_counter() - t0) * 1000, 1)), ("frames", frames or 0)):
+                error, frames = _one_line(job, exc), 0
+            results[str(job.src)] = ("failed" if error else "ok", error, round((time.perf_counter() - t0) * 1000, 1),
+                                     frames)
+        out = {"src": [], "dst": [], "status": [], "error": [], "ms": [], "frames": []}
+        for job in jobs:
+            status, error, ms, frames = results[str(job.src)]
+            for k, v in (("src", str(job.src)), ("dst", str(job.dst)), ("status", status), ("error", error or ""),
+                         ("ms", ms or 0.0), ("frames", frames or 0)):
                 out[k].append(v)
         return out
 
