@@ -291,10 +291,11 @@ def load_model(path, device=None, nets: list[str] | None = None) -> LoadedModel:
 # resume state
 
 
-def load_resume(folder) -> dict | None:
+def load_resume(folder, name: str = RESUME_FILE) -> dict | None:
+    """A checkpoint's resume state (``name``: ``resume.pt``, or another rank's file), None when absent."""
     import torch
 
-    file = Path(folder) / RESUME_FILE
+    file = Path(folder) / name
     if not file.is_file():
         return None
     try:

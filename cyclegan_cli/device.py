@@ -11,13 +11,13 @@ import torch
 
 from cyclegan_cli.errors import UsageError
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def pick_device(spec: str = "auto") -> torch.device:
     """``auto`` picks cuda, then mps, then cpu. ``cuda:N`` is checked against the GPUs present."""
     spec = (spec or "auto").strip().lower()
-    if not _DEVICE_RE.match(spec):
+    if not DEVICE_PATTERN.match(spec):
         raise UsageError(f"unknown device {spec!r}: use auto, cpu, cuda, cuda:N or mps")
     if spec == "auto":
         if torch.cuda.is_available():

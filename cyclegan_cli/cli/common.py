@@ -95,7 +95,7 @@ class Progress:
         self.out, self.description, self.total, self.unit = out, description, total, unit
         self.done, self.fields = 0, ""
         self._first = None  # the count at the first update, and when it came
-        self.interval, self._last, self._start = interval, None, None
+        self.interval, self._last = interval, None
         self._live = self._bar = self._task = self._extra = None
 
     def __enter__(self):

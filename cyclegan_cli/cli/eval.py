@@ -108,18 +108,14 @@ def _generate(model: str, n: int, source: Optional[Path], direction: str, device
     from PIL import Image
 
     from cyclegan_cli.errors import UsageError
-    from cyclegan_cli.infer.evaluate import clean_resize
+    from cyclegan_cli.infer.evaluate import clean_resize, dcgan_samples
     from cyclegan_cli.zoo.resolve import load
 
     loaded = load(model, offline=offline)
     if loaded.config.kind == "dcgan":
         from cyclegan_cli.device import pick_device
-        from cyclegan_cli.infer.sample import generate, latents_for_seeds
 
-        dev = pick_device(device)
-        G = loaded.nets["G"]
-        images = generate(G, latents_for_seeds(list(range(n)), G.nz), 64, dev)
-        return np.stack([clean_resize(Image.fromarray(im)) for im in images])
+        return dcgan_samples(loaded.nets["G"], n, pick_device(device))
     if source is None:
         raise UsageError(f"{model} translates images: give --source FOLDER (the images to translate)")
     from cyclegan_cli.data.datasets import load_rgb, scan_folder

@@ -28,6 +28,7 @@ def export(
       ganctl export photo2sketch --onnx sketch.onnx
       ganctl export horse2zebra --direction BtoA --onnx z2h.onnx
     """
+    from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.engine import export_onnx
     from cyclegan_cli.zoo.resolve import load
@@ -37,7 +38,7 @@ def export(
         raise UsageError(f"{onnx} exists; pass --overwrite to replace it")
     loaded = load(model, offline=offline)
     net = loaded.generator(direction)
-    if loaded.config.kind in ("cyclegan", "pix2pix"):  # translation: batch norm with per-image statistics, as translate runs it
+    if loaded.config.kind in TRANSLATION_KINDS:  # batch norm with per-image statistics, as translate runs it
         from cyclegan_cli.models.cyclegan import for_translation
 
         net = for_translation(net)

@@ -19,7 +19,6 @@ _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
           "deterministic": "deterministic", "precision": "precision", "direction": "direction",
           "lambda_l1": "lambda_l1", "paired": "paired"}
-_LENGTH = {"epochs", "decay_epochs", "max_steps"}  # how long to train may change when a run continues
 
 
 def _explicit(ctx, param: str) -> bool:
@@ -31,16 +30,18 @@ def _explicit(ctx, param: str) -> bool:
 
 def _restore(opts: dict, kind: str, values: dict, given: set) -> tuple[dict, list]:
     """(values restored from a run's options, one 'option saved -> given' text per explicit conflict)."""
+    from cyclegan_cli.train.loop import LENGTH_OPTIONS  # how long to train may change when a run continues
+
     restored, conflicts = {}, []
     for key, param in _SAVED.items():
         if key not in opts or (key == "size" and kind == "dcgan"):
             continue
         saved = (not opts[key]) if key == "flip" else opts[key]
-        if param in given and values[param] != saved and param not in _LENGTH:
+        if param in given and values[param] != saved and param not in LENGTH_OPTIONS:
             flag = "--" + param.replace("_", "-")
             conflicts.append(f"{flag} {saved} (given {values[param]})" if key != "flip" else "--no-flip")
             continue
-        if param not in given or param not in _LENGTH:
+        if param not in given or param not in LENGTH_OPTIONS:
             restored[param] = saved
     if "max_steps" in given:
         restored["max_steps"] = values["max_steps"]

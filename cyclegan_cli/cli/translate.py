@@ -9,7 +9,8 @@ from typing import Annotated, List, Literal, Optional
 
 import typer
 
-from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
+from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, PrecisionOpt,
+                                     QuietOpt, VerboseOpt)
 
 
 def _direction(model, direction: str, to: Optional[str]) -> str:
@@ -44,7 +45,7 @@ def translate(
     skip_existing: Annotated[bool, typer.Option("--skip-existing/--overwrite", help="Skip outputs that exist (a rerun carries on), or redo them.")] = True,
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
-    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")] = 89_478_485,
+    max_pixels: MaxPixelsOpt = 89_478_485,
     dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
@@ -107,7 +108,9 @@ def translate(
     from cyclegan_cli.zoo.resolve import load
 
     loaded = load(model, offline=offline)
-    if loaded.config.kind not in ("cyclegan", "pix2pix"):
+    from cyclegan_cli.checkpoints import TRANSLATION_KINDS
+
+    if loaded.config.kind not in TRANSLATION_KINDS:
         from cyclegan_cli.errors import UsageError
 
         raise UsageError(f"{model} is a {loaded.config.kind} model: it generates images rather than translating "

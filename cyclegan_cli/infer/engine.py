@@ -19,16 +19,24 @@ from cyclegan_cli.errors import UsageError
 BACKENDS = ("auto", "torch", "onnxruntime")
 
 
+def padded_size(h: int, w: int, multiple: int, minimum: int = 0) -> tuple[int, int]:
+    """The size an (h, w) image is padded to: multiples of ``multiple``, at least ``minimum``."""
+    return max(math.ceil(h / multiple) * multiple, minimum), max(math.ceil(w / multiple) * multiple, minimum)
+
+
+def can_reflect(h: int, w: int, th: int, tw: int) -> bool:
+    """Reflection padding needs fewer padded rows/columns than the image has; else edges are repeated."""
+    return th - h < h and tw - w < w
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 0) -> tuple[torch.Tensor, int, int]:
     """Pad bottom/right so H and W are multiples of ``multiple`` (reflect when possible, else replicate)."""
     h, w = x.shape[-2:]
-    th = max(math.ceil(h / multiple) * multiple, minimum)
-    tw = max(math.ceil(w / multiple) * multiple, minimum)
-    ph, pw = th - h, tw - w
-    if ph == 0 and pw == 0:
+    th, tw = padded_size(h, w, multiple, minimum)
+    if (th, tw) == (h, w):
         return x, h, w
-    mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+    mode = "reflect" if can_reflect(h, w, th, tw) else "replicate"
+    return F.pad(x, (0, tw - w, 0, th - h), mode=mode), h, w
 
 
 def min_side(net) -> int:
@@ -154,8 +162,7 @@ class Translator:
         return 1 if self.device.type == "cpu" else 8
 
     def padded(self, h: int, w: int) -> tuple[int, int]:
-        m = self.multiple
-        return max(-(-h // m) * m, self.minimum), max(-(-w // m) * m, self.minimum)
+        return padded_size(h, w, self.multiple, self.minimum)
 
     def needs_tiling(self, h: int, w: int) -> bool:
         ph, pw = self.padded(h, w)

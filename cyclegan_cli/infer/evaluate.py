@@ -30,6 +30,16 @@ def clean_resize(im) -> np.ndarray:
     return np.asarray(im.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.uint8)
 
 
+def dcgan_samples(G, n: int, device) -> np.ndarray:
+    """(n, 299, 299, 3) uint8: a DCGAN's samples for seeds 0..n-1, ready for the features."""
+    from PIL import Image
+
+    from cyclegan_cli.infer.sample import generate, latents_for_seeds
+
+    return np.stack([clean_resize(Image.fromarray(im)) for im in generate(G, latents_for_seeds(list(range(n)), G.nz),
+                                                                           64, device)])
+
+
 def load_folder(folder: Path, limit: int | None = None, max_pixels: int | None = None,
                 on_skip: Callable[[str], None] | None = None) -> tuple[list[Path], np.ndarray]:
     """(files, (N, 299, 299, 3) uint8) for the readable images of a folder, in sorted order."""

@@ -80,11 +80,13 @@ def _starts(total: int, tile: int, step: int) -> list[int]:
 def _pad_to_grid(rgb: np.ndarray, translator) -> np.ndarray:
     """Pad bottom/right exactly as the untiled path pads its tensor (reflect, or edge when the
     image is too small to reflect), so tiled and untiled runs see the same input."""
+    from cyclegan_cli.infer.engine import can_reflect
+
     h, w = rgb.shape[:2]
     ph, pw = translator.padded(h, w)
     if (ph, pw) == (h, w):
         return rgb
-    mode = "reflect" if (ph - h < h and pw - w < w) else "edge"
+    mode = "reflect" if can_reflect(h, w, ph, pw) else "edge"
     return np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode=mode)
 
 

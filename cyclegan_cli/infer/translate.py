@@ -200,14 +200,17 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
     pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, t0)]
     encodes = []
 
+    def finish_encode(job, fut):  # waits for it when it is still running
+        try:
+            finish(job, "ok", fut.result())
+        except Exception as exc:
+            finish(job, "failed", error=_one_line(job, exc))
+
     def drain_encodes(block=False):
         keep = []
         for job, fut in encodes:
             if block or fut.done():
-                try:
-                    finish(job, "ok", fut.result())
-                except Exception as exc:
-                    finish(job, "failed", error=_one_line(job, exc))
+                finish_encode(job, fut)
             else:
                 keep.append((job, fut))
         encodes[:] = keep
@@ -216,11 +219,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         """Backpressure: a producer waits once about 2x the encoder threads' outputs are pending,
         so decoded and translated images never pile up in memory when encoding is the slow part."""
         while len(encodes) > 2 * max(1, workers):
-            job, fut = encodes.pop(0)
-            try:
-                finish(job, "ok", fut.result())
-            except Exception as exc:
-                finish(job, "failed", error=_one_line(job, exc))
+            finish_encode(*encodes.pop(0))
 
     def run_group(items, encoder):
         batch = np.stack([p.rgb for _, p, _ in items])
@@ -304,9 +303,7 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
                   out: Path | None = None, video_options: dict | None = None) -> None:
     """Every option checked before anything is planned, skipped or loaded: a bad value is one
     UsageError (exit 2) at once, never a failure per file or a silent no-op."""
-    import re
-
-    from cyclegan_cli.device import PRECISIONS
+    from cyclegan_cli.device import DEVICE_PATTERN, PRECISIONS
     from cyclegan_cli.infer.engine import BACKENDS
 
     def bad(msg):
@@ -327,7 +324,7 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
     if workers < 1:
         bad(f"--workers {workers}: at least 1")
     parse_shard(shard)
-    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", (device or "auto").strip().lower()):
+    if not DEVICE_PATTERN.match((device or "auto").strip().lower()):
         bad(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
     if precision not in PRECISIONS:
         bad(f"--precision {precision!r}: {', '.join(PRECISIONS)}")
@@ -425,7 +422,6 @@ class _InOrder:
     def __init__(self, report: Callable[[dict], None], order: list):
         self.report, self.next, self.held = report, 0, {}
         self.index = {str(j.src): i for i, j in enumerate(order)}
-        self.count = len(order)
 
     def __call__(self, r: dict) -> None:
         i = self.index.get(r["input"])
@@ -460,6 +456,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     and redone when ``skip_existing`` is False. Each job is reported through ``on_result``, in
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
     """
+    from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.infer.engine import Translator, weights_hash
     from cyclegan_cli.zoo.resolve import load
 
@@ -495,7 +492,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if not jobs:
         return summary
     loaded = load(model, nets=None) if not hasattr(model, "generator") else model
-    if loaded.config.kind not in ("cyclegan", "pix2pix"):
+    if loaded.config.kind not in TRANSLATION_KINDS:
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
                          "rather than translating them; use ganctl sample")
     net = loaded.generator(direction)

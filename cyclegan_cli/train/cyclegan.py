@@ -11,7 +11,6 @@ from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, scan_folder
-from cyclegan_cli.models import build
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
@@ -57,31 +56,24 @@ class CycleGANTask(GANTask):
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None):
-        from cyclegan_cli.device import memory_format
-
         self.device, self.dist = device, dist
         self.loss_kind, self.lambda_cycle, self.lambda_identity = loss, lambda_cycle, lambda_identity
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options = seed, domains, options
-        self.mem = memory_format(device, channels_last)
         g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm,
                   "upsample": upsample}
         d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
-        self.specs = {"G_A": ("resnet_generator", g_args), "G_B": ("resnet_generator", g_args),
-                      "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
-        torch.manual_seed(seed)
-        self.nets = {}
-        for name, (arch, args) in self.specs.items():
-            net = build(arch, **args)
-            init_weights(net, 0.02)  # N(0, 0.02), the official --init_type normal
-            self.nets[name] = net.to(device, memory_format=self.mem)
+        specs = {"G_A": ("resnet_generator", g_args), "G_B": ("resnet_generator", g_args),
+                 "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
+        # N(0, 0.02), the official --init_type normal
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
         gens = Generators(self.nets["G_A"], self.nets["G_B"])
         discs = Discriminators(self.nets["D_A"], self.nets["D_B"], loss)
         self.gens = loop.wrap_ddp(gens, dist, device)
         self.discs = loop.wrap_ddp(discs, dist, device)
         if compile_nets:
             self.gens, self.discs = torch.compile(self.gens), torch.compile(self.discs)
-        self._setup(device, precision, channels_last, lr, beta1, gens.parameters(), discs.parameters())
+        self._optimizers(lr, beta1, gens.parameters(), discs.parameters())
         # history pools of generated images, for the discriminators (official: fake_B_pool, fake_A_pool)
         self.pool_fake_B, self.pool_fake_A = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
         self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed, on_skip=on_skip)

@@ -9,7 +9,6 @@ import torch
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import SingleDataset, epoch_order, scan_folder
-from cyclegan_cli.models import build
 from cyclegan_cli.models.dcgan import init_dcgan_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.cyclegan import _save_grid
@@ -22,25 +21,16 @@ DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 class DCGANTask(GANTask):
     def __init__(self, files, *, nz, ngf, ndf, image_size, flip, loss, lr, beta1, seed, precision,
                  channels_last, compile_nets, options, dist, device, sample_count=64, on_skip=None):
-        from cyclegan_cli.device import memory_format
-
         self.device, self.dist, self.loss_kind, self.lr = device, dist, loss, lr
         self.seed, self.options, self.nz, self.image_size = seed, options, nz, image_size
-        self.mem = memory_format(device, channels_last)
-        self.specs = {"G": ("dcgan_generator", {"nz": nz, "ngf": ngf, "nc": 3, "image_size": image_size}),
-                      "D": ("dcgan_discriminator", {"ndf": ndf, "nc": 3, "image_size": image_size})}
-        torch.manual_seed(seed)
-        self.nets = {}
-        for name, (arch, args) in self.specs.items():
-            net = build(arch, **args)
-            init_dcgan_weights(net)
-            self.nets[name] = net.to(device, memory_format=self.mem)
+        specs = {"G": ("dcgan_generator", {"nz": nz, "ngf": ngf, "nc": 3, "image_size": image_size}),
+                 "D": ("dcgan_discriminator", {"ndf": ndf, "nc": 3, "image_size": image_size})}
+        self._build_nets(specs, init_dcgan_weights, device, precision, channels_last, seed)
         self.G = loop.wrap_ddp(self.nets["G"], dist, device)
         self.D = loop.wrap_ddp(self.nets["D"], dist, device)
         if compile_nets:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
-        self._setup(device, precision, channels_last, lr, beta1, self.nets["G"].parameters(),
-                    self.nets["D"].parameters())
+        self._optimizers(lr, beta1, self.nets["G"].parameters(), self.nets["D"].parameters())
         self.dataset = SingleDataset(files, image_size, flip, seed, on_skip=on_skip)
         from cyclegan_cli.infer.sample import latents_for_seeds
 

@@ -50,7 +50,7 @@ def samples(task, n: int) -> np.ndarray:
     from PIL import Image
 
     from cyclegan_cli.data.datasets import to_tensor
-    from cyclegan_cli.infer.evaluate import clean_resize
+    from cyclegan_cli.infer.evaluate import clean_resize, dcgan_samples
 
     G = task.nets["G_A"] if "G_A" in task.nets else task.nets["G"]
     was = G.training
@@ -63,10 +63,7 @@ def samples(task, n: int) -> np.ndarray:
                 y = G(x)[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
                 out.append(clean_resize(Image.fromarray(y)))
         else:
-            from cyclegan_cli.infer.sample import generate, latents_for_seeds
-
-            for im in generate(G, latents_for_seeds(list(range(n)), G.nz), 64, task.device):
-                out.append(clean_resize(Image.fromarray(im)))
+            return dcgan_samples(G, n, task.device)
     finally:
         G.train(was)
     return np.stack(out)

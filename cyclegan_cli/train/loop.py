@@ -144,7 +144,7 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
     """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
 
-    from cyclegan_cli.zoo.names import check_name
+    from cyclegan_cli.zoo.names import check_free_user_name, check_name
 
     runs_dir = Path(runs_dir)
     name = check_name(name, "--name") if name else next_run_name(runs_dir, kind)
@@ -170,8 +170,6 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         return run_dir, True
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
-    from cyclegan_cli.zoo.names import check_free_user_name
-
     check_free_user_name(name, "--name")  # a new run named like a zoo model would make --model NAME ambiguous
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -411,10 +409,9 @@ def _save_rank_state(ckpt: Path, rank: int, resume: dict) -> None:
 
 
 def _load_rank_state(ckpt: Path, rank: int) -> dict | None:
-    f = _rank_file(ckpt, rank)
-    if not f.is_file():
-        return None
-    return torch.load(f, map_location="cpu", weights_only=True)
+    from cyclegan_cli.checkpoints import load_resume
+
+    return load_resume(ckpt, _rank_file(ckpt, rank).name)
 
 
 def _check_ranks_agree(task, dist: Dist) -> None:

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_folders, scan_folder
-from cyclegan_cli.models import build
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.cyclegan import _save_grid
@@ -26,29 +25,20 @@ class Pix2PixTask(GANTask):
     def __init__(self, pairs, *, ngf, ndf, size, load_size, flip, loss, lambda_l1, lr, beta1, epochs, decay_epochs,
                  seed, precision, channels_last, compile_nets, direction, domains, options, dist, device,
                  on_skip=None):
-        from cyclegan_cli.device import memory_format
-
         self.device, self.dist, self.loss_kind, self.lambda_l1 = device, dist, loss, lambda_l1
         self.lr, self.epochs, self.decay_epochs, self.seed = lr, epochs, decay_epochs, seed
         self.size, self.domains, self.options = size, domains, options
-        self.mem = memory_format(device, channels_last)
         num_downs = max(5, int(round(math.log2(size))))  # unet_256 at 256 px, as the official default
         g_args = {"input_nc": 3, "output_nc": 3, "num_downs": num_downs, "ngf": ngf, "norm": "batch",
                   "use_dropout": True}
         d_args = {"input_nc": 6, "ndf": ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
-        self.specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
-        torch.manual_seed(seed)
-        self.nets = {}
-        for name, (arch, args) in self.specs.items():
-            net = build(arch, **args)
-            init_weights(net, 0.02)
-            self.nets[name] = net.to(device, memory_format=self.mem)
+        specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
         self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
         self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
         if compile_nets:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
-        self._setup(device, precision, channels_last, lr, beta1, self.nets["G_A"].parameters(),
-                    self.nets["D_A"].parameters())
+        self._optimizers(lr, beta1, self.nets["G_A"].parameters(), self.nets["D_A"].parameters())
         self.dataset = PairedDataset(pairs, load_size, size, flip, seed, direction, on_skip=on_skip)
         n = min(4, len(self.dataset))
         picks = range(0, len(self.dataset), max(1, len(self.dataset) // n))

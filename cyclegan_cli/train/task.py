@@ -9,13 +9,24 @@ import torch
 class GANTask:
     """Base of CycleGANTask and DCGANTask; :func:`cyclegan_cli.train.loop.fit` drives both."""
 
-    def _setup(self, device: torch.device, precision: str, channels_last, lr: float, beta1: float,
-               g_params, d_params) -> None:
+    def _build_nets(self, specs: dict, init, device: torch.device, precision: str, channels_last, seed: int) -> None:
+        """Precision and memory format for ``device``, then every net of ``specs`` (name -> (arch,
+        args)) built, initialised by ``init`` from ``seed`` and moved to the device."""
         from cyclegan_cli.device import autocast_dtype, memory_format
+        from cyclegan_cli.models import build
 
         self.amp = autocast_dtype(device, precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
+        self.specs = specs
+        torch.manual_seed(seed)
+        self.nets = {}
+        for name, (arch, args) in specs.items():
+            net = build(arch, **args)
+            init(net)
+            self.nets[name] = net.to(device, memory_format=self.mem)
+
+    def _optimizers(self, lr: float, beta1: float, g_params, d_params) -> None:
         self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(beta1, 0.999))
         self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(beta1, 0.999))
 

@@ -126,17 +126,7 @@ def materialize(entry: ZooEntry, offline: bool = False, on_progress=None) -> Pat
     target = cached_checkpoint(entry)
     if (target / "config.json").is_file():
         return target
-    if offline or paths.offline():
-        raise DownloadError(f"zoo model {entry.name} is not in the cache and downloads are off (--offline/GANCTL_OFFLINE)",
-                            hint=f"on a connected machine run: ganctl zoo download {entry.name}")
-    from cyclegan_cli.zoo.download import download, sha256_file
-
-    raw = paths.cache_home() / "downloads" / Path(entry.url).name
-    expected = entry.sha256 or pinned_sha(entry.name)
-    download(entry.url, raw, sha256=expected, size=entry.size, on_progress=on_progress)
-    if expected is None:
-        pin_sha(entry.name, sha256_file(raw))
-    convert_into_cache(entry, raw, target)
+    convert_into_cache(entry, fetch_raw(entry, offline, on_progress), target)
     return target
 
 
@@ -151,7 +141,8 @@ def check_prefix(entry: ZooEntry, digest: str) -> None:
 
 
 def fetch_raw(entry: ZooEntry, offline: bool = False, on_progress=None) -> Path:
-    """The downloaded file itself (verified, cached, sha256 pinned at first download)."""
+    """The downloaded file itself (verified, cached, sha256 pinned at first download, checked
+    against a published sha256 prefix when there is one)."""
     from cyclegan_cli.zoo.download import download, sha256_file
 
     raw = raw_path(entry)
@@ -159,9 +150,11 @@ def fetch_raw(entry: ZooEntry, offline: bool = False, on_progress=None) -> Path:
     if raw.is_file() and expected and sha256_file(raw) == expected:
         return raw
     if offline or paths.offline():
-        raise DownloadError(f"{entry.name} is not in the cache and downloads are off (--offline/GANCTL_OFFLINE)",
-                            hint=f"on a connected machine run: ganctl zoo download {entry.name}; or copy the file "
-                                 f"here and run: ganctl zoo import FILE --name {entry.name}")
+        hint = f"on a connected machine run: ganctl zoo download {entry.name}"
+        if entry.kind == "features":
+            hint += f"; or copy the file here and run: ganctl zoo import FILE --name {entry.name}"
+        raise DownloadError(f"zoo model {entry.name} is not in the cache and downloads are off "
+                            "(--offline/GANCTL_OFFLINE)", hint=hint)
     download(entry.url, raw, sha256=expected, size=entry.size, on_progress=on_progress)
     if expected is None:
         digest = sha256_file(raw)
@@ -205,10 +198,10 @@ def import_raw(entry: ZooEntry, file: Path) -> Path:
 def convert_into_cache(entry: ZooEntry, raw: Path, target: Path) -> None:
     import dataclasses
 
-    from cyclegan_cli.checkpoints import load_model, save_checkpoint
+    from cyclegan_cli.checkpoints import TRANSLATION_KINDS, load_model, save_checkpoint
 
     model = load_model(raw)
-    kind = entry.kind if entry.kind in ("cyclegan", "pix2pix") and model.config.kind != "dcgan" else model.config.kind
+    kind = entry.kind if entry.kind in TRANSLATION_KINDS and model.config.kind != "dcgan" else model.config.kind
     config = dataclasses.replace(model.config, kind=kind, domains=entry.domains or model.config.domains,
                                  source=entry.url or str(raw))
     save_checkpoint(target, config, model.nets)
