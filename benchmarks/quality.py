@@ -72,6 +72,19 @@ def grid_score(img: np.ndarray) -> float:
     return worst
 
 
+def load_512(f: Path) -> np.ndarray:
+    rgb = np.asarray(Image.open(f).convert("RGB"))
+    s = 512 / max(rgb.shape[:2])
+    if s != 1:
+        rgb = np.asarray(Image.fromarray(rgb).resize((round(rgb.shape[1] * s), round(rgb.shape[0] * s)), Image.LANCZOS))
+    return rgb
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
 def scores(out: np.ndarray, ref: np.ndarray) -> dict:
     return {"mad": float(np.abs(gray(out).astype(np.float32) - ref.astype(np.float32)).mean()),
             "edges": edge_correlation(out, ref), "grid": grid_score(out)}
@@ -81,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="photo2sketch")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-int8", action="store_true", help="skip the int8 (--precision int8) comparison")
     ap.add_argument("--save", type=Path, help="write each photo | reference | output | reverse strip here")
     a = ap.parse_args()
     import torch
@@ -92,12 +106,22 @@ def main() -> None:
     model = load(a.model)
     fwd = Translator(model.generator("AtoB"), model.config, device="cpu", backend="torch")
     rev = Translator(model.generator("BtoA"), model.config, device="cpu", backend="torch")
+    int8 = None
+    if not a.no_int8:
+        import importlib.util
+        import tempfile
+
+        if importlib.util.find_spec("onnxruntime") is not None:
+            from cyclegan_cli.infer.quantize import CALIBRATION_IMAGES
+
+            cache = tempfile.mkdtemp(prefix="ganctl-int8-")  # a fresh calibration, not a stored one
+            int8 = Translator(model.generator("AtoB"), model.config, device="cpu", precision="int8", cache_dir=cache)
+            for f in PHOTOS[:CALIBRATION_IMAGES]:  # calibrated on the first photos, as a job would be
+                int8.run_image(load_512(f))
+            assert int8.backend.calibrated
     rows = []
     for f in PHOTOS:
-        rgb = np.asarray(Image.open(f).convert("RGB"))
-        s = 512 / max(rgb.shape[:2])
-        if s != 1:
-            rgb = np.asarray(Image.fromarray(rgb).resize((round(rgb.shape[1] * s), round(rgb.shape[0] * s)), Image.LANCZOS))
+        rgb = load_512(f)
         ref = pencil(rgb)
         out = fwd.run_image(rgb)
         back = rev.run_image(np.repeat(ref[:, :, None], 3, 2))  # sketch -> photo, from the true sketch
@@ -105,6 +129,8 @@ def main() -> None:
                           (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
         row = {"photo": f.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}", **scores(out, ref),
                "white": scores(np.full_like(ref, 255), ref), "opencv_half_scale": scores(half, ref),
+               "int8_psnr": None if int8 is None else psnr(int8.run_image(rgb), out),
+               "int8_calibrated_on_it": int8 is not None and f in PHOTOS[:CALIBRATION_IMAGES],
                "reverse": {"mad": float(np.abs(back.astype(np.float32) - rgb.astype(np.float32)).mean()),
                            "edges": edge_correlation(back, rgb)}}
         rows.append(row)
@@ -128,6 +154,12 @@ def main() -> None:
               f"{w['mad']:7.1f} {w['edges']:7.2f} | {h['mad']:9.1f} {h['edges']:7.2f} {h['grid']:7.2f} | "
               f"{rv['mad']:8.1f} {rv['edges']:8.2f}")
     print(f"{'mean':<26}{mean['mad']:6.1f} {mean['edges']:6.2f} {mean['grid']:6.2f}")
+    if int8 is not None:
+        print("--precision int8 against fp32 (PSNR, dB; target >= 32), calibrated on the first "
+              f"{CALIBRATION_IMAGES} photos (*):")
+        print("  " + "  ".join(f"{r['photo'].split('.')[0]}{'*' if r['int8_calibrated_on_it'] else ''} {r['int8_psnr']:.1f}"
+                               for r in rows)
+              + f"   mean {np.mean([r['int8_psnr'] for r in rows]):.1f}, min {min(r['int8_psnr'] for r in rows):.1f}")
     print("targets: mad <= 30 on every photo: {}; edges >= 0.55 on every photo: {}; grid <= 3 on every photo: {}".format(
         *("met" if met[k] else "NOT met" for k in ("mad", "edges", "grid"))))
 

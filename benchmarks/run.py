@@ -102,16 +102,33 @@ def bench_translate(tmp: Path, n: int):
             rows.append((f"ganctl translate --backend {backend}", ours(backend)))
         except Exception as exc:  # onnxruntime is an optional extra
             print(f"  (backend {backend} unavailable: {exc})")
-    # bf16 autocast on the CPU: opt-in (--precision bf16), outputs differ slightly from fp32
-    t = time.perf_counter()
-    translate(model, [src], tmp / "ours-bf16", precision="bf16", skip_existing=False)
-    rows.append(("ganctl translate --precision bf16 (opt-in)", n / (time.perf_counter() - t)))
-    diff = max(np.abs(np.asarray(Image.open(tmp / "ours-bf16" / f.name), dtype=int)
-                      - np.asarray(Image.open(tmp / "ours-torch" / f.name), dtype=int)).max() for f in src.iterdir())
+    if dev.type == "cpu":  # the CPU fast path: a first run calibrates (its first 4 images in fp32), then int8
+        from cyclegan_cli.device import fast_precision
+
+        chosen, why = fast_precision(dev)
+        try:
+            translate(model, [src], tmp / "ours-calibrate", precision="int8", skip_existing=False)
+            t = time.perf_counter()
+            translate(model, [src], tmp / "ours-int8", precision="int8", skip_existing=False)
+            rows.append(("ganctl translate --precision int8", n / (time.perf_counter() - t)))
+            print(f"  (--precision fast on this machine: {chosen}: {why}; its accuracy on real photos: "
+                  "benchmarks/quality.py)")
+        except Exception as exc:  # onnxruntime is an optional extra
+            print(f"  (int8 unavailable: {exc})")
+    # bf16: only where it is native (AMX / AVX512-BF16 / GPUs); elsewhere it is emulated and many times slower
+    from cyclegan_cli.device import cpu_flags
+
+    diff = None
+    if dev.type == "cuda" or cpu_flags() & {"amx_bf16", "avx512_bf16"}:
+        t = time.perf_counter()
+        translate(model, [src], tmp / "ours-bf16", precision="bf16", skip_existing=False)
+        rows.append(("ganctl translate --precision bf16", n / (time.perf_counter() - t)))
+        diff = max(np.abs(np.asarray(Image.open(tmp / "ours-bf16" / f.name), dtype=int)
+                          - np.asarray(Image.open(tmp / "ours-torch" / f.name), dtype=int)).max() for f in src.iterdir())
     print(f"translate, ResNet-9 ngf 64, 256x256 JPEG, {n} images:")
     for name, v in rows:
         print(f"  {name:<42} {v:7.3f} img/s   {v / ref:5.2f}x")
-    print(f"  (bf16 vs fp32 outputs: max difference {diff}/255)")
+    print("  (bf16: not run, this CPU has no native bf16)" if diff is None else f"  (bf16 vs fp32 outputs: max difference {diff}/255)")
 
 
 def bench_tiling(tmp: Path, side: int):

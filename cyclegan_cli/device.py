@@ -58,6 +58,45 @@ def set_deterministic(enabled: bool = True) -> None:
 
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+# translate also runs int8 (ONNX Runtime, CPU) and "fast": the quickest reduced precision this machine runs well
+TRANSLATE_PRECISIONS = (*PRECISIONS, "int8", "fast")
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (``/proc/cpuinfo``; empty where that cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def fast_precision(device: torch.device, flags: set[str] | None = None, have_onnxruntime: bool | None = None) -> tuple[str, str]:
+    """What ``--precision fast`` means on ``device``: (precision, why).
+
+    GPUs: their autocast type. CPUs: bf16 where the CPU multiplies bf16 matrices natively (AMX or
+    AVX512-BF16; elsewhere bf16 is emulated and slower than fp32), else int8 through ONNX Runtime
+    (VPMADDUBSW on AVX2, VNNI where present), else fp32.
+    """
+    if device.type == "cuda":
+        return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), "autocast on the GPU"
+    if device.type != "cpu":
+        return "fp32", f"no reduced precision on {device.type}"
+    flags = cpu_flags() if flags is None else flags
+    native_bf16 = sorted(flags & {"amx_bf16", "avx512_bf16"})
+    if native_bf16:
+        return "bf16", f"this CPU multiplies bf16 natively ({', '.join(native_bf16)})"
+    if have_onnxruntime is None:
+        import importlib.util
+
+        have_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
+    vector = "VNNI" if flags & {"avx512_vnni", "avx_vnni"} else "AVX2" if "avx2" in flags else "this CPU's"
+    if have_onnxruntime:
+        return "int8", f"no AMX or AVX512-BF16 here; int8 through ONNX Runtime ({vector} integer kernels)"
+    return "fp32", "no AMX or AVX512-BF16 here, and int8 needs the onnx extra: pip install 'ganctl[onnx]'"
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
@@ -66,9 +105,11 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; off on CPU and MPS
     (CPU autocast is slower than fp32 for convolutions on most machines).
     """
-    if precision not in PRECISIONS:
+    if precision not in TRANSLATE_PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    if precision == "fp32":
+    if precision == "fast":
+        precision = fast_precision(device)[0]
+    if precision in ("fp32", "int8"):  # int8 is a backend of its own (cyclegan_cli.infer.quantize)
         return None
     if precision == "auto":
         if device.type != "cuda":

@@ -9,7 +9,7 @@ from typing import Annotated, List, Literal, Optional
 
 import typer
 
-from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, PrecisionOpt,
+from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, TranslatePrecisionOpt,
                                      QuietOpt, VerboseOpt)
 
 
@@ -58,7 +58,7 @@ def translate(
     end: Annotated[Optional[float], typer.Option("--end", help="Video: end time in seconds.")] = None,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Video: at most N frames.")] = None,
     device: DeviceOpt = "auto",
-    precision: PrecisionOpt = "auto",
+    precision: TranslatePrecisionOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclegan_cli.device import autocast, autocast_dtype, memory_format, pick_device
+from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
 
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -83,7 +83,19 @@ class Translator:
         net = for_translation(net, dropout)  # batch norm: per-image statistics, as the official test.py
         self.dropout = dropout
         self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.notes: list[str] = []  # what was decided for the user (shown with -v)
+        if precision == "fast":
+            precision, why = fast_precision(self.device)
+            self.notes.append(f"--precision fast: {precision} ({why})")
+        if precision == "int8":
+            if self.device.type != "cpu":
+                raise UsageError("--precision int8 runs on the CPU; on a GPU use bf16 or fp16 (or fast)")
+            if backend == "torch" or dropout:
+                raise UsageError("--precision int8 runs through ONNX Runtime: not with --backend torch or --dropout")
+        self.precision = precision if precision != "auto" else None
         self.dtype = autocast_dtype(self.device, precision)
+        if self.precision is None:
+            self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
         self.mem_format = memory_format(self.device, channels_last)
         self.net = net.to(self.device).eval()
         if self.mem_format == torch.channels_last:
@@ -94,7 +106,6 @@ class Translator:
         self.std = torch.tensor(norm["std"], device=self.device).view(1, -1, 1, 1)
         self.multiple = getattr(net, "size_multiple", 4)
         self.minimum = min_side(net)
-        self.notes: list[str] = []  # what was decided for the user (shown with -v)
         budget = max_memory * 2**30 if max_memory else available_memory(self.device)
         self.memory_budget = int(budget)
         self.max_untiled_pixels = max(self.minimum**2, self.memory_budget // bytes_per_pixel(self.net))
@@ -112,20 +123,29 @@ class Translator:
                 self.notes.append(f"--tile {tile} rounded to {t}, the network's size grid being {self.multiple} px")
             self.tile = t
         self.backend = self._choose_backend(backend, cache_dir)
+        if self.precision == "int8":
+            self.notes.append(self.backend.origin + "; images that need tiles run in fp32")
 
     # ------------------------------------------------------------------ setup
     def _choose_backend(self, backend: str, cache_dir):
+        import importlib.util
+
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
+        if self.precision == "int8":
+            if importlib.util.find_spec("onnxruntime") is None:
+                raise UsageError("--precision int8 needs the onnx extra: pip install 'ganctl[onnx]'")
+            from cyclegan_cli.infer.quantize import Int8Backend
+
+            fp32 = OnnxBackend(self.net, cache_dir)
+            return Int8Backend(fp32, weights_hash(self.net)[:24], fp32.path.parent)
         if backend == "torch" or self.device.type != "cpu" or self.dtype is not None or self.dropout:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("onnxruntime") is None:
             if backend == "onnxruntime":
-                raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'") from None
+                raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'")
             return None
         return OnnxBackend(self.net, cache_dir)
 
@@ -184,6 +204,22 @@ class Translator:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.to_uint8(self.forward(self.to_tensor(batch)))
 
+    def ran_as(self, h: int, w: int) -> str:
+        """The precision an image of this size runs in now (int8 only once calibrated, and untiled)."""
+        if self.precision == "int8" and (self.needs_tiling(h, w) or not self.backend.calibrated):
+            return "fp32"
+        return self.precision
+
+    def precision_so_far(self) -> str:
+        """For a video: int8 once any frame ran in int8."""
+        if self.precision == "int8" and not self.backend.ran_int8:
+            return "fp32"
+        return self.precision
+
+    def close(self) -> None:
+        if hasattr(self.backend, "close"):
+            self.backend.close()
+
     def run_image(self, rgb: np.ndarray) -> np.ndarray:
         """One (H, W, 3) uint8 image, tiled when it does not fit (or with ``tile``)."""
         h, w = rgb.shape[:2]
@@ -210,7 +246,7 @@ class OnnxBackend:
     def __init__(self, net, cache_dir=None):
         import onnxruntime as ort
 
-        path = self._export(net, cache_dir)
+        self.path = path = self._export(net, cache_dir)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -189,13 +189,18 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         img.write_picture(pic, job.dst, pil_format, quality)
         return (time.perf_counter() - t0) * 1000
 
+    ran_as: dict[str, str] = {}  # input -> the precision its network pass ran in
+
     def finish(job, status, ms=None, error=None):
         if status == "ok":
             summary.converted += 1
         elif status == "failed":
             summary.failed += 1
-        report({"input": str(job.src), "output": str(job.dst), "status": status,
-                "ms": None if ms is None else round(ms, 1), "error": error})
+        record = {"input": str(job.src), "output": str(job.dst), "status": status,
+                  "ms": None if ms is None else round(ms, 1), "error": error}
+        if status == "ok" and str(job.src) in ran_as:
+            record["precision"] = ran_as.pop(str(job.src))
+        report(record)
 
     pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, t0)]
     encodes = []
@@ -223,6 +228,9 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
 
     def run_group(items, encoder):
         batch = np.stack([p.rgb for _, p, _ in items])
+        precision = translator.ran_as(*batch.shape[1:3])
+        for job, _, _ in items:
+            ran_as[str(job.src)] = precision
         try:
             outs = translator(batch)
         except Exception as exc:
@@ -255,6 +263,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     continue
                 h, w = pic.rgb.shape[:2]
                 if translator.needs_tiling(h, w):
+                    ran_as[str(job.src)] = translator.ran_as(h, w)
                     try:
                         out = translator.run_image(pic.rgb)
                     except Exception as exc:
@@ -303,7 +312,7 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
                   out: Path | None = None, video_options: dict | None = None) -> None:
     """Every option checked before anything is planned, skipped or loaded: a bad value is one
     UsageError (exit 2) at once, never a failure per file or a silent no-op."""
-    from cyclegan_cli.device import DEVICE_PATTERN, PRECISIONS
+    from cyclegan_cli.device import DEVICE_PATTERN, TRANSLATE_PRECISIONS
     from cyclegan_cli.infer.engine import BACKENDS
 
     def bad(msg):
@@ -326,8 +335,8 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
     parse_shard(shard)
     if not DEVICE_PATTERN.match((device or "auto").strip().lower()):
         bad(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
-    if precision not in PRECISIONS:
-        bad(f"--precision {precision!r}: {', '.join(PRECISIONS)}")
+    if precision not in TRANSLATE_PRECISIONS:
+        bad(f"--precision {precision!r}: {', '.join(TRANSLATE_PRECISIONS)}")
     if backend not in BACKENDS:
         bad(f"--backend {backend!r}: {', '.join(BACKENDS)}")
     if max_pixels < 1:
@@ -538,7 +547,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     detail(f"memory budget {translator.memory_budget / 2**30:.1f} GiB: images up to "
            f"{translator.max_untiled_pixels / 1e6:.1f} Mpx run whole"
            + ("" if translator.tile is None else f"; --tile {translator.tile}")
-           + f"; backend {'onnxruntime' if translator.backend is not None else 'torch'}")
+           + f"; backend {'onnxruntime' if translator.backend is not None else 'torch'}; precision {translator.precision}")
     batch_size = batch_size or translator.default_batch_size
     images = [j for j in todo if j.kind == "image"]
     videos = [j for j in todo if j.kind == "video"]
@@ -568,9 +577,10 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             output = str(Path(frames_out) / job.src.stem) if frames_out is not None else str(job.dst)
             report({"input": str(job.src), "output": output, "status": status,
                     "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
-                    "frames": info.get("frames")})
+                    "frames": info.get("frames"), "precision": translator.precision_so_far()})
     except KeyboardInterrupt:  # during a video: the same one line as during images
         raise Interrupted(INTERRUPTED) from None
     finally:
+        translator.close()
         report.flush()
     return summary

@@ -8,5 +8,5 @@ cd "$(dirname "$0")/../.."
 W=work-data/photo2sketch
 [ -d $W/photo ] || python examples/photo2sketch/prepare.py crops $W
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ganctl train $W/photo $W/sketch --name p2s --runs-dir work-data/runs \
-  --size 128 --load-size 144 --ngf 32 --ndf 32 --blocks 6 --upsample resize --lambda-identity 0 \
+  --size 128 --load-size 144 --ngf 32 --ndf 32 --blocks 6 --upsample resize --lambda-identity 0.5 \
   --epochs 1 --decay-epochs 2 --log-every 50 --sample-every 500 --save-every 250

@@ -1,0 +1,178 @@
+"""int8 on the CPU: a generator's inner layers quantized by ONNX Runtime (static, QDQ format).
+
+What was measured (``benchmarks/run.py --only int8``, AMD EPYC with AVX2 and no VNNI) decided each
+choice here:
+
+- Which layers: the first and the last three convolutions stay fp32 (for a ResNet generator:
+  the 7x7 input conv and the two down-sampling convs; the two up-sampling convs and the 7x7 output
+  conv). Quantizing the last two alone costs about 30 dB each on photo2sketch; the residual trunk,
+  where about 80 % of the multiply-adds are, costs 46-54 dB per conv.
+- Ranges: static per-tensor ranges, taken from the first images of a job and widened by
+  ``RANGE_MARGIN``. InstanceNorm generators have heavy-tailed activations whose range depends on
+  the picture (a dark forest reaches 3x the range of a sunset): at margin 1 such a photo falls to
+  22 dB, at 2 every held-out photo stayed above 35 dB, at 3 the others lose resolution.
+- Weights: per channel, 7 bits (``reduce_range``): AVX2 multiplies u8 x s8 pairs with a 16-bit
+  saturating add (VPMADDUBSW), which 8-bit weights overflow.
+- Only convolutions, with their outputs quantized: ONNX Runtime runs QLinearConv as an integer
+  kernel; leaving a conv's output in fp32 makes it dequantize and run in fp32 (slower than fp32).
+
+The first ``CALIBRATION_IMAGES`` inputs run in fp32 while their ranges are collected; then the
+int8 graph is made and cached beside the fp32 ONNX export, under the weights' hash, with its
+ranges (a later job reuses them; a job that ends before enough images keeps what it saw for the
+next one). Tiled images run the torch module in fp32 (tiles need the whole image's statistics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+CALIBRATION_IMAGES = 4
+RANGE_MARGIN = 2.0
+FP32_CONVS_EACH_END = 3  # convolutions kept in fp32 at the input end and at the output end
+
+
+def fp32_convs(model) -> list[str]:
+    """Names of the convolution nodes that stay fp32: the first and the last FP32_CONVS_EACH_END."""
+    convs = [n.name for n in model.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    k = min(FP32_CONVS_EACH_END, len(convs) // 2)
+    return convs[:k] + convs[len(convs) - k:]
+
+
+class _Feed:
+    """An ONNX Runtime CalibrationDataReader over a list of input arrays."""
+
+    def __init__(self, name: str, arrays: list):
+        self.name, self.items = name, iter(arrays)
+
+    def get_next(self):
+        x = next(self.items, None)
+        return None if x is None else {self.name: x}
+
+    def rewind(self):  # some ONNX Runtime versions call it
+        pass
+
+
+class Int8Backend:
+    """The ``OnnxBackend`` interface (``run``) with the int8 graph once it is calibrated."""
+
+    def __init__(self, fp32_backend, key: str, folder: Path, calibration_images: int = CALIBRATION_IMAGES,
+                 margin: float = RANGE_MARGIN):
+        self.fp32 = fp32_backend
+        self.fp32_path = Path(fp32_backend.path)
+        self.input_name = fp32_backend.input_name
+        self.path = Path(folder) / f"{key}-int8.onnx"
+        self.ranges_path = Path(folder) / f"{key}-int8-ranges.json"
+        self.wanted, self.margin = calibration_images, margin
+        self.session = None
+        self.calibrator = None
+        self.ranges: dict[str, list[float]] = {}
+        self.seen = 0
+        self.ran_int8 = 0
+        stored = self._read_ranges()
+        if stored is not None:
+            self.ranges, self.seen = stored["ranges"], stored["images"]
+        if self.seen >= self.wanted:
+            if self.path.is_file():
+                self._open()
+            else:
+                self._quantize()
+        self.origin = (f"int8 calibration from {self.seen} earlier image(s), cached in {self.path.parent}"
+                       if self.session is not None else
+                       f"int8 after calibration on the first {self.wanted - self.seen} image(s) of this job (run in fp32)")
+
+    # ------------------------------------------------------------------ state
+    def _read_ranges(self):
+        try:
+            data = json.loads(self.ranges_path.read_text())
+            if data.get("margin") != self.margin or not isinstance(data.get("ranges"), dict):
+                return None
+            return data
+        except (OSError, ValueError):
+            return None
+
+    def _write_ranges(self) -> None:
+        from cyclegan_cli.data.images import reserve_tmp
+
+        tmp = reserve_tmp(self.ranges_path)
+        try:
+            tmp.write_text(json.dumps({"images": self.seen, "margin": self.margin, "ranges": self.ranges}))
+            os.replace(tmp, self.ranges_path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    @property
+    def calibrated(self) -> bool:
+        return self.session is not None
+
+    # ------------------------------------------------------------------ running
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float32, copy=False)
+        if self.session is not None:
+            self.ran_int8 += len(x)
+            return self.session.run(None, {self.input_name: x})[0]
+        y = self.fp32.run(x)
+        self._collect(x)
+        return y
+
+    def _collect(self, x: np.ndarray) -> None:
+        from onnxruntime.quantization import CalibrationMethod
+        from onnxruntime.quantization.calibrate import create_calibrator
+
+        if self.calibrator is None:
+            aug = self.path.with_name(f"{self.path.stem}-{os.getpid()}-augmented.onnx")
+            self.calibrator = create_calibrator(str(self.fp32_path), [], augmented_model_path=str(aug),
+                                                calibrate_method=CalibrationMethod.MinMax)
+            if aug.exists():  # the session holds what it needs
+                aug.unlink()
+        self.calibrator.collect_data(_Feed(self.input_name, [xi[None] for xi in x]))
+        for name, tr in self.calibrator.compute_data().data.items():
+            lo, hi = (float(np.min(tr.range_value[0])), float(np.max(tr.range_value[1])))
+            old = self.ranges.get(name)
+            self.ranges[name] = [min(lo, old[0]), max(hi, old[1])] if old else [lo, hi]
+        self.seen += len(x)
+        if self.seen >= self.wanted:
+            self.calibrator = None
+            self._quantize()
+        self._write_ranges()
+
+    def close(self) -> None:
+        """Keep what a short job saw, for the next job."""
+        if self.session is None and self.seen:
+            self._write_ranges()
+
+    def _quantize(self) -> None:
+        import onnx
+        from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+        from cyclegan_cli.data.images import reserve_tmp
+
+        model = onnx.load(str(self.fp32_path))
+        overrides = {name: [{"rmin": np.float32(min(lo * self.margin, 0.0)), "rmax": np.float32(max(hi * self.margin, 0.0))}]
+                     for name, (lo, hi) in self.ranges.items()}
+        tiny = np.zeros((1, 3, 64, 64), np.float32)  # the ranges come from the overrides; this only satisfies the API
+        tmp = reserve_tmp(self.path)
+        logging.disable(logging.WARNING)  # the quantizer's advice goes to the root logger, i.e. the user's stderr
+        try:
+            quantize_static(model, str(tmp), _Feed(self.input_name, [tiny]), quant_format=QuantFormat.QDQ,
+                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, op_types_to_quantize=["Conv", "ConvTranspose"],
+                            nodes_to_exclude=fp32_convs(model), extra_options={"TensorQuantOverrides": overrides})
+            os.replace(tmp, self.path)
+        finally:
+            logging.disable(logging.NOTSET)
+            if tmp.exists():
+                tmp.unlink()
+        self._open()
+
+    def _open(self) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
