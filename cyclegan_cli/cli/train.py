@@ -203,7 +203,8 @@ def train(
                 from cyclegan_cli.cli.common import duration
 
                 px = size or (256 if kind == "cyclegan" else 64)
-                hint = "; try --size 128 or a GPU" if started["device"] == "cpu" and eta > 3600 else ""
+                smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
+                hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
                 o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px "
                        f"({1 / max(bar.rate(), 1e-9):.2f} s/step){hint}")
 
