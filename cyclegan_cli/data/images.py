@@ -94,6 +94,46 @@ def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
         raise InputError(f"{path}: cannot decode ({reason(exc)})") from None
 
 
+@dataclass
+class EncodedJpeg:
+    """A JPEG left undecoded for a batched decode on the GPU (nvJPEG): its bytes, what its header
+    says, and what must go back on save."""
+
+    data: bytes
+    width: int
+    height: int
+    icc_profile: bytes | None = None
+    source_format: str = "JPEG"
+    alpha = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+def jpeg_for_device(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedJpeg | None:
+    """``path`` as an :class:`EncodedJpeg` when a device decoder gives the pixels Pillow would: a
+    colour (YCbCr/RGB) JPEG without EXIF rotation and with no profile or an RGB one; else None
+    (CMYK, gray, rotated, not a JPEG: the CPU reader handles those)."""
+    im = open_image(path, max_pixels)  # the header only: size guard, format, mode
+    with im:
+        if im.format != "JPEG" or im.mode != "RGB":
+            return None
+        if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation
+            return None
+        icc = im.info.get("icc_profile")
+        if icc:
+            _, icc = to_srgb(im, icc)
+            if icc is None:
+                return None
+        w, h = im.size
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({reason(exc)})") from None
+    return EncodedJpeg(data, w, h, icc)
+
+
 def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
     """Decode ``path`` or raise :class:`InputError` with one line saying why."""
     im = decode(path, max_pixels)

@@ -75,7 +75,8 @@ class Translator:
     """
 
     def __init__(self, net, config, device="auto", precision="auto", backend="auto",
-                 channels_last=None, tile=None, max_memory=None, cache_dir=None, dropout=False):
+                 channels_last=None, tile=None, max_memory=None, cache_dir=None, dropout=False,
+                 compile=False):
         from cyclegan_cli.device import available_memory
         from cyclegan_cli.infer.tiling import receptive_radius
         from cyclegan_cli.models.cyclegan import for_translation
@@ -123,6 +124,15 @@ class Translator:
                 self.notes.append(f"--tile {tile} rounded to {t}, the network's size grid being {self.multiple} px")
             self.tile = t
         self.backend = self._choose_backend(backend, cache_dir)
+        # JPEGs decoded in batches on the GPU (nvJPEG) rather than by Pillow on the CPU
+        self.decode_on_device = self.device.type == "cuda"
+        if compile:  # on a GPU, CUDA graphs per input shape ("reduce-overhead"); each new size compiles again
+            if self.backend is not None:
+                self.notes.append("--compile: not used, the ONNX Runtime backend runs this job (--backend torch to compile)")
+            else:
+                mode = "reduce-overhead" if self.device.type == "cuda" else "default"
+                self.net = torch.compile(self.net, mode=mode, dynamic=False)
+                self.notes.append(f"--compile: torch.compile mode {mode}; the first image of each size compiles")
         if self.precision == "int8":
             self.notes.append(self.backend.origin + "; images that need tiles run in fp32")
 
@@ -153,9 +163,26 @@ class Translator:
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
         if not batch.flags.writeable:
             batch = batch.copy()
-        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device, non_blocking=True)  # (N, H, W, 3) uint8
+        x = torch.from_numpy(np.ascontiguousarray(batch))  # (N, H, W, 3) uint8
+        if self.device.type == "cuda":  # a pinned staging copy: the upload is asynchronous
+            x = x.pin_memory()
+        x = x.to(self.device, non_blocking=True)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
         return (x - self.mean) / self.std
+
+    def run_jpegs(self, blobs: list[bytes]) -> np.ndarray:
+        """A batch of same-size JPEG files' bytes, decoded together on this device (nvJPEG on a
+        GPU), translated: (N, H, W, 3) uint8 on the host."""
+        import warnings
+
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+        with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec; its nvJPEG decoder is still the one
+            warnings.simplefilter("ignore", DeprecationWarning)
+            decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
+        x = torch.stack(decoded).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
+        return self.to_uint8(self.forward((x - self.mean) / self.std))
 
     def to_uint8(self, y: torch.Tensor) -> np.ndarray:
         y = y.float() * self.std + self.mean  # back to [0, 1]

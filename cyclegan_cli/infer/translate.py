@@ -178,6 +178,10 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
 
     def decode(job: Job):
         t0 = time.perf_counter()
+        if translator.decode_on_device and not size:  # the batch is decoded on the device, later
+            enc = img.jpeg_for_device(job.src, max_pixels)
+            if enc is not None and min(enc.size) >= 2 and not translator.needs_tiling(enc.height, enc.width):
+                return enc, t0
         pic = _resize_short_side(img.read_picture(job.src, max_pixels), size)
         w, h = pic.size
         if min(w, h) < 2:
@@ -227,16 +231,27 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
             finish_encode(*encodes.pop(0))
 
     def run_group(items, encoder):
-        batch = np.stack([p.rgb for _, p, _ in items])
-        precision = translator.ran_as(*batch.shape[1:3])
+        w, h = items[0][1].size
+        precision = translator.ran_as(h, w)
         for job, _, _ in items:
             ran_as[str(job.src)] = precision
-        try:
-            outs = translator(batch)
-        except Exception as exc:
-            for job, _, _ in items:
-                finish(job, "failed", error=_one_line(job, exc))
-            return
+        if isinstance(items[0][1], img.EncodedJpeg):
+            try:
+                outs = translator.run_jpegs([p.data for _, p, _ in items])
+            except Exception:  # a file the device decoder refuses: each one on the CPU, so only it fails
+                for job, _, t0 in items:
+                    try:
+                        run_group([(job, img.read_picture(job.src, max_pixels), t0)], encoder)
+                    except Exception as exc:
+                        finish(job, "failed", error=_one_line(job, exc))
+                return
+        else:
+            try:
+                outs = translator(np.stack([p.rgb for _, p, _ in items]))
+            except Exception as exc:
+                for job, _, _ in items:
+                    finish(job, "failed", error=_one_line(job, exc))
+                return
         for (job, pic, t0), o in zip(items, outs):
             res = img.Picture(o, pic.alpha, pic.icc_profile, pic.source_format)
             encodes.append((job, encoder.submit(encode, job, res, t0)))
@@ -261,7 +276,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 except Exception as exc:
                     finish(job, "failed", error=_one_line(job, exc))
                     continue
-                h, w = pic.rgb.shape[:2]
+                w, h = pic.size
                 if translator.needs_tiling(h, w):
                     ran_as[str(job.src)] = translator.ran_as(h, w)
                     try:
@@ -272,7 +287,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     res = img.Picture(out, pic.alpha, pic.icc_profile, pic.source_format)
                     encodes.append((job, encoder.submit(encode, job, res, t0)))
                 else:
-                    key = (*translator.padded(h, w), h, w)
+                    key = (*translator.padded(h, w), h, w, isinstance(pic, img.EncodedJpeg))
                     pending.setdefault(key, []).append((job, pic, t0))
                     if len(pending[key]) >= min(batch_size, translator.batch_limit(h, w)):
                         run_group(pending.pop(key), encoder)
@@ -454,7 +469,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               device: str = "auto", precision: str = "auto", backend: str = "auto",
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
-              engine: str = "local", ray_address: str | None = None,
+              engine: str = "local", ray_address: str | None = None, compile: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -541,7 +556,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         summary.failed += failed
         return summary
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
-                            max_memory=max_memory, dropout=dropout)
+                            max_memory=max_memory, dropout=dropout, compile=compile)
     for note in translator.notes:
         detail(note)
     detail(f"memory budget {translator.memory_budget / 2**30:.1f} GiB: images up to "
