@@ -89,15 +89,22 @@ def test_int8_layers_kept_in_fp32(tmp_path):
     assert quantized == [False] * 3 + [True] * 6 + [False] * 3
 
 
-def test_int8_cli_calibrates_then_reuses_and_says_so(cli, tmp_path):
-    pytest.importorskip("onnxruntime")
-    from cyclegan_cli.checkpoints import ModelConfig, load_model, save_checkpoint
+def resnet_checkpoint(folder: Path, seed: int, blocks: int) -> Path:
+    """A ResNet generator (ngf 8) with random weights, saved as a ganctl model."""
+    from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint
     from cyclegan_cli.models import build
 
-    torch.manual_seed(0)
-    args = {"ngf": 8, "n_blocks": 3}
-    ck = save_checkpoint(tmp_path / "m", ModelConfig(kind="cyclegan", nets={"G_A": {"arch": "resnet_generator", "args": args}}),
-                         {"G_A": build("resnet_generator", **args)})
+    torch.manual_seed(seed)
+    args = {"ngf": 8, "n_blocks": blocks}
+    return save_checkpoint(folder, ModelConfig(kind="cyclegan", nets={"G_A": {"arch": "resnet_generator", "args": args}}),
+                           {"G_A": build("resnet_generator", **args)})
+
+
+def test_int8_cli_calibrates_then_reuses_and_says_so(cli, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from cyclegan_cli.checkpoints import load_model
+
+    ck = resnet_checkpoint(tmp_path / "m", seed=0, blocks=3)
     src = tmp_path / "in"
     src.mkdir()
     for i in range(6):
@@ -123,13 +130,7 @@ def test_int8_cli_calibrates_then_reuses_and_says_so(cli, tmp_path):
 
 def test_int8_short_job_keeps_its_calibration_for_the_next(cli, tmp_path):
     pytest.importorskip("onnxruntime")
-    from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint
-    from cyclegan_cli.models import build
-
-    torch.manual_seed(1)
-    args = {"ngf": 8, "n_blocks": 2}
-    ck = save_checkpoint(tmp_path / "m", ModelConfig(kind="cyclegan", nets={"G_A": {"arch": "resnet_generator", "args": args}}),
-                         {"G_A": build("resnet_generator", **args)})
+    ck = resnet_checkpoint(tmp_path / "m", seed=1, blocks=2)
     for k in range(3):
         d = tmp_path / f"in{k}"
         d.mkdir()

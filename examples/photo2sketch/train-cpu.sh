@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The shipped photo2sketch, trained on a 2-core CPU (no GPU was lent): 128 px random crops of
 # 144 px crops taken at the 512 px scale of use, ResNet-6 ngf 32 with resize up-sampling,
-# no identity loss (domain B is gray, so there is no colour to preserve), 1 + 2 epochs of
-# 1,140 images at batch 1 (3,420 steps). Rerunning the same command resumes.
+# the official identity loss (0.5: the model trained without it, last round, drew light sketches
+# with tones unrelated to the photo's), 1 + 2 epochs of 1,140 images at batch 1 (3,420 steps).
+# Rerunning the same command resumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=work-data/photo2sketch
