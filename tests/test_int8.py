@@ -172,3 +172,16 @@ def test_int8_without_onnxruntime(cli, tiny_cyclegan, tmp_path, monkeypatch):
     if not cpu_flags() & {"amx_bf16", "avx512_bf16"}:
         assert json.loads(r.out.splitlines()[0])["precision"] == "fp32"
         assert "--precision fast: fp32" in r.err
+
+
+def test_int8_calibration_sees_a_bounded_centre_of_large_images():
+    """The calibration graph returns every intermediate tensor: a 12 Mpx photo fed whole would need
+    tens of GB, so calibration takes a centre crop at the same scale, on the model's size grid."""
+    from cyclegan_cli.infer.quantize import CALIBRATION_SIDE, _centre
+
+    x = np.arange(3 * 3000 * 4000, dtype=np.float32).reshape(3, 3000, 4000)
+    c = _centre(x, 4)
+    assert c.shape == (3, CALIBRATION_SIDE, CALIBRATION_SIDE)
+    assert c[0, 0, 0] == x[0, 1244, 1744]  # the centre, its corner on the grid
+    assert _centre(x[:, :300, :200], 4).shape == (3, 300, 200)  # small ones whole
+    assert _centre(x[:, :768, :1024], 256).shape == (3, 512, 512)  # a U-Net's 256 px grid

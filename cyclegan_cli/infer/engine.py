@@ -148,7 +148,7 @@ class Translator:
             from cyclegan_cli.infer.quantize import Int8Backend
 
             fp32 = OnnxBackend(self.net, cache_dir)
-            return Int8Backend(fp32, weights_hash(self.net)[:24], fp32.path.parent)
+            return Int8Backend(fp32, weights_hash(self.net)[:24], fp32.path.parent, multiple=self.multiple)
         if backend == "torch" or self.device.type != "cpu" or self.dtype is not None or self.dropout:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")

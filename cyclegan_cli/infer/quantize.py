@@ -43,6 +43,20 @@ def fp32_convs(model) -> list[str]:
     return convs[:k] + convs[len(convs) - k:]
 
 
+CALIBRATION_SIDE = 512  # calibration sees at most this much of each image (same scale, bounded memory)
+
+
+def _centre(x: np.ndarray, multiple: int) -> np.ndarray:
+    """The centre of a (3, H, W) input (sides multiples of ``multiple``), at most about
+    CALIBRATION_SIDE square: the calibration graph returns every intermediate tensor, which for a
+    12 Mpx photo would be tens of GB."""
+    h, w = x.shape[-2:]
+    side = max(CALIBRATION_SIDE, multiple)
+    ch, cw = min(h, side) // multiple * multiple, min(w, side) // multiple * multiple
+    top, left = (h - ch) // 2 // multiple * multiple, (w - cw) // 2 // multiple * multiple
+    return np.ascontiguousarray(x[..., top:top + ch, left:left + cw])
+
+
 class _Feed:
     """An ONNX Runtime CalibrationDataReader over a list of input arrays."""
 
@@ -61,8 +75,8 @@ class Int8Backend:
     """The ``OnnxBackend`` interface (``run``) with the int8 graph once it is calibrated."""
 
     def __init__(self, fp32_backend, key: str, folder: Path, calibration_images: int = CALIBRATION_IMAGES,
-                 margin: float = RANGE_MARGIN):
-        self.fp32 = fp32_backend
+                 margin: float = RANGE_MARGIN, multiple: int = 4):
+        self.fp32, self.multiple = fp32_backend, multiple
         self.fp32_path = Path(fp32_backend.path)
         self.input_name = fp32_backend.input_name
         self.path = Path(folder) / f"{key}-int8.onnx"
@@ -130,7 +144,7 @@ class Int8Backend:
                                                 calibrate_method=CalibrationMethod.MinMax)
             if aug.exists():  # the session holds what it needs
                 aug.unlink()
-        self.calibrator.collect_data(_Feed(self.input_name, [xi[None] for xi in x]))
+        self.calibrator.collect_data(_Feed(self.input_name, [_centre(xi, self.multiple)[None] for xi in x]))
         for name, tr in self.calibrator.compute_data().data.items():
             lo, hi = (float(np.min(tr.range_value[0])), float(np.max(tr.range_value[1])))
             old = self.ranges.get(name)
