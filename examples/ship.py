@@ -27,8 +27,9 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--description", default="")
     ap.add_argument("--aliases", default="")
+    ap.add_argument("--step", type=int, help="ship this checkpoint (default: the latest)")
     a = ap.parse_args()
-    step = checkpoint_steps(a.run_dir)[-1]
+    step = a.step or checkpoint_steps(a.run_dir)[-1]
     model = load_model(checkpoint_dir(a.run_dir, step))
     keep = {k: v for k, v in model.nets.items() if k.startswith("G")}
     cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in keep},
