@@ -389,7 +389,15 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             signal.signal(sig, h)
         if dist.world > 1 and torch.distributed.is_initialized():
             # gloo aborts the process ("terminate called without an active exception") when its
-            # threads are still up at interpreter exit
+            # threads are still up at interpreter exit; a barrier first, so that no rank tears its
+            # group down while the other is still in a collective (after an exception, skip it)
+            import sys
+
+            if sys.exc_info()[0] is None:
+                try:
+                    torch.distributed.barrier()
+                except Exception:
+                    pass
             torch.distributed.destroy_process_group()
     return last_stats
 
