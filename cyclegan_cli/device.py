@@ -105,11 +105,9 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; off on CPU and MPS
     (CPU autocast is slower than fp32 for convolutions on most machines).
     """
-    if precision not in TRANSLATE_PRECISIONS:
+    if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    if precision == "fast":
-        precision = fast_precision(device)[0]
-    if precision in ("fp32", "int8"):  # int8 is a backend of its own (cyclegan_cli.infer.quantize)
+    if precision == "fp32":
         return None
     if precision == "auto":
         if device.type != "cuda":

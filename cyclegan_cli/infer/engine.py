@@ -94,7 +94,7 @@ class Translator:
             if backend == "torch" or dropout:
                 raise UsageError("--precision int8 runs through ONNX Runtime: not with --backend torch or --dropout")
         self.precision = precision if precision != "auto" else None
-        self.dtype = autocast_dtype(self.device, precision)
+        self.dtype = autocast_dtype(self.device, "fp32" if precision == "int8" else precision)  # int8: a backend of its own
         if self.precision is None:
             self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
         self.mem_format = memory_format(self.device, channels_last)
@@ -147,8 +147,7 @@ class Translator:
                 raise UsageError("--precision int8 needs the onnx extra: pip install 'ganctl[onnx]'")
             from cyclegan_cli.infer.quantize import Int8Backend
 
-            fp32 = OnnxBackend(self.net, cache_dir)
-            return Int8Backend(fp32, weights_hash(self.net)[:24], fp32.path.parent, multiple=self.multiple)
+            return Int8Backend(OnnxBackend(self.net, cache_dir), multiple=self.multiple)
         if backend == "torch" or self.device.type != "cpu" or self.dtype is not None or self.dropout:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
@@ -167,8 +166,11 @@ class Translator:
         if self.device.type == "cuda":  # a pinned staging copy: the upload is asynchronous
             x = x.pin_memory()
         x = x.to(self.device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
-        return (x - self.mean) / self.std
+        return self._normalise(x.permute(0, 3, 1, 2))
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) uint8 on the device -> the network's input range."""
+        return (x.float().div_(255.0) - self.mean) / self.std
 
     def run_jpegs(self, blobs: list[bytes]) -> np.ndarray:
         """A batch of same-size JPEG files' bytes, decoded together on this device (nvJPEG on a
@@ -181,8 +183,7 @@ class Translator:
         with warnings.catch_warnings():  # torchvision 0.29 points to TorchCodec; its nvJPEG decoder is still the one
             warnings.simplefilter("ignore", DeprecationWarning)
             decoded = decode_jpeg(data, mode=ImageReadMode.RGB, device=self.device)
-        x = torch.stack(decoded).float().div_(255.0)  # (N, 3, H, W) in [0, 1]
-        return self.to_uint8(self.forward((x - self.mean) / self.std))
+        return self.to_uint8(self.forward(self._normalise(torch.stack(decoded))))
 
     def to_uint8(self, y: torch.Tensor) -> np.ndarray:
         y = y.float() * self.std + self.mean  # back to [0, 1]
@@ -267,16 +268,21 @@ def weights_hash(net) -> str:
     return h.hexdigest()
 
 
+def cpu_session(path: Path):
+    """An ONNX Runtime session on the CPU with every graph optimisation."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxBackend:
     """The same network exported once to ONNX (cached by weight hash) and run by ONNX Runtime."""
 
     def __init__(self, net, cache_dir=None):
-        import onnxruntime as ort
-
-        self.path = path = self._export(net, cache_dir)
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.path = self._export(net, cache_dir)  # <cache>/onnx/<weights hash>.onnx
+        self.session = cpu_session(self.path)
         self.input_name = self.session.get_inputs()[0].name
 
     @staticmethod

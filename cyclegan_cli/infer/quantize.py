@@ -76,13 +76,13 @@ class _Feed:
 class Int8Backend:
     """The ``OnnxBackend`` interface (``run``) with the int8 graph once it is calibrated."""
 
-    def __init__(self, fp32_backend, key: str, folder: Path, calibration_images: int = CALIBRATION_IMAGES,
-                 margin: float = RANGE_MARGIN, multiple: int = 4):
+    def __init__(self, fp32_backend, calibration_images: int = CALIBRATION_IMAGES, margin: float = RANGE_MARGIN,
+                 multiple: int = 4):
         self.fp32, self.multiple = fp32_backend, multiple
-        self.fp32_path = Path(fp32_backend.path)
         self.input_name = fp32_backend.input_name
-        self.path = Path(folder) / f"{key}-int8.onnx"
-        self.ranges_path = Path(folder) / f"{key}-int8-ranges.json"
+        fp32 = Path(fp32_backend.path)  # named by the weights' hash: so are these
+        self.path = fp32.with_name(f"{fp32.stem}-int8.onnx")
+        self.ranges_path = fp32.with_name(f"{fp32.stem}-int8-ranges.json")
         self.wanted, self.margin = calibration_images, margin
         self.session = None
         self.calibrator = None
@@ -105,7 +105,8 @@ class Int8Backend:
     def _read_ranges(self):
         try:
             data = json.loads(self.ranges_path.read_text())
-            if data.get("margin") != self.margin or not isinstance(data.get("ranges"), dict):
+            if (data.get("margin") != self.margin or not isinstance(data.get("ranges"), dict)
+                    or not isinstance(data.get("images"), int)):
                 return None
             return data
         except (OSError, ValueError):
@@ -142,7 +143,7 @@ class Int8Backend:
 
         if self.calibrator is None:
             aug = self.path.with_name(f"{self.path.stem}-{os.getpid()}-augmented.onnx")
-            self.calibrator = create_calibrator(str(self.fp32_path), [], augmented_model_path=str(aug),
+            self.calibrator = create_calibrator(str(self.fp32.path), [], augmented_model_path=str(aug),
                                                 calibrate_method=CalibrationMethod.MinMax)
             if aug.exists():  # the session holds what it needs
                 aug.unlink()
@@ -155,10 +156,10 @@ class Int8Backend:
         if self.seen >= self.wanted:
             self.calibrator = None
             self._quantize()
-        self._write_ranges()
+            self._write_ranges()  # beside the int8 graph they made
 
     def close(self) -> None:
-        """Keep what a short job saw, for the next job."""
+        """Keep what a short job saw, for the next job (the end of a job, also after an interrupt)."""
         if self.session is None and self.seen:
             self._write_ranges()
 
@@ -168,7 +169,7 @@ class Int8Backend:
 
         from cyclegan_cli.data.images import reserve_tmp
 
-        model = onnx.load(str(self.fp32_path))
+        model = onnx.load(str(self.fp32.path))
         overrides = {name: [{"rmin": np.float32(min(lo * self.margin, 0.0)), "rmax": np.float32(max(hi * self.margin, 0.0))}]
                      for name, (lo, hi) in self.ranges.items()}
         tiny = np.zeros((1, 3, 64, 64), np.float32)  # the ranges come from the overrides; this only satisfies the API
@@ -187,8 +188,6 @@ class Int8Backend:
         self._open()
 
     def _open(self) -> None:
-        import onnxruntime as ort
+        from cyclegan_cli.infer.engine import cpu_session
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.path)
