@@ -212,3 +212,27 @@ def test_same_name_with_other_options_is_refused(tmp_path, cli):
     assert r.code == 2 and "--ngf 4 (given 8)" in r.err
     r = cli("train", "--resume", "x", "--max-steps", "3", "--runs-dir", tmp_path / "runs", "-q")
     assert r.code == 0, r.err
+
+
+def test_cycle_weights_per_direction(tmp_path, cli):
+    """--lambda-cycle-a weighs only the A->B->A cycle (and, as in the official code, the G_B(A) ~ A
+    identity term); the choice is saved with the run and a resume that contradicts it is refused."""
+    a, b = make_domains(tmp_path, n=2)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--name", "w", "--size", "32", "--load-size", "32",
+            "--ngf", "4", "--ndf", "4", "--blocks", "1", "--log-every", "1", "-q"]
+    r = cli(*base, "--max-steps", "2", "--lambda-cycle-a", "0")
+    assert r.code == 0, r.err
+    run = tmp_path / "runs" / "w"
+    rows = [json.loads(l) for l in (run / "stats.jsonl").read_text().splitlines() if '"loss_cycle_A"' in l]
+    assert len(rows) == 2
+    for x in rows:
+        assert x["loss_cycle_A"] == 0 and x["loss_idt_B"] == 0
+        assert x["loss_cycle_B"] > 0 and x["loss_idt_A"] > 0
+    opts = json.loads((run / "options.json").read_text())
+    assert (opts["lambda_cycle_a"], opts["lambda_cycle_b"]) == (0.0, 10.0)
+    r = cli(*base, "--max-steps", "3", "--lambda-cycle-a", "5")
+    assert r.code == 2 and "--lambda-cycle-a 0.0 (given 5.0)" in r.err
+    r = cli("train", "--resume", "w", "--max-steps", "3", "--runs-dir", tmp_path / "runs", "-q")
+    assert r.code == 0, r.err
+    last = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 3 and last["loss_cycle_A"] == 0

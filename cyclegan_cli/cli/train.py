@@ -16,6 +16,7 @@ from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, Qu
 _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_steps", "lr": "lr",
           "batch_size": "batch_size", "size": "size", "image_size": "size", "load_size": "load_size", "ngf": "ngf",
           "ndf": "ndf", "blocks": "blocks", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
+          "lambda_cycle_a": "lambda_cycle_a", "lambda_cycle_b": "lambda_cycle_b",
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
           "deterministic": "deterministic", "precision": "precision", "direction": "direction",
           "lambda_l1": "lambda_l1", "paired": "paired"}
@@ -75,6 +76,8 @@ def train(
     upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
+    lambda_cycle_a: Annotated[Optional[float], typer.Option("--lambda-cycle-a", min=0.0, help="A->B->A cycle weight only (default --lambda-cycle): lower it when B holds less than A (photo->sketch), or the A->B generator learns to hide A's detail in its B images.", show_default=False)] = None,
+    lambda_cycle_b: Annotated[Optional[float], typer.Option("--lambda-cycle-b", min=0.0, help="B->A->B cycle weight only (default --lambda-cycle).", show_default=False)] = None,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity", min=0.0, help="Identity loss, as a fraction of --lambda-cycle (official 0.5).")] = 0.5,
     loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], typer.Option("--loss", help="CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, lsgan, hinge, wgangp.")] = None,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
@@ -123,7 +126,8 @@ def train(
     folders = list(folders or [])
     values = dict(epochs=epochs, decay_epochs=decay_epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
                   size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, upsample=upsample, nz=nz,
-                  lambda_cycle=lambda_cycle, lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
+                  lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
+                  lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
                   deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
                   paired=paired)
     given = {k for k in values if _explicit(ctx, k)}
@@ -157,6 +161,7 @@ def train(
                                                                            "lr", "batch_size", "size"))
     load_size, ngf, ndf, blocks, upsample, nz = (v[k] for k in ("load_size", "ngf", "ndf", "blocks", "upsample", "nz"))
     lambda_cycle, lambda_identity, loss, no_flip = (v[k] for k in ("lambda_cycle", "lambda_identity", "loss", "no_flip"))
+    lambda_cycle_a, lambda_cycle_b = v["lambda_cycle_a"], v["lambda_cycle_b"]
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
     direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
     if not folders:
@@ -246,8 +251,9 @@ def train(
 
             run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
                                      batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                     upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
-                                     **common)
+                                     upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle,
+                                     lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
+                                     lambda_identity=lambda_identity, **common)
         else:
             from cyclegan_cli.train.dcgan import train_dcgan
 

@@ -57,7 +57,9 @@ class CycleGANTask(GANTask):
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None):
         self.device, self.dist = device, dist
-        self.loss_kind, self.lambda_cycle, self.lambda_identity = loss, lambda_cycle, lambda_identity
+        self.loss_kind, self.lambda_identity = loss, lambda_identity
+        # (A->B->A, B->A->B) cycle weights; a number is both (the official lambda_A and lambda_B)
+        self.lambda_A, self.lambda_B = lambda_cycle if isinstance(lambda_cycle, tuple) else (lambda_cycle,) * 2
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options = seed, domains, options
         g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm,
@@ -105,13 +107,14 @@ class CycleGANTask(GANTask):
             fake_B, rec_A, fake_A, rec_B, idt_A, idt_B = self.gens(real_A, real_B, identity)
             loss_G_A = g_loss(self.loss_kind, D_A(fake_B))
             loss_G_B = g_loss(self.loss_kind, D_B(fake_A))
-            loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_cycle
-            loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_cycle
+            loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_A
+            loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B
             losses = {}
             if identity:
-                loss_idt_A = F.l1_loss(idt_A, real_B) * self.lambda_cycle * self.lambda_identity
-                loss_idt_B = F.l1_loss(idt_B, real_A) * self.lambda_cycle * self.lambda_identity
+                # as the official code: G_A(B) ~ B weighs with B's cycle weight, G_B(A) ~ A with A's
+                loss_idt_A = F.l1_loss(idt_A, real_B) * self.lambda_B * self.lambda_identity
+                loss_idt_B = F.l1_loss(idt_B, real_A) * self.lambda_A * self.lambda_identity
                 loss_G = loss_G + loss_idt_A + loss_idt_B
                 losses.update(loss_idt_A=loss_idt_A, loss_idt_B=loss_idt_B)
         self.scaler.scale(loss_G).backward()
@@ -207,6 +210,8 @@ def train_cyclegan(
     upsample="transpose",  # generator up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
     loss="lsgan",  # lsgan (official), minimax, nonsat, wgangp
     lambda_cycle=10.0,  # cycle-consistency weight per direction (official lambda_A = lambda_B = 10)
+    lambda_cycle_a=None,  # A->B->A cycle weight only (default lambda_cycle); lower it when B holds less than A
+    lambda_cycle_b=None,  # B->A->B cycle weight only (default lambda_cycle)
     lambda_identity=0.5,  # identity loss, as a fraction of lambda_cycle (official 0.5)
     lr=2e-4,  # Adam learning rate (official 0.0002)
     beta1=0.5,  # Adam beta1 (official 0.5; beta2 0.999)
@@ -244,6 +249,11 @@ def train_cyclegan(
     load_size = load_size or round(size * 286 / 256)
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
+    lambda_a = lambda_cycle if lambda_cycle_a is None else lambda_cycle_a
+    lambda_b = lambda_cycle if lambda_cycle_b is None else lambda_cycle_b
+    for flag, v in (("--lambda-cycle", lambda_cycle), ("--lambda-cycle-a", lambda_a), ("--lambda-cycle-b", lambda_b)):
+        if not v >= 0:
+            raise loop.UsageError(f"{flag} {v}: must be 0 or more")
     cb = callbacks or loop.Callbacks()
     files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)  # one line per unreadable file
     files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
@@ -254,14 +264,15 @@ def train_cyclegan(
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
                                 load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
-                                norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_identity=lambda_identity,
+                                norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_a,
+                                lambda_cycle_b=lambda_b, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
                                 precision=precision, world_size=dist.world, domains=domains)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
     task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, d_layers=d_layers, size=size,
-                        load_size=load_size, flip=flip, loss=loss, lambda_cycle=lambda_cycle,
+                        load_size=load_size, flip=flip, loss=loss, lambda_cycle=(lambda_a, lambda_b),
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
