@@ -144,6 +144,33 @@ def test_int8_short_job_keeps_its_calibration_for_the_next(cli, tmp_path):
     assert seen == [["fp32", "fp32"], ["fp32", "fp32"], ["int8", "int8"]]
 
 
+def test_int8_guard_keeps_fp32_when_int8_is_far_from_it(cli, tmp_path, monkeypatch):
+    """A model int8 cannot hold (here: a floor no int8 graph reaches) runs in fp32, says so without
+    -v, and the verdict is stored so the next job does not calibrate again."""
+    pytest.importorskip("onnxruntime")
+    import cyclegan_cli.infer.quantize as quantize
+
+    monkeypatch.setattr(quantize, "MIN_PSNR_DB", 200.0)
+    ck = resnet_checkpoint(tmp_path / "m", seed=2, blocks=2)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        Image.fromarray(photo_like(64, 48, i)).save(src / f"{i}.png")
+    r = cli("translate", src, "--model", ck, "--out", tmp_path / "o1", "--precision", "int8", "--json")
+    assert r.code == 0, r.err
+    assert [json.loads(line)["precision"] for line in r.out.splitlines()] == ["fp32"] * 6
+    assert "dB from fp32 on the calibration images (below 200): this model goes on in fp32" in r.err
+    stored = json.loads(next((tmp_path / "ganctl-home").rglob("*-int8-ranges.json")).read_text())
+    assert stored["images"] == 4 and 20 < stored["worst_db"] < 200
+    r2 = cli("translate", src, "--model", ck, "--out", tmp_path / "o2", "--precision", "int8", "--json", "-v")
+    assert r2.code == 0, r2.err
+    assert [json.loads(line)["precision"] for line in r2.out.splitlines()] == ["fp32"] * 6
+    assert "fp32: int8 was" in r2.err
+    for i in range(6):  # the fp32 outputs, both times
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "o1" / f"{i}.png")),
+                              np.asarray(Image.open(tmp_path / "o2" / f"{i}.png")))
+
+
 @pytest.mark.parametrize("extra, words", [
     (["--precision", "int8", "--backend", "torch"], "not with --backend torch"),
     (["--precision", "int9"], "--precision"),

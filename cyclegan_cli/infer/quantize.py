@@ -22,6 +22,10 @@ The first ``CALIBRATION_IMAGES`` inputs run in fp32 while their ranges are colle
 int8 graph is made and cached beside the fp32 ONNX export, under the weights' hash, with its
 ranges (a later job reuses them; a job that ends before enough images keeps what it saw for the
 next one). Tiled images run the torch module in fp32 (tiles need the whole image's statistics).
+
+A guard: once quantized, the int8 graph runs the calibration crops again and is compared with fp32.
+Below ``MIN_PSNR_DB`` on any of them (a generator whose activations int8 cannot hold), the job
+goes on in fp32 and says so; the verdict is stored with the ranges, so later jobs skip the attempt.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 
 CALIBRATION_IMAGES = 4
 RANGE_MARGIN = 1.75
+MIN_PSNR_DB = 30.0  # int8 against fp32 on the calibration crops; below it, fp32 is kept
 FP32_CONVS_EACH_END = 3  # convolutions kept in fp32 at the input end and at the output end
 
 
@@ -89,9 +94,15 @@ class Int8Backend:
         self.ranges: dict[str, list[float]] = {}
         self.seen = 0
         self.ran_int8 = 0
+        self.crops: list[np.ndarray] = []  # this job's calibration crops, for the guard
+        self.worst_db: float | None = None  # int8 against fp32 on the calibration crops
+        self.on_notice = lambda msg: None
         stored = self._read_ranges()
         if stored is not None:
-            self.ranges, self.seen = stored["ranges"], stored["images"]
+            self.ranges, self.seen, self.worst_db = stored["ranges"], stored["images"], stored.get("worst_db")
+        if self.rejected:
+            self.origin = f"fp32: int8 was {self.worst_db:.1f} dB from fp32 on its calibration images (below {MIN_PSNR_DB:g})"
+            return
         if self.seen >= self.wanted:
             if self.path.is_file():
                 self._open()
@@ -99,14 +110,16 @@ class Int8Backend:
                 self._quantize()
         self.origin = (f"int8 calibration from {self.seen} earlier image(s), cached in {self.path.parent}"
                        if self.session is not None else
-                       f"int8 after calibration on the first {self.wanted - self.seen} image(s) of this job (run in fp32)")
+                       f"int8 after calibration on the first {self.wanted - self.seen} image(s) of this job (run in fp32), "
+                       f"if it stays within {MIN_PSNR_DB:g} dB of fp32 on them")
 
     # ------------------------------------------------------------------ state
     def _read_ranges(self):
         try:
             data = json.loads(self.ranges_path.read_text())
             if (data.get("margin") != self.margin or not isinstance(data.get("ranges"), dict)
-                    or not isinstance(data.get("images"), int)):
+                    or not isinstance(data.get("images"), int)
+                    or not isinstance(data.get("worst_db"), (int, float, type(None)))):
                 return None
             return data
         except (OSError, ValueError):
@@ -117,7 +130,8 @@ class Int8Backend:
 
         tmp = reserve_tmp(self.ranges_path)
         try:
-            tmp.write_text(json.dumps({"images": self.seen, "margin": self.margin, "ranges": self.ranges}))
+            tmp.write_text(json.dumps({"images": self.seen, "margin": self.margin, "ranges": self.ranges,
+                                       "worst_db": self.worst_db}))
             os.replace(tmp, self.ranges_path)
         finally:
             if tmp.exists():
@@ -127,6 +141,11 @@ class Int8Backend:
     def calibrated(self) -> bool:
         return self.session is not None
 
+    @property
+    def rejected(self) -> bool:
+        """int8 fell below MIN_PSNR_DB on the calibration images: this model runs in fp32."""
+        return self.worst_db is not None and self.worst_db < MIN_PSNR_DB
+
     # ------------------------------------------------------------------ running
     def run(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32, copy=False)
@@ -134,7 +153,8 @@ class Int8Backend:
             self.ran_int8 += len(x)
             return self.session.run(None, {self.input_name: x})[0]
         y = self.fp32.run(x)
-        self._collect(x)
+        if not self.rejected:
+            self._collect(x)
         return y
 
     def _collect(self, x: np.ndarray) -> None:
@@ -147,7 +167,9 @@ class Int8Backend:
                                                 calibrate_method=CalibrationMethod.MinMax)
             if aug.exists():  # the session holds what it needs
                 aug.unlink()
-        self.calibrator.collect_data(_Feed(self.input_name, [_centre(xi, self.multiple)[None] for xi in x]))
+        crops = [_centre(xi, self.multiple)[None] for xi in x]
+        self.crops += crops
+        self.calibrator.collect_data(_Feed(self.input_name, crops))
         for name, tr in self.calibrator.compute_data().data.items():
             lo, hi = (float(np.min(tr.range_value[0])), float(np.max(tr.range_value[1])))
             old = self.ranges.get(name)
@@ -156,7 +178,23 @@ class Int8Backend:
         if self.seen >= self.wanted:
             self.calibrator = None
             self._quantize()
-            self._write_ranges()  # beside the int8 graph they made
+            self._check()
+            self._write_ranges()  # beside the int8 graph they made, with the guard's verdict
+
+    def _check(self) -> None:
+        """The guard: int8 against fp32 on this job's calibration crops (PSNR in 8-bit levels)."""
+        worst = float("inf")
+        for c in self.crops:
+            d = (self.session.run(None, {self.input_name: c})[0] - self.fp32.run(c)).astype(np.float64)
+            mse = float(np.mean(d * d)) * (255.0 / 2) ** 2  # outputs in [-1, 1]
+            worst = min(worst, float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse))
+        self.crops = []
+        self.worst_db = min(worst, 999.0)  # JSON has no infinity
+        if self.rejected:
+            self.session = None
+            self.origin = f"fp32: int8 was {self.worst_db:.1f} dB from fp32 on its calibration images (below {MIN_PSNR_DB:g})"
+            self.on_notice(f"--precision int8: {self.worst_db:.1f} dB from fp32 on the calibration images "
+                           f"(below {MIN_PSNR_DB:g}): this model goes on in fp32")
 
     def close(self) -> None:
         """Keep what a short job saw, for the next job (the end of a job, also after an interrupt)."""
