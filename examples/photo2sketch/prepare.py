@@ -4,6 +4,7 @@ Two stages, so the second can run on another machine from a few megabytes:
 
     python examples/photo2sketch/prepare.py collect DEBS_ROOT work-data/photo2sketch
     python examples/photo2sketch/prepare.py crops work-data/photo2sketch
+    python examples/photo2sketch/prepare.py pairs work-data/photo2sketch   # for the pix2pix comparison
 
 ``collect`` finds the photographs listed in PHOTOS under DEBS_ROOT (Debian packages unpacked
 with ``dpkg -x``, see examples/README.md) and in scikit-image's bundled sample images, scales
@@ -15,6 +16,10 @@ the quality set of ``benchmarks/quality.py`` (HELD_OUT); they never reach traini
 random 144 px crops (at the 512 px scale) of the first half; domain B gets the same kind of crops of the pencil sketch
 (``cv2.pencilSketch(sigma_s=40, sigma_r=0.07, shade_factor=0.04)``, computed on the whole
 512 px photo) of the second half. No A photo has its sketch in B: the domains are unpaired.
+
+``pairs`` (for the paired pix2pix model that ships beside it, for comparison) takes the same kind
+of crops from every training photo and from its sketch at the same place: ``pairs/photo/x.jpg``
+goes with ``pairs/sketch/x.jpg``.
 """
 
 from __future__ import annotations
@@ -135,10 +140,29 @@ def crops(out: Path) -> None:
     print(f"{half} photos -> {out}/photo, {len(files) - half} photos -> {out}/sketch ({PER_PHOTO} crops each)")
 
 
+def pairs(out: Path) -> None:
+    rng = random.Random(1)
+    files = sorted((out / "photos512" / "train").glob("*.png"))
+    for d in ("photo", "sketch"):
+        (out / "pairs" / d).mkdir(parents=True, exist_ok=True)
+    per = PER_PHOTO * (len(files) // 2) // len(files)  # as many pairs as each unpaired domain has crops
+    for f in files:
+        a = np.asarray(Image.open(f).convert("RGB"))
+        b = sketch(a)
+        h, w = a.shape[:2]
+        for j in range(per):
+            x, y = rng.randint(0, w - CROP), rng.randint(0, h - CROP)
+            for d, img in (("photo", a), ("sketch", b)):
+                Image.fromarray(img[y:y + CROP, x:x + CROP]).save(out / "pairs" / d / f"{f.stem}_{j:03d}.jpg", quality=95)
+    print(f"{len(files)} photos -> {out}/pairs ({per} aligned photo/sketch crops each)")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "collect":
         collect(Path(sys.argv[2]), Path(sys.argv[3]))
     elif len(sys.argv) == 3 and sys.argv[1] == "crops":
         crops(Path(sys.argv[2]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "pairs":
+        pairs(Path(sys.argv[2]))
     else:
         sys.exit(__doc__)
