@@ -1,6 +1,7 @@
 """Make the README's pictures from the shipped models: docs/before-after.png (the held-out example
 photos; their photo2sketch translations; OpenCV's pencilSketch of them, the definition of the
-sketch domain) and docs/emoji-grid.png (64 samples of emoji32, twice their size).
+sketch domain; the paired photo2sketch-paired's translations, when it ships) and
+docs/emoji-grid.png (64 samples of emoji32, twice their size).
 
     python examples/readme_images.py
 """
@@ -16,10 +17,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main():
+    import json
+
+    shipped = json.loads((REPO / "pretrained" / "zoo.json").read_text())["models"]
+    models = [m for m in ("photo2sketch", "photo2sketch-paired") if m in shipped]
     with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "t"
-        subprocess.run([sys.executable, "-m", "cyclegan_cli", "translate", str(REPO / "examples" / "photos"),
-                        "--model", "photo2sketch", "--out", str(out), "-q"], check=True, stdout=subprocess.DEVNULL)
+        for m in models:
+            subprocess.run([sys.executable, "-m", "cyclegan_cli", "translate", str(REPO / "examples" / "photos"),
+                            "--model", m, "--out", str(Path(d) / m), "-q"], check=True, stdout=subprocess.DEVNULL)
         import numpy as np
 
         sys.path.insert(0, str(REPO / "benchmarks"))
@@ -27,14 +32,17 @@ def main():
 
         photos = sorted((REPO / "examples" / "photos").glob("*.jpg"))
         h = 160
-        columns = []  # photo, ganctl's sketch, OpenCV's pencilSketch (the definition of the sketch domain)
+        columns = []  # photo, the CycleGAN's sketch, OpenCV's pencilSketch (the definition), the pix2pix's sketch
         for p in photos:
-            a, b = Image.open(p).convert("RGB"), Image.open(out / p.name).convert("RGB")
+            a = Image.open(p).convert("RGB")
+            b = Image.open(Path(d) / "photo2sketch" / p.name).convert("RGB")
             c = Image.fromarray(pencil(np.asarray(a))).convert("RGB")
+            rest = [Image.open(Path(d) / m / p.name).convert("RGB") for m in models[1:]]
             w = round(a.width * h / a.height)
-            columns.append([im.resize((w, h), Image.LANCZOS) for im in (a, b, c)])
+            columns.append([im.resize((w, h), Image.LANCZOS) for im in (a, b, c, *rest)])
         width = sum(col[0].width for col in columns) + 4 * (len(columns) + 1)
-        sheet = Image.new("RGB", (width, 3 * h + 16), "white")
+        rows = len(columns[0])
+        sheet = Image.new("RGB", (width, rows * h + 4 * (rows + 1)), "white")
         x = 4
         for col in columns:
             for row, im in enumerate(col):
