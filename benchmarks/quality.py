@@ -105,7 +105,9 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model = load(a.model)
     fwd = Translator(model.generator("AtoB"), model.config, device="cpu", backend="torch")
-    rev = Translator(model.generator("BtoA"), model.config, device="cpu", backend="torch")
+    # the reverse direction, where the model has one (pix2pix translates one way)
+    rev = (Translator(model.generator("BtoA"), model.config, device="cpu", backend="torch")
+           if "G_B" in model.nets else None)
     int8 = None
     if not a.no_int8:
         import importlib.util
@@ -124,19 +126,19 @@ def main() -> None:
         rgb = load_512(f)
         ref = pencil(rgb)
         out = fwd.run_image(rgb)
-        back = rev.run_image(np.repeat(ref[:, :, None], 3, 2))  # sketch -> photo, from the true sketch
+        back = None if rev is None else rev.run_image(np.repeat(ref[:, :, None], 3, 2))  # sketch -> photo, from the true sketch
         half = cv2.resize(pencil(cv2.resize(rgb, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)),
                           (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
         row = {"photo": f.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}", **scores(out, ref),
                "white": scores(np.full_like(ref, 255), ref), "opencv_half_scale": scores(half, ref),
                "int8_psnr": None if int8 is None else psnr(int8.run_image(rgb), out),
                "int8_calibrated_on_it": int8 is not None and f in PHOTOS[:CALIBRATION_IMAGES],
-               "reverse": {"mad": float(np.abs(back.astype(np.float32) - rgb.astype(np.float32)).mean()),
-                           "edges": edge_correlation(back, rgb)}}
+               "reverse": None if back is None else {"mad": float(np.abs(back.astype(np.float32) - rgb.astype(np.float32)).mean()),
+                                                     "edges": edge_correlation(back, rgb)}}
         rows.append(row)
         if a.save:
             a.save.mkdir(parents=True, exist_ok=True)
-            strip = np.concatenate([rgb, np.repeat(ref[:, :, None], 3, 2), out, back], axis=1)
+            strip = np.concatenate([rgb, np.repeat(ref[:, :, None], 3, 2), out] + ([] if back is None else [back]), axis=1)
             Image.fromarray(strip).save(a.save / f"{f.stem}.jpg", quality=90)
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("mad", "edges", "grid")}
     worst_grid = max(r["grid"] for r in rows)
@@ -152,7 +154,7 @@ def main() -> None:
         w, h, rv = r["white"], r["opencv_half_scale"], r["reverse"]
         print(f"{r['photo']:<16}{r['size']:>9} {r['mad']:6.1f} {r['edges']:6.2f} {r['grid']:6.2f} | "
               f"{w['mad']:7.1f} {w['edges']:7.2f} | {h['mad']:9.1f} {h['edges']:7.2f} {h['grid']:7.2f} | "
-              f"{rv['mad']:8.1f} {rv['edges']:8.2f}")
+              + (f"{rv['mad']:8.1f} {rv['edges']:8.2f}" if rv else f"{'(one-way model)':>17}"))
     print(f"{'mean':<26}{mean['mad']:6.1f} {mean['edges']:6.2f} {mean['grid']:6.2f}")
     if int8 is not None:
         print("--precision int8 against fp32 (PSNR, dB; target >= 32), calibrated on the first "

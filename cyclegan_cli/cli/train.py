@@ -73,7 +73,7 @@ def train(
     paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="pix2pix: translate A to B (default) or B to A.")] = "AtoB",
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", min=0.0, help="pix2pix: L1 weight (official 100).")] = 100.0,
-    upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="CycleGAN generator up-sampling: transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
+    upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
     lambda_cycle_a: Annotated[Optional[float], typer.Option("--lambda-cycle-a", min=0.0, help="A->B->A cycle weight only (default --lambda-cycle): lower it when B holds less than A (photo->sketch), or the A->B generator learns to hide A's detail in its B images.", show_default=False)] = None,
@@ -245,7 +245,7 @@ def train(
             run_dir = train_pix2pix(folders[0], folders[1] if len(folders) == 2 else None, direction=direction,
                                     epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
                                     batch_size=batch_size or 1, size=size or 256, load_size=load_size,
-                                    loss=loss or "nonsat", lambda_l1=lambda_l1, **common)
+                                    upsample=upsample, loss=loss or "nonsat", lambda_l1=lambda_l1, **common)
         elif kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan
 

@@ -84,24 +84,32 @@ class ResnetGenerator(nn.Module):
         return self.model(x)
 
 
+def _unet_up(kind: str, cin: int, cout: int, bias: bool) -> nn.Module:
+    """The official 4x4 stride-2 transposed conv, or (``resize``) bilinear x2 and a 3x3 conv, kept
+    in one module so that the block's other indices stay the official ones."""
+    if kind == "transpose":
+        return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=bias)
+    return nn.Sequential(*_upsample_layers(kind, cin, cout, bias))
+
+
 class UnetSkipBlock(nn.Module):
     """X -> [down -> submodule -> up] concatenated with X (except the outermost block)."""
 
     def __init__(self, outer_nc, inner_nc, input_nc=None, submodule=None, outermost=False,
-                 innermost=False, norm=None, use_dropout=False, use_bias=True):
+                 innermost=False, norm=None, use_dropout=False, use_bias=True, upsample="transpose"):
         super().__init__()
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
         downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=use_bias)
         downrelu, uprelu = nn.LeakyReLU(0.2, True), nn.ReLU(True)
         if outermost:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
+            upconv = _unet_up(upsample, inner_nc * 2, outer_nc, True)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            upconv = _unet_up(upsample, inner_nc, outer_nc, use_bias)
             layers = [downrelu, downconv, uprelu, upconv, norm(outer_nc)]
         else:
-            upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            upconv = _unet_up(upsample, inner_nc * 2, outer_nc, use_bias)
             layers = [downrelu, downconv, norm(inner_nc), submodule, uprelu, upconv, norm(outer_nc)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
@@ -115,21 +123,24 @@ class UnetSkipBlock(nn.Module):
 
 @register("unet_generator")
 class UnetGenerator(nn.Module):
-    """U-Net with ``num_downs`` stride-2 stages: 7 for 128x128 (``unet_128``), 8 for 256x256 (``unet_256``)."""
+    """U-Net with ``num_downs`` stride-2 stages: 7 for 128x128 (``unet_128``), 8 for 256x256 (``unet_256``).
+    ``upsample`` as for the ResNet generator: ``transpose`` (official) or ``resize`` (no checkerboard)."""
 
-    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False):
+    def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False,
+                 upsample="transpose"):
         super().__init__()
+        if upsample not in UPSAMPLE:
+            raise ValueError(f"unknown upsample {upsample!r}: {' or '.join(UPSAMPLE)}")
         self.size_multiple = 2**num_downs
         nl = norm_layer(norm)
-        use_bias = norm == "instance"
-        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, norm=nl, use_bias=use_bias)
+        kw = dict(norm=nl, use_bias=norm == "instance", upsample=upsample)
+        block = UnetSkipBlock(ngf * 8, ngf * 8, innermost=True, **kw)
         for _ in range(num_downs - 5):
-            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, norm=nl, use_dropout=use_dropout, use_bias=use_bias)
-        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block, norm=nl, use_bias=use_bias)
-        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, norm=nl, use_bias=use_bias)
-        block = UnetSkipBlock(ngf, ngf * 2, submodule=block, norm=nl, use_bias=use_bias)
-        self.model = UnetSkipBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True,
-                                   norm=nl, use_bias=use_bias)
+            block = UnetSkipBlock(ngf * 8, ngf * 8, submodule=block, use_dropout=use_dropout, **kw)
+        block = UnetSkipBlock(ngf * 4, ngf * 8, submodule=block, **kw)
+        block = UnetSkipBlock(ngf * 2, ngf * 4, submodule=block, **kw)
+        block = UnetSkipBlock(ngf, ngf * 2, submodule=block, **kw)
+        self.model = UnetSkipBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, **kw)
 
     def forward(self, x):
         return self.model(x)

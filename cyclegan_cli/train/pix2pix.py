@@ -22,7 +22,7 @@ from cyclegan_cli.train.task import GANTask
 
 
 class Pix2PixTask(GANTask):
-    def __init__(self, pairs, *, ngf, ndf, size, load_size, flip, loss, lambda_l1, lr, beta1, epochs, decay_epochs,
+    def __init__(self, pairs, *, ngf, ndf, upsample, size, load_size, flip, loss, lambda_l1, lr, beta1, epochs, decay_epochs,
                  seed, precision, channels_last, compile_nets, direction, domains, options, dist, device,
                  on_skip=None):
         self.device, self.dist, self.loss_kind, self.lambda_l1 = device, dist, loss, lambda_l1
@@ -30,7 +30,7 @@ class Pix2PixTask(GANTask):
         self.size, self.domains, self.options = size, domains, options
         num_downs = max(5, int(round(math.log2(size))))  # unet_256 at 256 px, as the official default
         g_args = {"input_nc": 3, "output_nc": 3, "num_downs": num_downs, "ngf": ngf, "norm": "batch",
-                  "use_dropout": True}
+                  "use_dropout": True, "upsample": upsample}
         d_args = {"input_nc": 6, "ndf": ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
         specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
@@ -120,6 +120,7 @@ def train_pix2pix(
     flip=True,  # random horizontal flips, the same for both images of a pair
     ngf=64,  # generator filters in the first layer (official 64)
     ndf=64,  # discriminator filters in the first layer (official 64)
+    upsample="transpose",  # U-Net up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
     loss="nonsat",  # the official "vanilla" GAN loss (BCE, non-saturating for G)
     lambda_l1=100.0,  # L1 weight (official lambda_L1 100)
     lr=2e-4,  # Adam learning rate (official 0.0002)
@@ -150,6 +151,10 @@ def train_pix2pix(
     load_size = load_size or round(size * 286 / 256)
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
+    from cyclegan_cli.models.cyclegan import UPSAMPLE
+
+    if upsample not in UPSAMPLE:
+        raise loop.UsageError(f"--upsample {upsample!r}: transpose or resize")
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
         pairs = pair_folders(Path(folder_a), Path(folder_b), on_skip=cb.on_notice)
@@ -168,13 +173,13 @@ def train_pix2pix(
                                 folder_b=Path(folder_b).resolve() if folder_b is not None else None,
                                 paired=True, direction=direction, epochs=epochs, decay_epochs=decay_epochs,
                                 max_steps=total, batch_size=batch_size, size=size, load_size=load_size, flip=flip,
-                                ngf=ngf, ndf=ndf, loss=loss, lambda_l1=lambda_l1, lr=lr, beta1=beta1, seed=seed,
+                                ngf=ngf, ndf=ndf, upsample=upsample, loss=loss, lambda_l1=lambda_l1, lr=lr, beta1=beta1, seed=seed,
                                 deterministic=deterministic, precision=precision, world_size=dist.world,
                                 domains=domains)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "pix2pix", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
-    task = Pix2PixTask(pairs, ngf=ngf, ndf=ndf, size=size, load_size=load_size, flip=flip, loss=loss,
+    task = Pix2PixTask(pairs, ngf=ngf, ndf=ndf, upsample=upsample, size=size, load_size=load_size, flip=flip, loss=loss,
                        lambda_l1=lambda_l1, lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed,
                        precision=precision, channels_last=channels_last, compile_nets=compile, direction=direction,
                        domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice)
