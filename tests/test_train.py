@@ -236,3 +236,20 @@ def test_cycle_weights_per_direction(tmp_path, cli):
     assert r.code == 0, r.err
     last = json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 3 and last["loss_cycle_A"] == 0
+
+
+def test_resume_keeps_the_checkpoints_it_was_told_to_keep(tmp_path, cli):
+    """--keep is remembered: a resume that does not repeat it must not prune the run to 3."""
+    a, b = make_domains(tmp_path, n=2)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--name", "k", "--size", "32", "--load-size", "32",
+            "--ngf", "4", "--ndf", "4", "--blocks", "1", "--save-every", "1", "--epochs", "10", "--decay-epochs", "10", "-q"]
+    ck = tmp_path / "runs" / "k" / "checkpoints"
+    assert cli(*base, "--max-steps", "3", "--keep", "10").code == 0
+    assert len(list(ck.iterdir())) == 3
+    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "6", "--save-every", "1", "-q")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in ck.iterdir()) == [f"step-{i:08d}" for i in range(1, 7)]
+    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "8", "--save-every", "1", "--keep", "2", "-q")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in ck.iterdir()) == ["step-00000007", "step-00000008"]
+    assert json.loads((tmp_path / "runs" / "k" / "options.json").read_text())["keep_checkpoints"] == 2

@@ -88,7 +88,7 @@ def train(
     log_seconds: Annotated[float, typer.Option("--log-seconds", min=1, help="Without a terminal: a progress line at least this often.")] = 30.0,
     sample_every: Annotated[int, typer.Option("--sample-every", min=1, help="A sample grid in the run's samples/ every N steps.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", min=1, help="A checkpoint every N steps (and at the end).")] = 1000,
-    keep: Annotated[int, typer.Option("--keep", min=1, help="Keep the last K checkpoints.")] = 3,
+    keep: Annotated[Optional[int], typer.Option("--keep", min=1, help="Keep the last K checkpoints (default 3; a resumed run keeps what it was given).", show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, metavar="STEPS", help="Evaluate the generator every STEPS steps (figures in stats.jsonl and eval.png; then --model RUN:best-kid).")] = 0,
     eval_data: Annotated[Optional[Path], typer.Option("--eval-data", metavar="FOLDER", help="Real images to evaluate against (CycleGAN: domain B).")] = None,
     eval_metrics: Annotated[str, typer.Option("--eval-metrics", help="Comma-separated: kid, fid, pr.")] = "kid",

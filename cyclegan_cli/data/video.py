@@ -48,9 +48,10 @@ def even(arr: np.ndarray) -> np.ndarray:
 class VideoWriter:
     """One output container: the translated video stream and the audio streams."""
 
-    def __init__(self, path: Path, container: str, vin, ains, codec, crf, preset, t0, notice):
+    def __init__(self, path: Path, container: str, vin, ains, codec, crf, preset, t0, notice, threads: int = 0):
         self.out = av.open(str(path), mode="w", format=FORMAT_NAME.get(container, container))
         self.vin, self.codec, self.crf, self.preset = vin, codec, crf, preset
+        self.threads = threads  # encoder threads; 0: the encoder's own choice
         self.vout = None
         self.offset = t0 or 0
         self.audio_map = {}
@@ -78,6 +79,8 @@ class VideoWriter:
         v.codec_context.time_base = self.vin.time_base
         if self.codec in ("libx264", "libx265"):
             v.options = {"crf": str(self.crf), "preset": self.preset}
+            if self.threads:
+                v.options = {**v.options, "threads": str(self.threads)}
         self.vout = v
         early, self.early_audio = self.early_audio, []
         for packet in early:  # every stream exists now: the header can be written

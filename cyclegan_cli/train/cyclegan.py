@@ -226,7 +226,7 @@ def train_cyclegan(
     log_every=50,  # a stats.jsonl line every N steps
     sample_every=500,  # a sample grid every N steps
     save_every=1000,  # a checkpoint every N steps (and at the end)
-    keep_checkpoints=3,  # keep the last K checkpoints
+    keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     domains=None,  # domain names, default the folder names
     eval_every=0,  # evaluate the generator every N steps (0: never)
     eval_data=None,  # real images to evaluate against (CycleGAN: domain B; DCGAN: the data's kind)

@@ -117,7 +117,7 @@ def train_dcgan(
     log_every=50,
     sample_every=500,
     save_every=1000,
-    keep_checkpoints=3,
+    keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     eval_every=0,  # evaluate the generator every N steps (0: never)
     eval_data=None,  # real images to evaluate against (CycleGAN: domain B; DCGAN: the data's kind)
     eval_metrics=("kid",),  # fid, kid, pr

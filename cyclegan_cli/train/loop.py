@@ -137,6 +137,7 @@ def schedule_length(max_steps: int | None, steps_per_epoch: int, epochs: int, de
 
 
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
+# also free on a resume, not compared: how many checkpoints to keep (restored when not given)
 
 
 def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True,
@@ -158,7 +159,7 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         if old.get("kind") != kind:
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
         # how long to train may change on a resume; what the networks and data are may not
-        free = {*LENGTH_OPTIONS, "name", "kind", "world_size"}
+        free = {*LENGTH_OPTIONS, "name", "kind", "world_size", "keep_checkpoints"}
         changed = sorted(k for k in options if k not in free and k in old and old[k] != options[k])
         if changed:
             diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
@@ -176,6 +177,24 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         (run_dir / "checkpoints").mkdir(exist_ok=True)
         _write_options(run_dir, {**options, "name": name, "kind": kind})
     return run_dir, False
+
+
+DEFAULT_KEEP = 3
+
+
+def _keep_setting(run_dir: Path, keep: int | None, main: bool) -> int:
+    """How many checkpoints to keep: ``keep`` when given (then saved with the run), else the saved one."""
+    from cyclegan_cli.zoo.runs import read_options
+
+    opts = read_options(run_dir)  # {} when unreadable
+    if keep is None:
+        saved = opts.get("keep_checkpoints")
+        return saved if isinstance(saved, int) and saved >= 1 else DEFAULT_KEEP
+    if keep < 1:
+        raise UsageError(f"--keep {keep}: keep at least 1 checkpoint")
+    if main and opts and opts.get("keep_checkpoints") != keep:
+        _write_options(run_dir, {**opts, "keep_checkpoints": keep})
+    return keep
 
 
 def _write_options(run_dir: Path, options: dict) -> None:
@@ -233,12 +252,14 @@ def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
 
 
 def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int = 50, sample_every: int = 500,
-        save_every: int = 1000, keep_checkpoints: int = 3, workers: int | None = None, dist: Dist | None = None,
+        save_every: int = 1000, keep_checkpoints: int | None = None, workers: int | None = None, dist: Dist | None = None,
         device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None,
         evaluator: Callable[[Any], dict] | None = None, eval_every: int = 0) -> dict:
     """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
 
     Resumes from the run's latest checkpoint when there is one. Returns the final stats.
+    ``keep_checkpoints`` None: what the run was last given (saved in its options), else 3; a resume
+    that does not repeat ``--keep 40`` must not prune the run down to 3 checkpoints.
     """
     from cyclegan_cli.checkpoints import load_resume, save_checkpoint
     from cyclegan_cli.zoo import runs as registry
@@ -246,6 +267,7 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     dist = dist or Dist()
     cb = callbacks or Callbacks()
     run_dir = Path(run_dir)
+    keep_checkpoints = _keep_setting(run_dir, keep_checkpoints, dist.main)
     state = LoopState()
     if dist.main and (run_dir / "checkpoints").is_dir():
         for leftover in (run_dir / "checkpoints").iterdir():  # a write that a kill interrupted

@@ -135,7 +135,7 @@ def train_pix2pix(
     log_every=50,
     sample_every=500,
     save_every=1000,
-    keep_checkpoints=3,
+    keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     domains=None,  # names of the input and target domains (default the folder names)
     callbacks=None,
 ) -> Path:
