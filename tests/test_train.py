@@ -253,3 +253,25 @@ def test_resume_keeps_the_checkpoints_it_was_told_to_keep(tmp_path, cli):
     assert r.code == 0, r.err
     assert sorted(p.name for p in ck.iterdir()) == ["step-00000007", "step-00000008"]
     assert json.loads((tmp_path / "runs" / "k" / "options.json").read_text())["keep_checkpoints"] == 2
+
+
+def test_cyclegan_with_the_unet_generator(tmp_path, cli):
+    """--generator unet (the official --netG unet_*): trains, saves the choice, translates an image
+    whose size is not a multiple of the U-Net's grid to its own size; a size the U-Net cannot take
+    is one line."""
+    a, b = make_domains(tmp_path, n=2)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--generator", "unet", "--ngf", "4", "--ndf", "4",
+            "--max-steps", "2", "--workers", "0", "-q"]
+    r = cli(*base, "--name", "u", "--size", "32", "--load-size", "36")
+    assert r.code == 0, r.err
+    assert json.loads((tmp_path / "runs" / "u" / "options.json").read_text())["generator"] == "unet"
+    from cyclegan_cli.zoo.resolve import load
+
+    G = load("u").generator("BtoA")
+    assert type(G).__name__ == "UnetGenerator" and G.size_multiple == 32
+    Image.new("RGB", (45, 37), (90, 140, 200)).save(tmp_path / "odd.png")
+    r = cli("translate", tmp_path / "odd.png", "--model", "u", "--direction", "BtoA", "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert Image.open(tmp_path / "o" / "odd.png").size == (45, 37)
+    r = cli(*base, "--name", "v", "--size", "36", "--load-size", "40")
+    assert r.code == 2 and "power of two" in r.err and len(r.err_lines) == 1

@@ -15,7 +15,7 @@ from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, Qu
 # saved option key -> (CLI parameter, how the saved value maps back); None: the same value
 _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_steps", "lr": "lr",
           "batch_size": "batch_size", "size": "size", "image_size": "size", "load_size": "load_size", "ngf": "ngf",
-          "ndf": "ndf", "blocks": "blocks", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
+          "ndf": "ndf", "blocks": "blocks", "generator": "generator", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
           "lambda_cycle_a": "lambda_cycle_a", "lambda_cycle_b": "lambda_cycle_b",
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
           "deterministic": "deterministic", "precision": "precision", "direction": "direction",
@@ -70,6 +70,7 @@ def train(
     ngf: Annotated[int, typer.Option("--ngf", min=1, help="Generator filters in the first layer (official 64).")] = 64,
     ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", min=1, help="CycleGAN generator ResNet blocks (official 9).")] = 9,
+    generator: Annotated[Literal["resnet", "unet"], typer.Option("--generator", help="CycleGAN generator: resnet (official default, --blocks) or unet (official --netG unet_128/unet_256; --size a power of two).")] = "resnet",
     paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="pix2pix: translate A to B (default) or B to A.")] = "AtoB",
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", min=0.0, help="pix2pix: L1 weight (official 100).")] = 100.0,
@@ -125,7 +126,7 @@ def train(
         check_name(name, "--name")
     folders = list(folders or [])
     values = dict(epochs=epochs, decay_epochs=decay_epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
-                  size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, upsample=upsample, nz=nz,
+                  size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, generator=generator, upsample=upsample, nz=nz,
                   lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
                   lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
                   deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
@@ -160,6 +161,7 @@ def train(
     epochs, decay_epochs, max_steps, lr, batch_size, size = (v[k] for k in ("epochs", "decay_epochs", "max_steps",
                                                                            "lr", "batch_size", "size"))
     load_size, ngf, ndf, blocks, upsample, nz = (v[k] for k in ("load_size", "ngf", "ndf", "blocks", "upsample", "nz"))
+    generator = v["generator"]
     lambda_cycle, lambda_identity, loss, no_flip = (v[k] for k in ("lambda_cycle", "lambda_identity", "loss", "no_flip"))
     lambda_cycle_a, lambda_cycle_b = v["lambda_cycle_a"], v["lambda_cycle_b"]
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
@@ -251,7 +253,7 @@ def train(
 
             run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
                                      batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                     upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle,
+                                     generator=generator, upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle,
                                      lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
                                      lambda_identity=lambda_identity, **common)
         else:

@@ -3,6 +3,8 @@ junyanz/pytorch-CycleGAN-and-pix2pix ``options/`` + ``models/cycle_gan_model.py`
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import torch
@@ -53,7 +55,7 @@ class Discriminators(nn.Module):
 
 
 class CycleGANTask(GANTask):
-    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size, flip, loss,
+    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, generator, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None):
         self.device, self.dist = device, dist
@@ -62,10 +64,14 @@ class CycleGANTask(GANTask):
         self.lambda_A, self.lambda_B = lambda_cycle if isinstance(lambda_cycle, tuple) else (lambda_cycle,) * 2
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options = seed, domains, options
-        g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm,
-                  "upsample": upsample}
+        if generator == "unet":  # the official --netG unet_128 / unet_256: one stage per halving of the crop
+            arch, g_args = "unet_generator", {"input_nc": 3, "output_nc": 3, "num_downs": int(math.log2(size)),
+                                              "ngf": ngf, "norm": norm, "upsample": upsample}
+        else:
+            arch, g_args = "resnet_generator", {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks,
+                                                "norm": norm, "upsample": upsample}
         d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
-        specs = {"G_A": ("resnet_generator", g_args), "G_B": ("resnet_generator", g_args),
+        specs = {"G_A": (arch, g_args), "G_B": (arch, g_args),
                  "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
         # N(0, 0.02), the official --init_type normal
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
@@ -205,6 +211,7 @@ def train_cyclegan(
     ngf=64,  # generator filters in the first conv layer (official 64)
     ndf=64,  # discriminator filters in the first conv layer (official 64)
     blocks=9,  # ResNet blocks (official resnet_9blocks)
+    generator="resnet",  # resnet (official default) or unet (official --netG unet_128/unet_256; size a power of 2)
     d_layers=3,  # PatchGAN layers: 3 = 70x70 receptive field (official basic D)
     norm="instance",  # instance norm (official for CycleGAN)
     upsample="transpose",  # generator up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
@@ -242,8 +249,12 @@ def train_cyclegan(
 
     if upsample not in UPSAMPLE:
         raise loop.UsageError(f"--upsample {upsample!r}: transpose or resize")
+    if generator not in ("resnet", "unet"):
+        raise loop.UsageError(f"--generator {generator!r}: resnet or unet")
     if size % 4:
         raise loop.UsageError(f"--size {size}: must be a multiple of 4")
+    if generator == "unet" and (size < 32 or size & (size - 1)):
+        raise loop.UsageError(f"--size {size}: the U-Net generator takes a power of two, at least 32")
     if size < 2 ** (d_layers + 2):
         raise loop.UsageError(f"--size {size}: the {d_layers}-layer PatchGAN needs at least {2 ** (d_layers + 2)} px")
     load_size = load_size or round(size * 286 / 256)
@@ -263,7 +274,7 @@ def train_cyclegan(
     total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
-                                load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, d_layers=d_layers,
+                                load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, generator=generator, d_layers=d_layers,
                                 norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_a,
                                 lambda_cycle_b=lambda_b, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
@@ -271,7 +282,7 @@ def train_cyclegan(
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
-    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, d_layers=d_layers, size=size,
+    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, generator=generator, d_layers=d_layers, size=size,
                         load_size=load_size, flip=flip, loss=loss, lambda_cycle=(lambda_a, lambda_b),
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
