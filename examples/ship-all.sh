@@ -9,6 +9,12 @@ RUNS=${RUNS:-work-data/runs}
   --license "weights: MIT (ganctl); training photos: GPL-2+ (mate-backgrounds, plasma-workspace-wallpapers), CC-BY-4.0/CC-BY-SA-4.0 (lomiri-wallpapers-16.04/-20.04), CC0/public domain (scikit-image data)" \
   --source "examples/photo2sketch (real photographs from Debian and scikit-image at 512 px; domain B made with OpenCV pencilSketch)" \
   --aliases sketch --description "photo <-> pencil sketch CycleGAN (ResNet-6, ngf 32, resize up-sampling, 128 px crops at the 512 px scale)"
+# the paired comparison model (train-pix2pix-cpu.sh); step 7750 of 9120, the pick of
+# `python examples/photo2sketch/pick.py $RUNS/p2s-pix2pix` (validation photos, not the held-out ones)
+.venv/bin/python examples/ship.py "${P2P:-$RUNS/p2s-pix2pix}" photo2sketch-paired --step 7750 \
+  --license "weights: MIT (ganctl); training photos: GPL-2+ (mate-backgrounds, plasma-workspace-wallpapers), CC-BY-4.0/CC-BY-SA-4.0 (lomiri-wallpapers-16.04/-20.04), CC0/public domain (scikit-image data)" \
+  --source "examples/photo2sketch (the same training photos as photo2sketch, as aligned photo/sketch pairs: prepare.py pairs)" \
+  --description "photo -> pencil sketch pix2pix, for comparison with the unpaired photo2sketch (U-Net 128, ngf 16, resize up-sampling, 128 px crops at the 512 px scale)"
 .venv/bin/python examples/ship.py "$RUNS/emoji32" emoji32 \
   --license "weights: MIT (ganctl); training images: Noto Color Emoji, SIL OFL 1.1" \
   --source "examples/emoji-dcgan (fonts-noto-color-emoji)" --aliases emoji --description "32 px colour-emoji DCGAN (ngf 32)"
