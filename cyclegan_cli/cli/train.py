@@ -77,7 +77,7 @@ def train(
     upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
     nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
     lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
-    lambda_cycle_a: Annotated[Optional[float], typer.Option("--lambda-cycle-a", min=0.0, help="A->B->A cycle weight only (default --lambda-cycle): lower it when B holds less than A (photo->sketch), or the A->B generator learns to hide A's detail in its B images.", show_default=False)] = None,
+    lambda_cycle_a: Annotated[Optional[float], typer.Option("--lambda-cycle-a", min=0.0, help="A->B->A cycle weight only (default --lambda-cycle; official lambda_A): lower it when B holds less than A (photo->sketch), where asking for A back at full weight gives the A->B generator a reason to hide A's detail in its B images.", show_default=False)] = None,
     lambda_cycle_b: Annotated[Optional[float], typer.Option("--lambda-cycle-b", min=0.0, help="B->A->B cycle weight only (default --lambda-cycle).", show_default=False)] = None,
     lambda_identity: Annotated[float, typer.Option("--lambda-identity", min=0.0, help="Identity loss, as a fraction of --lambda-cycle (official 0.5).")] = 0.5,
     loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], typer.Option("--loss", help="CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, lsgan, hinge, wgangp.")] = None,
