@@ -239,20 +239,22 @@ def test_cycle_weights_per_direction(tmp_path, cli):
 
 
 def test_resume_keeps_the_checkpoints_it_was_told_to_keep(tmp_path, cli):
-    """--keep is remembered: a resume that does not repeat it must not prune the run to 3."""
+    """--keep and --save-every are remembered: a resume that does not repeat them must neither
+    prune the run to 3 checkpoints nor save less often."""
     a, b = make_domains(tmp_path, n=2)
     base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--name", "k", "--size", "32", "--load-size", "32",
             "--ngf", "4", "--ndf", "4", "--blocks", "1", "--save-every", "1", "--epochs", "10", "--decay-epochs", "10", "-q"]
     ck = tmp_path / "runs" / "k" / "checkpoints"
     assert cli(*base, "--max-steps", "3", "--keep", "10").code == 0
     assert len(list(ck.iterdir())) == 3
-    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "6", "--save-every", "1", "-q")
+    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "6", "-q")
     assert r.code == 0, r.err
     assert sorted(p.name for p in ck.iterdir()) == [f"step-{i:08d}" for i in range(1, 7)]
-    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "8", "--save-every", "1", "--keep", "2", "-q")
+    r = cli("train", "--resume", "k", "--runs-dir", tmp_path / "runs", "--max-steps", "8", "--keep", "2", "-q")
     assert r.code == 0, r.err
     assert sorted(p.name for p in ck.iterdir()) == ["step-00000007", "step-00000008"]
-    assert json.loads((tmp_path / "runs" / "k" / "options.json").read_text())["keep_checkpoints"] == 2
+    opts = json.loads((tmp_path / "runs" / "k" / "options.json").read_text())
+    assert (opts["keep_checkpoints"], opts["save_every"]) == (2, 1)
 
 
 def test_cyclegan_with_the_unet_generator(tmp_path, cli):

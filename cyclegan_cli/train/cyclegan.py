@@ -230,9 +230,9 @@ def train_cyclegan(
     channels_last=None,  # default: on for CUDA
     compile=False,  # torch.compile the nets
     workers=None,  # DataLoader worker processes (default: 0 on CPU, where they would steal cores from compute; 4 on GPU)
-    log_every=50,  # a stats.jsonl line every N steps
-    sample_every=500,  # a sample grid every N steps
-    save_every=1000,  # a checkpoint every N steps (and at the end)
+    log_every=None,  # a stats.jsonl line every N steps (None: what the run was given before, else 50)
+    sample_every=None,  # a sample grid every N steps (None: as before, else 500)
+    save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
     keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     domains=None,  # domain names, default the folder names
     eval_every=0,  # evaluate the generator every N steps (0: never)

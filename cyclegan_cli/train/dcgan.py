@@ -114,9 +114,9 @@ def train_dcgan(
     channels_last=None,
     compile=False,
     workers=None,  # DataLoader worker processes (default: 0 on CPU, 4 on GPU)
-    log_every=50,
-    sample_every=500,
-    save_every=1000,
+    log_every=None,  # a stats.jsonl line every N steps (None: what the run was given before, else 50)
+    sample_every=None,  # a sample grid every N steps (None: as before, else 500)
+    save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
     keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     eval_every=0,  # evaluate the generator every N steps (0: never)
     eval_data=None,  # real images to evaluate against (CycleGAN: domain B; DCGAN: the data's kind)

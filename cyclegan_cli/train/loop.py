@@ -137,7 +137,6 @@ def schedule_length(max_steps: int | None, steps_per_epoch: int, epochs: int, de
 
 
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
-# also free on a resume, not compared: how many checkpoints to keep (restored when not given)
 
 
 def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True,
@@ -159,7 +158,7 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         if old.get("kind") != kind:
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
         # how long to train may change on a resume; what the networks and data are may not
-        free = {*LENGTH_OPTIONS, "name", "kind", "world_size", "keep_checkpoints"}
+        free = {*LENGTH_OPTIONS, *RUN_SETTINGS, "name", "kind", "world_size"}
         changed = sorted(k for k in options if k not in free and k in old and old[k] != options[k])
         if changed:
             diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
@@ -179,22 +178,32 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
     return run_dir, False
 
 
-DEFAULT_KEEP = 3
+# how a run reports and keeps itself: free to change on a resume, remembered when not given
+RUN_SETTINGS = {"log_every": 50, "sample_every": 500, "save_every": 1000, "keep_checkpoints": 3}
 
 
-def _keep_setting(run_dir: Path, keep: int | None, main: bool) -> int:
-    """How many checkpoints to keep: ``keep`` when given (then saved with the run), else the saved one."""
+def run_settings(run_dir: Path, main: bool, **given: int | None) -> dict:
+    """RUN_SETTINGS for this process: each given one (then saved with the run), else the saved one,
+    else the default."""
     from cyclegan_cli.zoo.runs import read_options
 
     opts = read_options(run_dir)  # {} when unreadable
-    if keep is None:
-        saved = opts.get("keep_checkpoints")
-        return saved if isinstance(saved, int) and saved >= 1 else DEFAULT_KEEP
-    if keep < 1:
-        raise UsageError(f"--keep {keep}: keep at least 1 checkpoint")
-    if main and opts and opts.get("keep_checkpoints") != keep:
-        _write_options(run_dir, {**opts, "keep_checkpoints": keep})
-    return keep
+    out, changed = {}, {}
+    for key, default in RUN_SETTINGS.items():
+        value = given.get(key)
+        if value is None:
+            saved = opts.get(key)
+            out[key] = saved if isinstance(saved, int) and not isinstance(saved, bool) and saved >= 1 else default
+            continue
+        if value < 1:
+            flag = "--keep" if key == "keep_checkpoints" else "--" + key.replace("_", "-")
+            raise UsageError(f"{flag} {value}: must be at least 1")
+        out[key] = value
+        if opts.get(key) != value:
+            changed[key] = value
+    if main and opts and changed:
+        _write_options(run_dir, {**opts, **changed})
+    return out
 
 
 def _write_options(run_dir: Path, options: dict) -> None:
@@ -251,15 +260,16 @@ def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
         or [mine[:batch_size]]
 
 
-def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int = 50, sample_every: int = 500,
-        save_every: int = 1000, keep_checkpoints: int | None = None, workers: int | None = None, dist: Dist | None = None,
+def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int | None = None,
+        sample_every: int | None = None, save_every: int | None = None, keep_checkpoints: int | None = None, workers: int | None = None, dist: Dist | None = None,
         device: torch.device = torch.device("cpu"), callbacks: Callbacks | None = None,
         evaluator: Callable[[Any], dict] | None = None, eval_every: int = 0) -> dict:
     """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
 
     Resumes from the run's latest checkpoint when there is one. Returns the final stats.
-    ``keep_checkpoints`` None: what the run was last given (saved in its options), else 3; a resume
-    that does not repeat ``--keep 40`` must not prune the run down to 3 checkpoints.
+    ``log_every``, ``sample_every``, ``save_every``, ``keep_checkpoints``: None is what the run was
+    last given (saved in its options), else RUN_SETTINGS; a resume that does not repeat ``--keep 40
+    --save-every 250`` must not prune the run to 3 checkpoints or save four times less often.
     """
     from cyclegan_cli.checkpoints import load_resume, save_checkpoint
     from cyclegan_cli.zoo import runs as registry
@@ -267,7 +277,10 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     dist = dist or Dist()
     cb = callbacks or Callbacks()
     run_dir = Path(run_dir)
-    keep_checkpoints = _keep_setting(run_dir, keep_checkpoints, dist.main)
+    settings = run_settings(run_dir, dist.main, log_every=log_every, sample_every=sample_every,
+                            save_every=save_every, keep_checkpoints=keep_checkpoints)
+    log_every, sample_every, save_every, keep_checkpoints = (
+        settings[k] for k in ("log_every", "sample_every", "save_every", "keep_checkpoints"))
     state = LoopState()
     if dist.main and (run_dir / "checkpoints").is_dir():
         for leftover in (run_dir / "checkpoints").iterdir():  # a write that a kill interrupted

@@ -132,9 +132,9 @@ def train_pix2pix(
     channels_last=None,
     compile=False,
     workers=None,
-    log_every=50,
-    sample_every=500,
-    save_every=1000,
+    log_every=None,  # a stats.jsonl line every N steps (None: what the run was given before, else 50)
+    sample_every=None,  # a sample grid every N steps (None: as before, else 500)
+    save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
     keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     domains=None,  # names of the input and target domains (default the folder names)
     callbacks=None,
