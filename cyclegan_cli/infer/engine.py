@@ -76,7 +76,7 @@ class Translator:
 
     def __init__(self, net, config, device="auto", precision="auto", backend="auto",
                  channels_last=None, tile=None, max_memory=None, cache_dir=None, dropout=False,
-                 compile=False):
+                 compile=False, on_notice=None):
         from cyclegan_cli.device import available_memory
         from cyclegan_cli.infer.tiling import receptive_radius
         from cyclegan_cli.models.cyclegan import for_translation
@@ -123,7 +123,7 @@ class Translator:
             if t != tile:
                 self.notes.append(f"--tile {tile} rounded to {t}, the network's size grid being {self.multiple} px")
             self.tile = t
-        self.backend = self._choose_backend(backend, cache_dir)
+        self.backend = self._choose_backend(backend, cache_dir, on_notice)
         # JPEGs decoded in batches on the GPU (nvJPEG) rather than by Pillow on the CPU
         self.decode_on_device = self.device.type == "cuda"
         if compile:  # on a GPU, CUDA graphs per input shape ("reduce-overhead"); each new size compiles again
@@ -137,7 +137,7 @@ class Translator:
             self.notes.append(self.backend.origin + "; images that need tiles run in fp32")
 
     # ------------------------------------------------------------------ setup
-    def _choose_backend(self, backend: str, cache_dir):
+    def _choose_backend(self, backend: str, cache_dir, on_notice=None):
         import importlib.util
 
         if backend not in BACKENDS:
@@ -147,7 +147,7 @@ class Translator:
                 raise UsageError("--precision int8 needs the onnx extra: pip install 'ganctl[onnx]'")
             from cyclegan_cli.infer.quantize import Int8Backend
 
-            return Int8Backend(OnnxBackend(self.net, cache_dir), multiple=self.multiple)
+            return Int8Backend(OnnxBackend(self.net, cache_dir), multiple=self.multiple, on_notice=on_notice)
         if backend == "torch" or self.device.type != "cpu" or self.dtype is not None or self.dropout:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")

@@ -82,7 +82,7 @@ class Int8Backend:
     """The ``OnnxBackend`` interface (``run``) with the int8 graph once it is calibrated."""
 
     def __init__(self, fp32_backend, calibration_images: int = CALIBRATION_IMAGES, margin: float = RANGE_MARGIN,
-                 multiple: int = 4):
+                 multiple: int = 4, on_notice=None):
         self.fp32, self.multiple = fp32_backend, multiple
         self.input_name = fp32_backend.input_name
         fp32 = Path(fp32_backend.path)  # named by the weights' hash: so are these
@@ -96,12 +96,12 @@ class Int8Backend:
         self.ran_int8 = 0
         self.crops: list[np.ndarray] = []  # this job's calibration crops, for the guard
         self.worst_db: float | None = None  # int8 against fp32 on the calibration crops
-        self.on_notice = lambda msg: None
+        self.on_notice = on_notice or (lambda msg: None)  # int8 giving way to fp32 is said to the user
         stored = self._read_ranges()
         if stored is not None:
             self.ranges, self.seen, self.worst_db = stored["ranges"], stored["images"], stored.get("worst_db")
         if self.rejected:
-            self.origin = f"fp32: int8 was {self.worst_db:.1f} dB from fp32 on its calibration images (below {MIN_PSNR_DB:g})"
+            self.origin = self._rejected_note()
             return
         if self.seen >= self.wanted:
             if self.path.is_file():
@@ -192,9 +192,12 @@ class Int8Backend:
         self.worst_db = min(worst, 999.0)  # JSON has no infinity
         if self.rejected:
             self.session = None
-            self.origin = f"fp32: int8 was {self.worst_db:.1f} dB from fp32 on its calibration images (below {MIN_PSNR_DB:g})"
+            self.origin = self._rejected_note()
             self.on_notice(f"--precision int8: {self.worst_db:.1f} dB from fp32 on the calibration images "
                            f"(below {MIN_PSNR_DB:g}): this model goes on in fp32")
+
+    def _rejected_note(self) -> str:
+        return f"fp32: int8 was {self.worst_db:.1f} dB from fp32 on its calibration images (below {MIN_PSNR_DB:g})"
 
     def close(self) -> None:
         """Keep what a short job saw, for the next job (the end of a job, also after an interrupt)."""

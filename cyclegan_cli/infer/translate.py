@@ -556,9 +556,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         summary.failed += failed
         return summary
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
-                            max_memory=max_memory, dropout=dropout, compile=compile)
-    if hasattr(translator.backend, "on_notice"):
-        translator.backend.on_notice = notice  # int8 giving way to fp32 is said whatever the verbosity
+                            max_memory=max_memory, dropout=dropout, compile=compile,
+                            on_notice=notice)  # int8 giving way to fp32 is said whatever the verbosity
     for note in translator.notes:
         detail(note)
     detail(f"memory budget {translator.memory_budget / 2**30:.1f} GiB: images up to "

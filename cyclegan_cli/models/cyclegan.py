@@ -42,6 +42,11 @@ class ResnetBlock(nn.Module):
 UPSAMPLE = ("transpose", "resize")
 
 
+def check_upsample(kind: str) -> None:
+    if kind not in UPSAMPLE:
+        raise ValueError(f"unknown upsample {kind!r}: {' or '.join(UPSAMPLE)}")
+
+
 def _upsample_layers(kind: str, cin: int, cout: int, bias: bool) -> list:
     """``transpose``: the official stride-2 transposed conv. ``resize``: bilinear x2, then a 3x3 conv,
     the fix the official FAQ gives for the checkerboard a transposed conv draws (Odena et al. 2016)."""
@@ -61,8 +66,7 @@ class ResnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", use_dropout=False,
                  upsample="transpose"):
         super().__init__()
-        if upsample not in UPSAMPLE:
-            raise ValueError(f"unknown upsample {upsample!r}: {' or '.join(UPSAMPLE)}")
+        check_upsample(upsample)
         self.size_multiple = 4
         nl = norm_layer(norm)
         use_bias = norm == "instance"  # the official code: bias only when the norm has no affine shift
@@ -129,8 +133,7 @@ class UnetGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, num_downs=8, ngf=64, norm="batch", use_dropout=False,
                  upsample="transpose"):
         super().__init__()
-        if upsample not in UPSAMPLE:
-            raise ValueError(f"unknown upsample {upsample!r}: {' or '.join(UPSAMPLE)}")
+        check_upsample(upsample)
         self.size_multiple = 2**num_downs
         nl = norm_layer(norm)
         kw = dict(norm=nl, use_bias=norm == "instance", upsample=upsample)

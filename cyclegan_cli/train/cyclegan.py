@@ -60,8 +60,7 @@ class CycleGANTask(GANTask):
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None):
         self.device, self.dist = device, dist
         self.loss_kind, self.lambda_identity = loss, lambda_identity
-        # (A->B->A, B->A->B) cycle weights; a number is both (the official lambda_A and lambda_B)
-        self.lambda_A, self.lambda_B = lambda_cycle if isinstance(lambda_cycle, tuple) else (lambda_cycle,) * 2
+        self.lambda_A, self.lambda_B = lambda_cycle  # A->B->A and B->A->B weights (the official lambda_A, lambda_B)
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options = seed, domains, options
         if generator == "unet":  # the official --netG unet_128 / unet_256: one stage per halving of the crop
@@ -245,10 +244,7 @@ def train_cyclegan(
     """Train a CycleGAN on two folders; returns the run folder."""
     if loss not in LOSSES or loss == "hinge":
         raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
-    from cyclegan_cli.models.cyclegan import UPSAMPLE
-
-    if upsample not in UPSAMPLE:
-        raise loop.UsageError(f"--upsample {upsample!r}: transpose or resize")
+    loop.check_upsample(upsample)
     if generator not in ("resnet", "unet"):
         raise loop.UsageError(f"--generator {generator!r}: resnet or unet")
     if size % 4:

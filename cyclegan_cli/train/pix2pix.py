@@ -151,10 +151,7 @@ def train_pix2pix(
     load_size = load_size or round(size * 286 / 256)
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
-    from cyclegan_cli.models.cyclegan import UPSAMPLE
-
-    if upsample not in UPSAMPLE:
-        raise loop.UsageError(f"--upsample {upsample!r}: transpose or resize")
+    loop.check_upsample(upsample)
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
         pairs = pair_folders(Path(folder_a), Path(folder_b), on_skip=cb.on_notice)
