@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -14,9 +15,12 @@ app = typer.Typer(help="Local training runs: list, show, promote, export, remove
 
 
 def _run(name: str):
+    """A run by name (see :func:`cyclegan_cli.zoo.runs.find_run`) or by its folder."""
     from cyclegan_cli.errors import NotFoundError
     from cyclegan_cli.zoo import runs
 
+    if ("/" in name or os.sep in name) and runs.is_run_dir(Path(name)):
+        return runs.register(Path(name))
     r = runs.find_run(name)
     if r is None:
         import difflib
@@ -160,7 +164,7 @@ def export(spec: str, dest: Path, json_out: JsonOpt = False):
 
 
 @app.command("rm")
-def rm(name: str, delete_files: Annotated[bool, typer.Option("--delete-files", help="Also delete the run folder.")] = False,
+def rm(name: Annotated[str, typer.Argument(help="A run name or a run folder.")], delete_files: Annotated[bool, typer.Option("--delete-files", help="Also delete the run folder.")] = False,
        json_out: JsonOpt = False):
     """Forget a run (and with --delete-files, delete its folder)."""
     import shutil
@@ -169,7 +173,7 @@ def rm(name: str, delete_files: Annotated[bool, typer.Option("--delete-files", h
 
     o = Output(False, False, json_out)
     r = _run(name)
-    runs.unregister(r.name)
+    runs.unregister(r.path)
     if delete_files:
         shutil.rmtree(r.path, ignore_errors=True)
-    o.emit(f"removed {r.name}", {"name": r.name, "deleted_files": delete_files})
+    o.emit(f"removed {r.name} ({r.path})", {"name": r.name, "path": r.path, "deleted_files": delete_files})

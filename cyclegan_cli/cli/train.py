@@ -134,7 +134,7 @@ def train(
     given = {k for k in values if _explicit(ctx, k)}
     run_dir = None
     if resume:
-        run = registry.find_run(resume) if not Path(resume).is_dir() else None
+        run = registry.find_run(resume, runs_dir) if not Path(resume).is_dir() else None
         run_dir = Path(run.path) if run else Path(resume)
         if not registry.is_run_dir(run_dir):
             raise NotFoundError(f"no run {resume!r} to resume")

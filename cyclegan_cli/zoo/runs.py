@@ -1,5 +1,9 @@
 """The registry of local training runs: SQLite (WAL) in the ganctl home, rebuilt from the run
-folders, which are the truth (``ganctl runs scan``)."""
+folders, which are the truth (``ganctl runs scan``).
+
+Runs are keyed by their absolute folder: two projects may each have a ``cyclegan-001``. A name
+finds the run ``RUNS_DIR/NAME`` under the current runs folder first; otherwise the one registered
+run of that name, and several are an error that lists their folders."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan_cli.errors import NotFoundError
+from cyclegan_cli.errors import NotFoundError, UsageError
 from cyclegan_cli.zoo import paths
 
 STEP_RE = re.compile(r"^step-(\d+)$")
@@ -35,9 +39,17 @@ def _connect() -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(db), timeout=30)
     con.execute("PRAGMA journal_mode=WAL")
-    con.execute("CREATE TABLE IF NOT EXISTS runs (name TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT, "
-                "last_step INTEGER, updated REAL)")
+    with con:
+        con.execute("CREATE TABLE IF NOT EXISTS run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, "
+                    "last_step INTEGER, updated REAL)")
+        # registries before 0.1.1 were keyed by name (one run per name across all projects)
+        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
+            con.execute("DROP TABLE runs")
     return con
+
+
+_COLUMNS = "name, path, kind, last_step, updated"
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:
@@ -75,14 +87,14 @@ def register(run_dir: Path) -> RunInfo:
     info = RunInfo(name=opts.get("name", run_dir.name), path=str(run_dir), kind=opts.get("kind", "?"),
                    last_step=steps[-1] if steps else 0, updated=time.time())
     with closing(_connect()) as con, con:
-        con.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",
+        con.execute(f"INSERT OR REPLACE INTO run_paths ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                     (info.name, info.path, info.kind, info.last_step, info.updated))
     return info
 
 
 def list_runs() -> list[RunInfo]:
     with closing(_connect()) as con:
-        rows = con.execute("SELECT name, path, kind, last_step, updated FROM runs ORDER BY name").fetchall()
+        rows = con.execute(f"SELECT {_COLUMNS} FROM run_paths ORDER BY name, path").fetchall()
     return [RunInfo(*r) for r in rows if Path(r[1]).is_dir()]
 
 
@@ -99,20 +111,25 @@ def scan(folders: list[Path] | None = None) -> list[RunInfo]:
                 if is_run_dir(d):
                     candidates.add(d.resolve())
     with closing(_connect()) as con, con:
-        con.execute("DELETE FROM runs")
+        con.execute("DELETE FROM run_paths")
     return [register(p) for p in sorted(candidates)]
 
 
-def find_run(name: str) -> RunInfo | None:
+def find_run(name: str, runs_dir: Path | None = None) -> RunInfo | None:
+    """The run called ``name``: ``runs_dir/NAME`` (default: the current runs folder) when it is a
+    run, else the one registered run of that name; None when there is none. A name that several
+    registered runs share is a UsageError listing their folders."""
+    here = Path(runs_dir if runs_dir is not None else paths.default_runs_dir()) / name
+    if is_run_dir(here):  # the run of the project the user is in wins; keep the registry current
+        return register(here)
     with closing(_connect()) as con:
-        row = con.execute("SELECT name, path, kind, last_step, updated FROM runs WHERE name = ?", (name,)).fetchone()
-    if row and Path(row[1]).is_dir():
-        return RunInfo(*row)
-    # not registered (e.g. the registry was deleted): the default runs folder is still the truth
-    d = paths.default_runs_dir() / name
-    if is_run_dir(d):
-        return register(d)
-    return None
+        rows = con.execute(f"SELECT {_COLUMNS} FROM run_paths WHERE name = ? ORDER BY path", (name,)).fetchall()
+    found = [RunInfo(*r) for r in rows if Path(r[1]).is_dir()]
+    if len(found) > 1:
+        where = ", ".join(r.path for r in found)
+        raise UsageError(f"run name {name!r} is ambiguous: runs in {where}; give the run folder, or run from "
+                         "the project whose runs/ holds it (or pass its --runs-dir)")
+    return found[0] if found else None
 
 
 def run_checkpoint(run: RunInfo, step: str | None) -> Path:
@@ -160,6 +177,7 @@ def best_step(run_dir: Path, metric: str, among: list[int] | None = None) -> int
     return min(scored)[1] if scored else None
 
 
-def unregister(name: str) -> None:
+def unregister(run_dir) -> None:
+    """Forget the run in ``run_dir`` (the registry's key is the absolute folder)."""
     with closing(_connect()) as con, con:
-        con.execute("DELETE FROM runs WHERE name = ?", (name,))
+        con.execute("DELETE FROM run_paths WHERE path = ?", (str(Path(run_dir).resolve()),))

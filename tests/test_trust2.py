@@ -1,0 +1,98 @@
+"""Trust, second wave: each test reproduces one reviewed defect (issue 25) and fails on the code
+before its fix."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import save_rgb
+
+TINY = ["--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--max-steps", "1",
+        "--workers", "0", "-q"]
+
+
+def two_folders(tmp_path):
+    a, b = tmp_path / "A", tmp_path / "B"
+    for i in range(2):
+        save_rgb(a / f"{i}.png", 32, 32, seed=i)
+        save_rgb(b / f"{i}.png", 32, 32, seed=10 + i)
+    return a, b
+
+
+# ------------------------------------------------------------------------------- 1. runs by path
+
+def test_1_runs_with_the_same_name_in_two_projects_stay_apart(cli, tmp_path, monkeypatch):
+    a, b = two_folders(tmp_path)
+    p1, p2, p3 = tmp_path / "p1", tmp_path / "p2", tmp_path / "p3"
+    for p, seed in ((p1, "1"), (p2, "2")):
+        p.mkdir()
+        monkeypatch.chdir(p)
+        r = cli("train", a, b, *TINY, "--seed", seed)
+        assert r.code == 0, r.err
+        assert (p / "runs" / "cyclegan-001" / "options.json").is_file()
+    r = cli("runs", "list", "--json")
+    assert sorted(json.loads(l)["path"] for l in r.out.splitlines()) == sorted(
+        str((p / "runs" / "cyclegan-001").resolve()) for p in (p1, p2))
+    # in p1, the name means p1's run: --model and the weights behind it
+    monkeypatch.chdir(p1)
+    save_rgb(tmp_path / "x.png", 16, 16)
+    r = cli("translate", tmp_path / "x.png", "--model", "cyclegan-001", "--out", tmp_path / "o1", "--json")
+    assert r.code == 0, r.err
+    r2 = cli("translate", tmp_path / "x.png", "--model", p1 / "runs" / "cyclegan-001" / "checkpoints" / "step-00000001",
+             "--out", tmp_path / "o1b")
+    assert r2.code == 0, r2.err
+    assert (tmp_path / "o1" / "x.png").read_bytes() == (tmp_path / "o1b" / "x.png").read_bytes()
+    # from a third folder the name is ambiguous: one line naming both folders, exit 2
+    p3.mkdir()
+    monkeypatch.chdir(p3)
+    r = cli("translate", tmp_path / "x.png", "--model", "cyclegan-001", "--out", tmp_path / "o3")
+    assert r.code == 2 and len(r.err_lines) == 1, r.err
+    assert str((p1 / "runs").resolve()) in r.err and str((p2 / "runs").resolve()) in r.err
+    r = cli("runs", "rm", "cyclegan-001", "--delete-files")
+    assert r.code == 2 and (p1 / "runs" / "cyclegan-001").is_dir() and (p2 / "runs" / "cyclegan-001").is_dir()
+    # in p1, rm deletes p1's run and leaves p2's alone
+    monkeypatch.chdir(p1)
+    r = cli("runs", "rm", "cyclegan-001", "--delete-files")
+    assert r.code == 0, r.err
+    assert not (p1 / "runs" / "cyclegan-001").exists() and (p2 / "runs" / "cyclegan-001" / "options.json").is_file()
+    # now the name is p2's alone, from anywhere; --resume finds it by the registry
+    monkeypatch.chdir(p3)
+    r = cli("runs", "show", "cyclegan-001", "--json")
+    assert r.code == 0 and json.loads(r.out)["path"] == str((p2 / "runs" / "cyclegan-001").resolve())
+
+
+def test_1_resume_in_a_project_uses_its_own_run(cli, tmp_path, monkeypatch):
+    a, b = two_folders(tmp_path)
+    p1, p2 = tmp_path / "p1", tmp_path / "p2"
+    for p in (p1, p2):
+        p.mkdir()
+        monkeypatch.chdir(p)
+        assert cli("train", a, b, *TINY).code == 0
+    monkeypatch.chdir(p1)
+    r = cli("train", "--resume", "cyclegan-001", "--max-steps", "2", "-q")
+    assert r.code == 0, r.err
+    assert (p1 / "runs" / "cyclegan-001" / "checkpoints" / "step-00000002").is_dir()
+    assert not (p2 / "runs" / "cyclegan-001" / "checkpoints" / "step-00000002").exists()
+
+
+def test_1_an_old_registry_keyed_by_name_is_carried_over(tmp_path, isolated_home):
+    import sqlite3
+
+    from cyclegan_cli.zoo import runs
+
+    run = tmp_path / "old" / "r"
+    run.mkdir(parents=True)
+    (run / "options.json").write_text(json.dumps({"name": "r", "kind": "cyclegan"}))
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(str(isolated_home / "runs.sqlite"))
+    con.execute("CREATE TABLE runs (name TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT, last_step INTEGER, "
+                "updated REAL)")
+    con.execute("INSERT INTO runs VALUES ('r', ?, 'cyclegan', 0, 0)", (str(run),))
+    con.commit()
+    con.close()
+    assert [r.path for r in runs.list_runs()] == [str(run)]
+    assert runs.find_run("r").path == str(run)
