@@ -96,3 +96,62 @@ def test_1_an_old_registry_keyed_by_name_is_carried_over(tmp_path, isolated_home
     con.close()
     assert [r.path for r in runs.list_runs()] == [str(run)]
     assert runs.find_run("r").path == str(run)
+
+
+# ------------------------------------------------------------------------------- 2, 3, 15. translate records
+
+def test_2_an_output_that_failed_is_not_recorded_as_done(cli, tmp_path, tiny_cyclegan):
+    src = tmp_path / "in"
+    for i in range(3):
+        save_rgb(src / f"{i}.png", 16, 16, seed=i)
+    out = tmp_path / "out"
+    assert cli("translate", src, "--model", tiny_cyclegan, "--out", out).code == 0  # model m1 (AtoB)
+    m1 = (out / "1.png").read_bytes()
+    good = (src / "1.png").read_bytes()
+    (src / "1.png").write_bytes(good[:40])  # m2 fails on this one file
+    r = cli("translate", src, "--model", tiny_cyclegan, "--direction", "BtoA", "--out", out, "--overwrite")
+    assert r.code == 1 and (out / "1.png").read_bytes() == m1
+    (src / "1.png").write_bytes(good)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--direction", "BtoA", "--out", out, "--json")
+    assert r.code == 0, r.err
+    status = {Path(json.loads(l)["input"]).name: json.loads(l)["status"] for l in r.out.splitlines()}
+    assert status == {"0.png": "skipped", "1.png": "ok", "2.png": "skipped"}
+    assert (out / "1.png").read_bytes() != m1
+
+
+def test_2_outputs_are_recorded_after_they_are_written(tmp_path, tiny_cyclegan):
+    from cyclegan_cli.infer.translate import MANIFEST, translate
+
+    src = tmp_path / "in"
+    for i in range(2):
+        save_rgb(src / f"{i}.png", 16, 16, seed=i)
+    seen = []
+
+    def on_result(r):  # when an output is reported, the manifest may hold it only once the file is there
+        data = json.loads((tmp_path / "out" / MANIFEST).read_text())
+        seen.append((data["files"].get(Path(r["output"]).name), Path(r["output"]).is_file()))
+
+    translate(tiny_cyclegan, [src], out=tmp_path / "out", on_result=on_result)
+    assert len(seen) == 2 and all(made is None or exists for made, exists in seen)
+    data = json.loads((tmp_path / "out" / MANIFEST).read_text())
+    assert sorted(data["files"]) == ["0.png", "1.png"] and not data["pending"]
+
+
+def test_3_two_jobs_with_one_source_are_both_reported(cli, tmp_path, tiny_cyclegan):
+    photos = tmp_path / "photos"
+    for i in range(3):
+        save_rgb(photos / f"{i}.png", 16, 16, seed=i)
+    r = cli("translate", photos, photos / "1.png", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json")
+    assert r.code == 0, r.err
+    records = [json.loads(l) for l in r.out.splitlines()]
+    written = sorted(str(p) for p in (tmp_path / "o").rglob("*.png"))
+    assert len(written) == 4 and sorted(x["output"] for x in records) == written
+    assert all(x["status"] == "ok" for x in records)
+
+
+def test_15_translate_api_reports_its_seconds(tmp_path, tiny_cyclegan):
+    from cyclegan_cli.infer.translate import translate
+
+    save_rgb(tmp_path / "a.png", 16, 16)
+    summary = translate(tiny_cyclegan, [tmp_path / "a.png"], out=tmp_path / "o")
+    assert summary.converted == 1 and summary.seconds > 0

@@ -54,10 +54,10 @@ class RayTranslator:
 
         o = self.options
         jobs = [Job(Path(s), Path(d), k) for s, d, k in zip(batch["src"], batch["dst"], batch["kind"])]
-        results = {}  # src -> (status, error, ms, frames)
+        results = {}  # output -> (status, error, ms, frames): two jobs may read one source
 
         def on_result(r):
-            results[r["input"]] = (r["status"], r["error"], r["ms"], 0)
+            results[r["output"]] = (r["status"], r["error"], r["ms"], 0)
 
         images = [j for j in jobs if j.kind == "image"]
         if images:
@@ -74,11 +74,11 @@ class RayTranslator:
                 error, frames = info.get("error"), info.get("frames")
             except Exception as exc:  # one file's failure is its own result, as in the local engine
                 error, frames = _one_line(job, exc), 0
-            results[str(job.src)] = ("failed" if error else "ok", error, round((time.perf_counter() - t0) * 1000, 1),
+            results[str(job.dst)] = ("failed" if error else "ok", error, round((time.perf_counter() - t0) * 1000, 1),
                                      frames)
         out = {"src": [], "dst": [], "status": [], "error": [], "ms": [], "frames": []}
         for job in jobs:
-            status, error, ms, frames = results[str(job.src)]
+            status, error, ms, frames = results[str(job.dst)]
             for k, v in (("src", str(job.src)), ("dst", str(job.dst)), ("status", status), ("error", error or ""),
                          ("ms", ms or 0.0), ("frames", frames or 0)):
                 out[k].append(v)

@@ -193,7 +193,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         img.write_picture(pic, job.dst, pil_format, quality)
         return (time.perf_counter() - t0) * 1000
 
-    ran_as: dict[str, str] = {}  # input -> the precision its network pass ran in
+    ran_as: dict[str, str] = {}  # output -> the precision its network pass ran in
 
     def finish(job, status, ms=None, error=None):
         if status == "ok":
@@ -202,8 +202,8 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
             summary.failed += 1
         record = {"input": str(job.src), "output": str(job.dst), "status": status,
                   "ms": None if ms is None else round(ms, 1), "error": error}
-        if status == "ok" and str(job.src) in ran_as:
-            record["precision"] = ran_as.pop(str(job.src))
+        if status == "ok" and str(job.dst) in ran_as:
+            record["precision"] = ran_as.pop(str(job.dst))
         report(record)
 
     pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, t0)]
@@ -234,7 +234,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         w, h = items[0][1].size
         precision = translator.ran_as(h, w)
         for job, _, _ in items:
-            ran_as[str(job.src)] = precision
+            ran_as[str(job.dst)] = precision
         if isinstance(items[0][1], img.EncodedJpeg):
             try:
                 outs = translator.run_jpegs([p.data for _, p, _ in items])
@@ -278,7 +278,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     continue
                 w, h = pic.size
                 if translator.needs_tiling(h, w):
-                    ran_as[str(job.src)] = translator.ran_as(h, w)
+                    ran_as[str(job.dst)] = translator.ran_as(h, w)
                     try:
                         out = translator.run_image(pic.rgb)
                     except Exception as exc:
@@ -385,12 +385,17 @@ MANIFEST = ".ganctl-manifest.json"
 class Manifest:
     """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
     changes pixels) made each output, so skip-existing never passes off another model's file as
-    done. Outputs are claimed before they are written, under a file lock, so shards sharing an
-    output folder keep one consistent manifest."""
+    done. :meth:`claim` marks the outputs a job will write as pending; :meth:`commit` records each
+    one after its atomic write (written out in small groups and at :meth:`close`), so a job killed
+    half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
+    writes happen under a file lock, so shards sharing an output folder keep one manifest."""
 
     def __init__(self, out: Path, maker: dict):
         self.out, self.maker = Path(out), maker
         self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
+        self._claimed: set[str] = set()
+        self._done: list[str] = []
+        self._last_write = 0.0
 
     def _rel(self, dst: Path) -> str:
         return os.path.relpath(dst, self.out)
@@ -399,25 +404,34 @@ class Manifest:
         try:
             data = json.loads((self.out / MANIFEST).read_text())
             if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                if not isinstance(data.get("pending"), dict):
+                    data["pending"] = {}
                 return data
         except (OSError, ValueError):
             pass
-        return {"version": 1, "makers": {}, "files": {}}
+        return {"version": 1, "makers": {}, "files": {}, "pending": {}}
+
+    def _lock(self):
+        from filelock import FileLock
+
+        return FileLock(str(self.out / (MANIFEST + ".lock")))
+
+    def _write(self, data: dict) -> None:
+        img.atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
 
     def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
         """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
-        by another maker and ``overwrite`` is off."""
-        from filelock import FileLock
-
-        self.out.mkdir(parents=True, exist_ok=True) if not dry_run else None
-        lock = FileLock(str(self.out / (MANIFEST + ".lock"))) if not dry_run else contextlib.nullcontext()
-        with lock:
+        by another maker and ``overwrite`` is off. An output claimed by an earlier job but never
+        committed (it failed, or the job was killed) is run again."""
+        if not dry_run:
+            self.out.mkdir(parents=True, exist_ok=True)
+        with self._lock() if not dry_run else contextlib.nullcontext():
             data = self._read()
             todo, skip, foreign = [], [], []
             for job in jobs:
                 rel = self._rel(job.dst)
                 made_by = data["files"].get(rel)
-                if overwrite or not job.dst.exists():
+                if overwrite or not job.dst.exists() or (made_by is None and rel in data["pending"]):
                     todo.append(job)
                 elif made_by is None or made_by == self.key:
                     skip.append((job, "exists"))
@@ -434,21 +448,50 @@ class Manifest:
                                  f"options ({what}); use --overwrite to replace them, or another --out")
             if not dry_run:
                 data["makers"][self.key] = self.maker
-                for job in todo:
-                    data["files"][self._rel(job.dst)] = self.key
-                img.atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
+                for job in todo:  # no longer anyone's until written
+                    rel = self._rel(job.dst)
+                    data["files"].pop(rel, None)
+                    data["pending"][rel] = self.key
+                    self._claimed.add(rel)
+                self._write(data)
+        self._last_write = time.monotonic()
         return todo, skip
+
+    def commit(self, dst) -> None:
+        """``dst`` is written: record it (on disk within a few seconds, and at :meth:`close`)."""
+        rel = self._rel(Path(dst))
+        if rel in self._claimed:
+            self._done.append(rel)
+            if len(self._done) >= 64 or time.monotonic() - self._last_write >= 2.0:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self._done:
+            return
+        with self._lock():
+            data = self._read()
+            data["makers"][self.key] = self.maker
+            for rel in self._done:
+                data["files"][rel] = self.key
+                data["pending"].pop(rel, None)
+            self._write(data)
+        self._done = []
+        self._last_write = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
 
 
 class _InOrder:
-    """Passes results on in plan order, whatever order the workers finish in."""
+    """Passes results on in plan order, whatever order the workers finish in. A result is matched
+    to its job by its output (unique in a plan: two jobs may read the same source)."""
 
     def __init__(self, report: Callable[[dict], None], order: list):
         self.report, self.next, self.held = report, 0, {}
-        self.index = {str(j.src): i for i, j in enumerate(order)}
+        self.index = {str(j.dst): i for i, j in enumerate(order)}
 
-    def __call__(self, r: dict) -> None:
-        i = self.index.get(r["input"])
+    def __call__(self, r: dict, job: Job | None = None) -> None:
+        i = self.index.get(str(job.dst) if job is not None else r.get("output"))
         if i is None:
             self.report(r)
             return
@@ -484,6 +527,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     from cyclegan_cli.infer.engine import Translator, weights_hash
     from cyclegan_cli.zoo.resolve import load
 
+    t_start = time.perf_counter()
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UsageError("no inputs given")
@@ -514,7 +558,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if on_plan:
         on_plan(jobs)
     if not jobs:
-        return summary
+        return _timed(summary, t_start)
     loaded = load(model, nets=None) if not hasattr(model, "generator") else model
     if loaded.config.kind not in TRANSLATION_KINDS:
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
@@ -523,21 +567,28 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
              "precision": precision, "tile": tile, "dropout": dropout,
              "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
-    todo, skipped = Manifest(Path(out), maker).claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
-    skipped_src = {str(j.src): why for j, why in skipped}
+    manifest = Manifest(Path(out), maker)
+    todo, skipped = manifest.claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
+    skipped_dst = {str(j.dst): why for j, why in skipped}
     summary.skipped += len(skipped)
     if dry_run:
         for job in jobs:
-            why = skipped_src.get(str(job.src))
+            why = skipped_dst.get(str(job.dst))
             report({"input": str(job.src), "output": str(job.dst), "status": "skipped" if why else "planned",
-                    "kind": job.kind, "reason": why, "ms": None, "error": None})
-        return summary
+                    "kind": job.kind, "reason": why, "ms": None, "error": None}, job)
+        return _timed(summary, t_start)
     for job, why in skipped:
         report({"input": str(job.src), "output": str(job.dst), "status": "skipped", "reason": why,
-                "ms": None, "error": None})
+                "ms": None, "error": None}, job)
     if not todo:
         report.flush()
-        return summary
+        return _timed(summary, t_start)
+
+    def done(r: dict, job: Job | None = None) -> None:  # an output is recorded only once it is written
+        if r.get("status") == "ok" and r.get("output"):
+            manifest.commit(r["output"])
+        report(r, job)
+
     img.remove_stale_tmp(Path(out))
     if engine == "ray":
         from cyclegan_cli.infer.ray_engine import run_jobs
@@ -547,14 +598,15 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                    "max_pixels": max_pixels, "video": video_options}
         try:
             converted, failed = run_jobs(todo, loaded.path, direction, options, ray_address,
-                                         workers if workers_given else None, report)
+                                         workers if workers_given else None, done)
         except KeyboardInterrupt:
             raise Interrupted(INTERRUPTED) from None
         finally:
+            manifest.close()
             report.flush()
         summary.converted += converted
         summary.failed += failed
-        return summary
+        return _timed(summary, t_start)
     translator = Translator(net, loaded.config, device=device, precision=precision, backend=backend, tile=tile,
                             max_memory=max_memory, dropout=dropout, compile=compile,
                             on_notice=notice)  # int8 giving way to fp32 is said whatever the verbosity
@@ -569,7 +621,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     videos = [j for j in todo if j.kind == "video"]
     try:
         if images:
-            s = translate_images(translator, images, fmt, quality, size, batch_size, workers, max_pixels, report)
+            s = translate_images(translator, images, fmt, quality, size, batch_size, workers, max_pixels, done)
             summary.converted += s.converted
             summary.failed += s.failed
         for job in videos:
@@ -581,8 +633,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                                        on_notice=notice, on_progress=on_progress, **video_options)
             except (InputError, OSError) as exc:
                 summary.failed += 1
-                report({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,
-                        "error": _one_line(job, exc)})
+                done({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,
+                      "error": _one_line(job, exc)}, job)
                 continue
             status = "ok" if not info.get("error") else "failed"
             if status == "ok":
@@ -591,12 +643,18 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                 summary.failed += 1
             frames_out = video_options.get("frames_out")
             output = str(Path(frames_out) / job.src.stem) if frames_out is not None else str(job.dst)
-            report({"input": str(job.src), "output": output, "status": status,
-                    "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
-                    "frames": info.get("frames"), "precision": translator.precision_so_far()})
+            done({"input": str(job.src), "output": output, "status": status,
+                  "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
+                  "frames": info.get("frames"), "precision": translator.precision_so_far()}, job)
     except KeyboardInterrupt:  # during a video: the same one line as during images
         raise Interrupted(INTERRUPTED) from None
     finally:
         translator.close()
+        manifest.close()
         report.flush()
+    return _timed(summary, t_start)
+
+
+def _timed(summary: Summary, t_start: float) -> Summary:
+    summary.seconds = time.perf_counter() - t_start
     return summary
