@@ -155,3 +155,49 @@ def test_15_translate_api_reports_its_seconds(tmp_path, tiny_cyclegan):
     save_rgb(tmp_path / "a.png", 16, 16)
     summary = translate(tiny_cyclegan, [tmp_path / "a.png"], out=tmp_path / "o")
     assert summary.converted == 1 and summary.seconds > 0
+
+
+# ------------------------------------------------------------------------------- 12, 13, 18. one-line errors
+
+def test_12_a_suffix_with_a_slash_is_refused_up_front(cli, tmp_path, tiny_cyclegan):
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--suffix", "_v2/final")
+    assert r.code == 2 and len(r.err_lines) == 1 and "--suffix" in r.err, r.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_13_export_without_the_onnx_extra_is_one_line(cli, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if the extra were not installed
+    r = cli("export", "emoji32", "--onnx", tmp_path / "e.onnx")
+    assert r.code == 2 and len(r.err_lines) == 1 and "onnx extra" in r.err, r.err
+    assert not (tmp_path / "e.onnx").exists()
+
+
+def test_18_dcgan_size_error_names_every_size_it_takes(cli, tmp_path):
+    from cyclegan_cli.models import build
+
+    for s in (16, 256):  # the generator builds these, so the message must name them
+        build("dcgan_generator", nz=4, ngf=2, nc=3, image_size=s)
+    for i in range(2):
+        save_rgb(tmp_path / "faces" / f"{i}.png", 16, 16, seed=i)
+    r = cli("train", tmp_path / "faces", "--size", "48", "--max-steps", "1")
+    assert r.code == 2 and len(r.err_lines) == 1
+    assert all(str(s) in r.err for s in (16, 32, 64, 128, 256)), r.err
+
+
+# ------------------------------------------------------------------------------- 16, 17. the README
+
+def test_16_17_readme_claims_match_the_code(cli):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = " ".join(readme.split())
+    train_help = cli("train", "--help").out
+    if "--norm" not in train_help:  # the README may speak of the official option only
+        for i in [i for i in range(len(text)) if text.startswith("--norm", i)]:
+            assert "official" in text[max(0, i - 80):i], text[max(0, i - 80):i + 20]
+    # dropout off is our choice: the official test.py keeps pix2pix dropout on unless --eval
+    i = text.index("run as the official `test.py` runs them")
+    sentence = text[i:text.index(".", i)]
+    assert "dropout" not in sentence.lower(), sentence
+    assert "`--eval`" in text

@@ -92,7 +92,8 @@ def translate(
         import_ray()
     check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
                   workers=workers or 2, shard=shard, device=device, precision=precision, backend=backend,
-                  max_pixels=max_pixels, max_memory=max_memory, out=out, video_options=video_options)
+                  max_pixels=max_pixels, max_memory=max_memory, out=out, video_options=video_options,
+                  suffix=suffix)
     paths = []
     for item in inputs:
         if item == "-":

@@ -301,7 +301,11 @@ class OnnxBackend:
 
 def export_onnx(net, path: Path, opset: int = 17) -> Path:
     """Export with dynamic batch, height and width; written atomically."""
+    import importlib.util
     import warnings
+
+    if importlib.util.find_spec("onnx") is None:  # torch.onnx.export needs it
+        raise UsageError("ONNX export needs the onnx extra: pip install 'ganctl[onnx]'")
 
     from cyclegan_cli.data.images import reserve_tmp
 

@@ -324,7 +324,7 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
                   tile: int | None = None, batch_size: int | None = None, workers: int = 2,
                   shard: str | None = None, device: str = "auto", precision: str = "auto", backend: str = "auto",
                   max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
-                  out: Path | None = None, video_options: dict | None = None) -> None:
+                  out: Path | None = None, video_options: dict | None = None, suffix: str = "") -> None:
     """Every option checked before anything is planned, skipped or loaded: a bad value is one
     UsageError (exit 2) at once, never a failure per file or a silent no-op."""
     from cyclegan_cli.device import DEVICE_PATTERN, TRANSLATE_PRECISIONS
@@ -339,6 +339,8 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
         bad(f"--format {fmt!r}: same, png, jpg, webp, bmp or tiff")
     if not 1 <= quality <= 100:
         bad(f"--quality {quality}: 1 to 100")
+    if any(c in suffix for c in "/\\\0"):
+        bad(f"--suffix {suffix!r}: it goes on the end of a file name, so no / or \\")
     if size is not None and size < 2:
         bad(f"--size {size}: the short side must be at least 2 px")
     if tile is not None and tile < 16:
@@ -542,7 +544,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     workers = workers or 2
     check_options(direction=direction, fmt=fmt, quality=quality, size=size, tile=tile, batch_size=batch_size,
                   workers=workers, shard=shard, device=device, precision=precision, backend=backend,
-                  max_pixels=max_pixels, max_memory=max_memory, out=Path(out), video_options=video_options)
+                  max_pixels=max_pixels, max_memory=max_memory, out=Path(out), video_options=video_options,
+                  suffix=suffix)
     if all(not p.exists() for p in inputs) and len(inputs) == 1:
         raise NotFoundError(f"{inputs[0]}: no such file or folder")
     notice = on_notice or (lambda m: None)

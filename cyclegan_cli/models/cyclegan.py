@@ -202,9 +202,10 @@ class PerImageNorm(nn.InstanceNorm2d):
 
 
 def for_translation(net: nn.Module, dropout: bool = False) -> nn.Module:
-    """A copy of a translation generator set up the way the pix2pix/CycleGAN papers and the official
-    ``test.py`` run it: batch norm with per-image statistics (see :class:`PerImageNorm`); dropout
-    off (deterministic) unless ``dropout``, then on as in the paper's stochastic sampling."""
+    """A copy of a translation generator set up for inference: batch norm with per-image statistics,
+    as the official ``test.py`` runs it (see :class:`PerImageNorm`); dropout off (deterministic: our
+    choice, the official ``test.py`` keeps it on unless ``--eval``) unless ``dropout``, then on as in
+    the paper's stochastic sampling."""
     import copy
 
     if not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in net.modules()):

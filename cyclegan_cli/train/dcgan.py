@@ -16,6 +16,7 @@ from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalt
 from cyclegan_cli.train.task import GANTask
 
 DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
+DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2 to 6 times)
 
 
 class DCGANTask(GANTask):
@@ -99,7 +100,7 @@ def train_dcgan(
     epochs=25,  # passes over the data (the examples' niter 25)
     max_steps=None,  # stop after this many iterations from the run's start (default: all epochs)
     batch_size=64,  # the examples' batch size 64
-    image_size=64,  # 32, 64 (the examples) or 128
+    image_size=64,  # one of DCGAN_SIZES (the examples: 64)
     nz=100,  # latent size (the examples' nz 100)
     ngf=64,  # generator width (the examples' 64)
     ndf=64,  # discriminator width (the examples' 64)
@@ -128,8 +129,9 @@ def train_dcgan(
     """Train a DCGAN on one folder; returns the run folder."""
     if loss not in DCGAN_LOSSES:
         raise loop.UsageError(f"unknown --loss {loss!r} for DCGAN: {', '.join(DCGAN_LOSSES)}")
-    if image_size not in (16, 32, 64, 128, 256):
-        raise loop.UsageError(f"--size {image_size}: DCGAN takes 32, 64 or 128")
+    if image_size not in DCGAN_SIZES:
+        sizes = ", ".join(map(str, DCGAN_SIZES[:-1])) + f" or {DCGAN_SIZES[-1]}"
+        raise loop.UsageError(f"--size {image_size}: DCGAN takes {sizes}")
     cb = callbacks or loop.Callbacks()
     files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file
     dist, dev = loop.start_process(device, seed, deterministic, cb)
