@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,44 +92,6 @@ class LoadedModel:
 # saving
 
 
-def _atomic_folder(target: Path):
-    """A fresh temporary folder beside ``target``, on the same file system so rename is atomic."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; a checkpoint folder is like any other
-    return tmp
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _replace_folder(tmp: Path, target: Path) -> None:
-    """Move ``tmp`` to ``target``; an existing target is moved aside first and removed after."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def state_tensors(nets: dict, dtype=None) -> dict:
     """Prefix every net's state dict with its name; optionally cast floating tensors (e.g. fp16 to ship)."""
     out = {}
@@ -147,27 +106,27 @@ def state_tensors(nets: dict, dtype=None) -> dict:
 
 
 def save_checkpoint(path, config: ModelConfig, nets: dict, resume: dict | None = None, dtype=None) -> Path:
-    """Write a checkpoint folder atomically (temporary folder, fsync, rename). Returns its path."""
+    """Write a checkpoint folder atomically (temporary folder, fsync, rename). Returns its path.
+
+    Each file is serialised in memory and written by Python, so that a full disk is an OSError
+    naming the checkpoint (not a serialiser's internal assertion); the previous checkpoint at
+    ``path``, if any, stays as it was."""
+    import io
+
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
+
+    from cyclegan_cli.files import atomic_folder, write_synced
 
     target = Path(path)
-    tmp = _atomic_folder(target)
-    try:
-        tensors = state_tensors(nets, dtype)
-        (tmp / CONFIG_FILE).write_text(config.to_json() + "\n")
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"ganctl_config": config.to_json()})
+    tensors = state_tensors(nets, dtype)
+    with atomic_folder(target) as tmp:
+        write_synced(tmp / CONFIG_FILE, (config.to_json() + "\n").encode())
+        write_synced(tmp / WEIGHTS_FILE, safetensors_bytes(tensors, metadata={"ganctl_config": config.to_json()}))
         if resume is not None:
-            torch.save(resume, tmp / RESUME_FILE)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~_umask())  # the umask's permissions, as for every other file we write
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        _replace_folder(tmp, target)
-        fsync_dir(target.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            buf = io.BytesIO()
+            torch.save(resume, buf)
+            write_synced(tmp / RESUME_FILE, buf.getbuffer())
     return target
 
 

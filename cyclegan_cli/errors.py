@@ -7,6 +7,8 @@ traceback only when ``GANCTL_DEBUG=1``.
 
 from __future__ import annotations
 
+import errno
+
 
 class GanctlError(Exception):
     """Base class. ``str(err)`` is the one line the user sees."""
@@ -58,9 +60,38 @@ class Interrupted(GanctlError):
     exit_code = 130
 
 
+class WriteError(GanctlError):
+    """A file or folder that cannot be written: no space, read-only, no permission."""
+
+    exit_code = 1
+
+
+# the OS errors a user can act on: errno -> (what to say, exit code); anything else stays a bug
+OS_ERRORS = {
+    errno.ENOSPC: ("no space left on device", 1),
+    errno.EDQUOT: ("disk quota exceeded", 1),
+    errno.EFBIG: ("file too large for this file system or the file size limit (ulimit -f)", 1),
+    errno.EROFS: ("read-only file system", 1),
+    errno.EACCES: ("permission denied", 1),
+    errno.EPERM: ("operation not permitted", 1),
+    errno.ENOTDIR: ("a part of this path is a file, not a folder", 2),
+}
+
+
+def from_os_error(exc: BaseException) -> GanctlError | None:
+    """The one-line error (with its exit code) for an OSError a user can act on, else None."""
+    if not isinstance(exc, OSError) or exc.errno not in OS_ERRORS:
+        return None
+    what, code = OS_ERRORS[exc.errno]
+    where = exc.filename if exc.filename is not None else None
+    message = f"{where}: {what}" if where is not None else what
+    return UsageError(message) if code == 2 else WriteError(message)
+
+
 EXIT_CODES = {
     0: "success",
-    1: "some inputs failed (each reported on stderr), or a training run failed",
+    1: "some inputs failed (each reported on stderr), a training run failed, or a file could not be written "
+       "(no space, read-only, permission)",
     2: "usage error: bad option or combination of options",
     3: "not found: input path, model, run or zoo entry",
     4: "bad checkpoint: missing/unexpected keys, wrong shapes, truncated or newer format",

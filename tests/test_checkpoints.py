@@ -90,7 +90,7 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(st, "save_file", boom)
+    monkeypatch.setattr(st, "save", boom)  # the serialiser save_checkpoint uses
     with pytest.raises(RuntimeError):
         save_checkpoint(tmp_path / "ck", _config(), _nets())
     assert (path / "model.safetensors").read_bytes() == before

@@ -116,7 +116,7 @@ def test_bombs_are_refused_from_the_header_everywhere(cli, tmp_path, tiny_cycleg
 # ------------------------------------------------------------------------------- temp files
 
 def test_temp_files_are_exclusive_and_cleanup_spares_other_hosts(tmp_path):
-    from cyclegan_cli.data import images as img
+    from cyclegan_cli import files as img
 
     dst = tmp_path / "out.png"
     tmp = img.tmp_name(dst)
@@ -133,7 +133,7 @@ def test_temp_files_are_exclusive_and_cleanup_spares_other_hosts(tmp_path):
     # stale cleanup: only this host's files whose process is gone
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    host = img._host()
+    host = img.host_tag()
     mine_dead = tmp_path / f".a.png.{host}.{dead.pid}{img.TMP_SUFFIX}"
     mine_alive = tmp_path / f".b.png.{host}.{os.getppid()}{img.TMP_SUFFIX}"
     other_host = tmp_path / f".c.png.otherhost.{dead.pid}{img.TMP_SUFFIX}"

@@ -201,3 +201,72 @@ def test_16_17_readme_claims_match_the_code(cli):
     sentence = text[i:text.index(".", i)]
     assert "dropout" not in sentence.lower(), sentence
     assert "`--eval`" in text
+
+
+# ------------------------------------------------------------------------------- 10, 11. disks that say no
+
+def test_10_out_under_a_file_is_one_usage_error(cli, tmp_path, tiny_cyclegan):
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    (tmp_path / "file.txt").write_text("x")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "file.txt" / "x")
+    assert r.code == 2 and len(r.err_lines) == 1 and "file.txt is a file" in r.err, r.err
+
+
+@pytest.mark.parametrize("code, words", [("ENOSPC", "no space left on device"), ("EROFS", "read-only file system"),
+                                         ("EACCES", "permission denied")])
+def test_10_an_out_that_cannot_be_written_is_one_line(cli, tmp_path, tiny_cyclegan, monkeypatch, code, words):
+    import errno
+
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    real_fsync = os.fsync
+
+    def fsync(fd):  # the disk refuses every file under --out (the manifest is the first)
+        if "/out" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "out")
+    assert r.code == 1 and len(r.err_lines) == 1 and words in r.err and "internal" not in r.err, r.err
+    assert str(tmp_path / "out") in r.err
+
+
+def test_11_a_full_disk_while_saving_a_checkpoint_keeps_the_last_one(cli, tmp_path, monkeypatch):
+    import errno
+
+    a, b = two_folders(tmp_path)
+    assert cli("train", a, b, "--name", "full", *TINY).code == 0
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if "checkpoints" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    r = cli("train", "--resume", "full", "--max-steps", "2", "-q")
+    assert r.code == 1 and len(r.err_lines) == 1 and "no space left on device" in r.err, r.err
+    ckpts = tmp_path / "runs" / "full" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["step-00000001"]  # the last one, and no leftovers
+
+
+def test_11_a_file_size_limit_while_saving_a_checkpoint_is_one_line(tmp_path):
+    """The real serialisers under a limit they cannot pass (ulimit -f): torch.save used to end in
+    "[enforce fail at inline_container.cc]", exit 70."""
+    import resource
+    import signal
+
+    from conftest import run_subprocess
+
+    a, b = two_folders(tmp_path)
+    r = run_subprocess("train", a, b, "--name", "lim", *TINY, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, resource.RLIM_INFINITY))
+
+    r = run_subprocess("train", "--resume", "lim", "--max-steps", "2", "-q", cwd=tmp_path, preexec_fn=limit)
+    err = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1 and len(err) == 1 and "file too large" in r.stderr, r.stderr
+    assert sorted(p.name for p in (tmp_path / "runs" / "lim" / "checkpoints").iterdir()) == ["step-00000001"]

@@ -145,15 +145,22 @@ def main(argv: list[str] | None = None) -> None:
         except OSError:
             pass
         code = 0
-    except Exception as exc:  # a bug: one line, the traceback only on request
+    except Exception as exc:  # a bug (one line, the traceback only on request), unless the OS said why
+        from cyclegan_cli.errors import from_os_error
+
         if debug:
             import traceback
 
             traceback.print_exc()
-        _error_line(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
-        if not debug:
-            sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
-        code = 70
+        mapped = from_os_error(exc)  # no space, read-only, permission: one line and its exit code
+        if mapped is not None:
+            _error_line(str(mapped))
+            code = mapped.exit_code
+        else:
+            _error_line(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+            if not debug:
+                sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
+            code = 70
     try:
         sys.stdout.flush()
     except BrokenPipeError:

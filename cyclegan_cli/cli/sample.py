@@ -124,7 +124,7 @@ def sample(
             _save(im, target)
             written.append(target)
     if save_z:
-        from cyclegan_cli.data.images import atomic_write_bytes
+        from cyclegan_cli.files import atomic_write_bytes
         import io
 
         zpath = (out.parent if grid else out) / "z.npy"
@@ -176,7 +176,7 @@ def interpolate(
     elif ext == ".gif":
         from PIL import Image
 
-        from cyclegan_cli.data.images import atomic_write_bytes
+        from cyclegan_cli.files import atomic_write_bytes
         import io
 
         ims = [Image.fromarray(f) for f in frames]

@@ -1,10 +1,10 @@
 """Reading and writing images the way users expect: any Pillow format, EXIF orientation applied,
-alpha kept aside and put back, 16-bit and palette images handled, ICC profile kept, atomic writes.
+alpha kept aside and put back, 16-bit and palette images handled, ICC profile kept; written
+atomically through :mod:`cyclegan_cli.files`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cyclegan_cli.errors import InputError, reason
+# reserve_tmp: infer/video.py still imports it from here
+from cyclegan_cli.files import atomic_write_bytes, reserve_tmp  # noqa: F401
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".tga"}
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
@@ -238,98 +240,6 @@ def write_picture(pic: Picture, dst: Path, pil_format: str, quality: int = 95) -
     buf = io.BytesIO()
     im.save(buf, format=pil_format, **kwargs)
     atomic_write_bytes(dst, buf.getbuffer())
-
-
-TMP_SUFFIX = ".ganctl-tmp"
-
-
-def _host() -> str:
-    import socket
-
-    return "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())[:40] or "host"
-
-
-def tmp_name(dst: Path) -> Path:
-    """The temporary name a file is written under before it is renamed into place:
-    ``.NAME.HOST.PID.ganctl-tmp``, so a cleanup can tell whose it is."""
-    return dst.with_name(f".{dst.name}.{_host()}.{os.getpid()}{TMP_SUFFIX}")
-
-
-def create_tmp(dst: Path):
-    """Open ``tmp_name(dst)`` for writing, created fresh: never through a symlink, never an
-    existing file (``O_EXCL|O_NOFOLLOW``), with the umask's permissions. Returns (path, file)."""
-    tmp = tmp_name(dst)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(tmp, flags, 0o666)
-    except FileExistsError:  # left by a killed process that had our pid: it is ours to replace
-        os.unlink(tmp)
-        fd = os.open(tmp, flags, 0o666)
-    return tmp, os.fdopen(fd, "wb")
-
-
-def reserve_tmp(dst: Path) -> Path:
-    """Create ``tmp_name(dst)`` as :func:`create_tmp` does, for writers that open files by name
-    themselves (FFmpeg, the ONNX exporter). Returns its path."""
-    tmp, fh = create_tmp(dst)
-    fh.close()
-    return tmp
-
-
-def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by killed ganctl processes *of this host* (their pid is gone).
-    Files of other hosts are left alone: on a shared folder their writers may be alive. Returns the count."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    host = _host()
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
-            if not name.endswith(TMP_SUFFIX):
-                continue
-            parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
-            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
-                continue
-            pid = int(parts[2])
-            if pid != os.getpid() and not _pid_alive(pid):
-                try:
-                    os.unlink(os.path.join(dirpath, name))
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def atomic_write_bytes(dst: Path, data) -> None:
-    """Temporary file in the same folder (see :func:`create_tmp`), fsync, ``os.replace``: a reader
-    sees the old file or the whole new one, never a part."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        tmp, fh = create_tmp(dst)
-        with fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        raise
 
 
 def save_image_atomic(im: Image.Image, dst: Path, **kwargs) -> None:

@@ -8,14 +8,13 @@ packets copied without re-encoding unless the output container cannot hold the c
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from cyclegan_cli.data.images import reserve_tmp
+from cyclegan_cli.files import replacing
 
 
 # audio codecs each container can hold as they are; others are re-encoded (AAC, or Opus for WebM)
@@ -197,9 +196,7 @@ class BackgroundWriter:
 
 def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 18) -> None:
     """(N, H, W, 3) uint8 frames -> an H.264 MP4, written atomically."""
-    path = Path(path)
-    tmp = reserve_tmp(path)
-    try:
+    with replacing(Path(path)) as tmp:
         out = av.open(str(tmp), mode="w", format="mp4")
         h, w = frames.shape[1:3]
         v = out.add_stream("libx264", rate=fps)
@@ -211,7 +208,3 @@ def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 1
         for p in v.encode(None):
             out.mux(p)
         out.close()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

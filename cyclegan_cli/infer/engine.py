@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -306,12 +305,9 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
 
     if importlib.util.find_spec("onnx") is None:  # torch.onnx.export needs it
         raise UsageError("ONNX export needs the onnx extra: pip install 'ganctl[onnx]'")
-
-    from cyclegan_cli.data.images import reserve_tmp
+    from cyclegan_cli.files import replacing
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = reserve_tmp(path)
     net = net.cpu().eval()
     if hasattr(net, "nz"):  # a DCGAN generator: z (N, nz) -> image (N, 3, S, S) in [-1, 1]
         dummy, names = torch.zeros(1, net.nz), (["z"], ["image"])
@@ -320,13 +316,8 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
         multiple = max(getattr(net, "size_multiple", 4), 8)
         dummy, names = torch.zeros(1, 3, multiple * 4, multiple * 4), (["image"], ["translated"])
         axes = {"image": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}}
-    try:
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
-                              output_names=names[1], dynamic_axes=axes)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with replacing(path) as tmp, warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
+                          output_names=names[1], dynamic_axes=axes)
     return path

@@ -126,16 +126,10 @@ class Int8Backend:
             return None
 
     def _write_ranges(self) -> None:
-        from cyclegan_cli.data.images import reserve_tmp
+        from cyclegan_cli.files import atomic_write_bytes
 
-        tmp = reserve_tmp(self.ranges_path)
-        try:
-            tmp.write_text(json.dumps({"images": self.seen, "margin": self.margin, "ranges": self.ranges,
-                                       "worst_db": self.worst_db}))
-            os.replace(tmp, self.ranges_path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write_bytes(self.ranges_path, json.dumps({"images": self.seen, "margin": self.margin,
+                                                         "ranges": self.ranges, "worst_db": self.worst_db}).encode())
 
     @property
     def calibrated(self) -> bool:
@@ -208,24 +202,21 @@ class Int8Backend:
         import onnx
         from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-        from cyclegan_cli.data.images import reserve_tmp
+        from cyclegan_cli.files import replacing
 
         model = onnx.load(str(self.fp32.path))
         overrides = {name: [{"rmin": np.float32(min(lo * self.margin, 0.0)), "rmax": np.float32(max(hi * self.margin, 0.0))}]
                      for name, (lo, hi) in self.ranges.items()}
         tiny = np.zeros((1, 3, 64, 64), np.float32)  # the ranges come from the overrides; this only satisfies the API
-        tmp = reserve_tmp(self.path)
         logging.disable(logging.WARNING)  # the quantizer's advice goes to the root logger, i.e. the user's stderr
         try:
-            quantize_static(model, str(tmp), _Feed(self.input_name, [tiny]), quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, op_types_to_quantize=["Conv", "ConvTranspose"],
-                            nodes_to_exclude=fp32_convs(model), extra_options={"TensorQuantOverrides": overrides})
-            os.replace(tmp, self.path)
+            with replacing(self.path) as tmp:
+                quantize_static(model, str(tmp), _Feed(self.input_name, [tiny]), quant_format=QuantFormat.QDQ,
+                                per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                                weight_type=QuantType.QInt8, op_types_to_quantize=["Conv", "ConvTranspose"],
+                                nodes_to_exclude=fp32_convs(model), extra_options={"TensorQuantOverrides": overrides})
         finally:
             logging.disable(logging.NOTSET)
-            if tmp.exists():
-                tmp.unlink()
         self._open()
 
     def _open(self) -> None:

@@ -21,8 +21,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from cyclegan_cli.errors import InputError, Interrupted, NotFoundError, UsageError
+from cyclegan_cli.errors import InputError, Interrupted, NotFoundError, UsageError, from_os_error
 from cyclegan_cli.data import images as img
+from cyclegan_cli.files import atomic_write_bytes, remove_stale_tmp
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
 
@@ -310,6 +311,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
 
 
 def _one_line(job: Job, exc: Exception) -> str:
+    exc = from_os_error(exc) or exc  # no space, read-only, permission: said the same way everywhere
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if str(job.src) not in msg:
         msg = f"{job.src}: {msg}"
@@ -360,8 +362,11 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
         bad(f"--max-pixels {max_pixels}: at least 1")
     if max_memory is not None and max_memory <= 0:
         bad(f"--max-memory {max_memory}: a positive number of GiB")
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        bad(f"--out {out}: is a file, not a folder")
+    if out is not None:  # the folder, or the first of its parents that exists, must be a folder
+        there = next((p for p in (Path(out), *Path(out).parents) if p.exists()), None)
+        if there is not None and not there.is_dir():
+            bad(f"--out {out}: is a file, not a folder" if there == Path(out) else
+                f"--out {out}: {there} is a file, not a folder")
     v = video_options or {}
     if not 0 <= v.get("crf", 18) <= 51:
         bad(f"--crf {v.get('crf')}: 0 (lossless) to 51")
@@ -419,7 +424,7 @@ class Manifest:
         return FileLock(str(self.out / (MANIFEST + ".lock")))
 
     def _write(self, data: dict) -> None:
-        img.atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
+        atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
 
     def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
         """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
@@ -592,7 +597,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             manifest.commit(r["output"])
         report(r, job)
 
-    img.remove_stale_tmp(Path(out))
+    remove_stale_tmp(Path(out))
     if engine == "ray":
         from cyclegan_cli.infer.ray_engine import run_jobs
 

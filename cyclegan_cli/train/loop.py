@@ -215,7 +215,7 @@ def run_settings(run_dir: Path, main: bool, **given: int | None) -> dict:
 
 
 def _write_options(run_dir: Path, options: dict) -> None:
-    from cyclegan_cli.data.images import atomic_write_bytes
+    from cyclegan_cli.files import atomic_write_bytes
     from cyclegan_cli.zoo.runs import OPTIONS_FILE
 
     text = json.dumps(options, indent=2, sort_keys=True, default=str) + "\n"
@@ -452,7 +452,7 @@ def _rank_file(ckpt: Path, rank: int) -> Path:
 def _save_rank_state(ckpt: Path, rank: int, resume: dict) -> None:
     import io
 
-    from cyclegan_cli.data.images import atomic_write_bytes
+    from cyclegan_cli.files import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(resume, buf)
@@ -495,7 +495,7 @@ def _truncate_stats(file: Path, step: int) -> None:
                 keep.append(line)
         except ValueError:
             pass
-    from cyclegan_cli.data.images import atomic_write_bytes
+    from cyclegan_cli.files import atomic_write_bytes
 
     atomic_write_bytes(file, ("\n".join(keep) + "\n" if keep else "").encode())
 

@@ -92,7 +92,7 @@ def pinned_sha(name: str) -> str | None:
 
 
 def pin_sha(name: str, digest: str) -> None:
-    from cyclegan_cli.data.images import atomic_write_bytes
+    from cyclegan_cli.files import atomic_write_bytes
 
     f = pins_file()
     data = {}
@@ -171,7 +171,7 @@ def import_raw(entry: ZooEntry, file: Path) -> Path:
     """Put a file fetched elsewhere where :func:`fetch_raw` keeps it, after the same checks."""
     import shutil as _shutil
 
-    from cyclegan_cli.data.images import reserve_tmp
+    from cyclegan_cli.files import replacing
     from cyclegan_cli.zoo.download import sha256_file
 
     digest = sha256_file(file)
@@ -180,16 +180,8 @@ def import_raw(entry: ZooEntry, file: Path) -> Path:
         raise DownloadError(f"{file}: sha256 {digest[:16]}... is not {entry.name}'s {expected[:16]}...")
     check_prefix(entry, digest)
     raw = raw_path(entry)
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    tmp = reserve_tmp(raw)
-    try:
+    with replacing(raw) as tmp:
         _shutil.copyfile(file, tmp)
-        import os as _os
-
-        _os.replace(tmp, raw)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     if not expected:
         pin_sha(entry.name, digest)
     return raw

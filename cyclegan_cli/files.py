@@ -1,0 +1,202 @@
+"""Writing files safely, in one place: temporary names, atomic replacement, fsync.
+
+Every file ganctl writes goes to a temporary name beside its destination
+(``.NAME.HOST.PID.ganctl-tmp``, created fresh, never through a symlink), is flushed to disk, and
+is renamed into place: a reader sees the old file or the whole new one, never a part, and a killed
+process leaves only a temporary file that :func:`remove_stale_tmp` can tell is garbage. A folder
+(a checkpoint) is written the same way: a temporary folder, then a rename.
+
+An OSError that escapes keeps the destination's path in ``filename``, so that
+:func:`cyclegan_cli.errors.from_os_error` can say in one line what could not be written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+TMP_SUFFIX = ".ganctl-tmp"
+
+
+def host_tag() -> str:
+    """This host's name as it appears in temporary names (letters, digits, - and _)."""
+    import socket
+
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def tmp_name(dst: Path) -> Path:
+    """The temporary name a file is written under before it is renamed into place:
+    ``.NAME.HOST.PID.ganctl-tmp``, so a cleanup can tell whose it is."""
+    return dst.with_name(f".{dst.name}.{host_tag()}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def create_tmp(dst: Path):
+    """Open ``tmp_name(dst)`` for writing, created fresh: never through a symlink, never an
+    existing file (``O_EXCL|O_NOFOLLOW``), with the umask's permissions. Returns (path, file)."""
+    tmp = tmp_name(dst)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except FileExistsError:  # left by a killed process that had our pid: it is ours to replace
+        os.unlink(tmp)
+        fd = os.open(tmp, flags, 0o666)
+    return tmp, os.fdopen(fd, "wb")
+
+
+def reserve_tmp(dst: Path) -> Path:
+    """Create ``tmp_name(dst)`` as :func:`create_tmp` does, for writers that open files by name
+    themselves (FFmpeg, the ONNX exporter). Returns its path."""
+    tmp, fh = create_tmp(dst)
+    fh.close()
+    return tmp
+
+
+@contextlib.contextmanager
+def replacing(dst: Path):
+    """For writers that open a file by name: yields a reserved temporary path beside ``dst``; when
+    the block ends without an error it is synced and replaces ``dst``, otherwise it is removed."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = reserve_tmp(dst)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        raise _at(exc, dst) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def remove_stale_tmp(folder: Path) -> int:
+    """Delete temporary files left by killed ganctl processes *of this host* (their pid is gone).
+    Files of other hosts are left alone: on a shared folder their writers may be alive. Returns the count."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    host = host_tag()
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if not name.endswith(TMP_SUFFIX):
+                continue
+            parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
+            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
+                continue
+            pid = int(parts[2])
+            if pid != os.getpid() and not _pid_alive(pid):
+                try:
+                    os.unlink(os.path.join(dirpath, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _at(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path`` (a write to an open file has no file name of its own)."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
+def atomic_write_bytes(dst: Path, data) -> None:
+    """Temporary file in the same folder (see :func:`create_tmp`), fsync, ``os.replace``: a reader
+    sees the old file or the whole new one, never a part."""
+    dst = Path(dst)
+    tmp = None
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp, fh = create_tmp(dst)
+        with fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(exc, OSError):
+            raise _at(exc, dst) from None
+        raise
+
+
+def write_synced(path: Path, data, mode: int | None = None) -> None:
+    """Write ``data`` to a new file ``path`` (inside a temporary folder) and fsync it; ``mode``
+    defaults to the umask's permissions."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(path, (0o666 if mode is None else mode) & ~umask())
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path):
+    """Yields a fresh temporary folder beside ``target`` (same file system, so the rename is
+    atomic); when the block ends without an error it replaces ``target`` (an existing one is moved
+    aside first, then removed), otherwise it is deleted and ``target`` is left as it was."""
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise _at(exc, target) from None
+    try:
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it 0700; a checkpoint folder is like any other
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(target.parent)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _at(exc, target) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
