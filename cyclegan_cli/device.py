@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import re
+from pathlib import Path
 
 import torch
 
@@ -133,9 +134,61 @@ def memory_format(device: torch.device, channels_last: bool | None = None) -> to
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def cgroup_memory_left() -> int | None:
+    """Bytes this process's memory cgroup still lets it use (a container's or a Slurm job's limit:
+    cgroup v2 ``memory.max``, v1 ``memory.limit_in_bytes``, minus what is in use and not
+    reclaimable), the smallest over the cgroup and its ancestors; None when nothing limits it."""
+    try:
+        lines = PROC_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    left = []
+    for line in lines:
+        hid, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hid == "0" and controllers == "":
+            base, files = CGROUP_ROOT, ("memory.max", "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            base, files = CGROUP_ROOT / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes",
+                                                   "total_inactive_file")
+        else:
+            continue
+        own = base / path.lstrip("/")
+        if not own.is_dir() or base not in (own, *own.parents):
+            own = base  # in a container the mount is the process's own cgroup
+        for d in (own, *[p for p in own.parents if base in (p, *p.parents)]):
+            n = _cgroup_left(d, *files)
+            if n is not None:
+                left.append(n)
+    return min(left) if left else None
+
+
+def _cgroup_left(folder: Path, limit_file: str, usage_file: str, inactive_key: str) -> int | None:
+    try:
+        raw = (folder / limit_file).read_text().strip()
+    except OSError:
+        return None
+    if not raw.isdigit() or int(raw) >= 2**60:  # "max" (v2) or a page-rounded 2**63 (v1): no limit
+        return None
+    usage = inactive = 0
+    try:
+        usage = int((folder / usage_file).read_text().strip())
+        for line in (folder / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key == inactive_key:
+                inactive = int(value)
+    except (OSError, ValueError):
+        pass
+    return max(0, int(raw) - max(0, usage - inactive))
+
+
 def available_memory(device: torch.device) -> int:
-    """Bytes a forward pass may use now: free memory on a CUDA device, available RAM on the CPU
-    (``MemAvailable``: free plus reclaimable page cache), with a safety margin."""
+    """Bytes a forward pass may use now: free memory on a CUDA device; on the CPU, available RAM
+    (``MemAvailable``: free plus reclaimable page cache) or what the memory cgroup (container,
+    Slurm job) still allows, whichever is smaller; with a safety margin."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * 0.8)
@@ -153,4 +206,7 @@ def available_memory(device: torch.device) -> int:
             avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError, AttributeError):
             avail = 4 * 2**30
+    limit = cgroup_memory_left()
+    if limit is not None:
+        avail = min(avail, limit)
     return int(avail * 0.75)

@@ -270,3 +270,45 @@ def test_11_a_file_size_limit_while_saving_a_checkpoint_is_one_line(tmp_path):
     err = [l for l in r.stderr.splitlines() if l.strip()]
     assert r.returncode == 1 and len(err) == 1 and "file too large" in r.stderr, r.stderr
     assert sorted(p.name for p in (tmp_path / "runs" / "lim" / "checkpoints").iterdir()) == ["step-00000001"]
+
+
+# ------------------------------------------------------------------------------- 14. memory budget in a cgroup
+
+def fake_cgroup(tmp_path, lines, files):
+    root = tmp_path / "cgroup"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text("\n".join(lines) + "\n")
+    return root, proc
+
+
+@pytest.mark.parametrize("version", ["v2", "v1", "v1-container"])
+def test_14_the_memory_budget_stays_inside_the_cgroup_limit(tmp_path, monkeypatch, version):
+    import torch
+
+    from cyclegan_cli import device
+
+    gib = 2**30
+    if version == "v2":  # a Slurm job: the limit is on the job's cgroup, the step's is unlimited
+        root, proc = fake_cgroup(tmp_path, ["0::/job_7/step_0"], {
+            "job_7/memory.max": str(2 * gib), "job_7/memory.current": str(gib // 2),
+            "job_7/memory.stat": f"anon 1\ninactive_file {gib // 4}\n",
+            "job_7/step_0/memory.max": "max", "job_7/step_0/memory.current": "0"})
+        expected = 2 * gib - (gib // 2 - gib // 4)
+    elif version == "v1":
+        root, proc = fake_cgroup(tmp_path, ["4:memory:/docker/abc", "0::/"], {
+            "memory/docker/abc/memory.limit_in_bytes": str(2 * gib),
+            "memory/docker/abc/memory.usage_in_bytes": str(gib // 4),
+            "memory/memory.limit_in_bytes": "9223372036854771712"})
+        expected = 2 * gib - gib // 4
+    else:  # the container's own cgroup mounted at the root, under a path that does not exist there
+        root, proc = fake_cgroup(tmp_path, ["4:memory:/process_api/0123"], {
+            "memory/memory.limit_in_bytes": str(2 * gib), "memory/memory.usage_in_bytes": "0"})
+        expected = 2 * gib
+    monkeypatch.setattr(device, "CGROUP_ROOT", root, raising=False)
+    monkeypatch.setattr(device, "PROC_CGROUP", proc, raising=False)
+    budget = device.available_memory(torch.device("cpu"))
+    assert budget <= int(expected * 0.75), budget / gib
+    assert device.cgroup_memory_left() == expected
