@@ -312,3 +312,38 @@ def test_14_the_memory_budget_stays_inside_the_cgroup_limit(tmp_path, monkeypatc
     budget = device.available_memory(torch.device("cpu"))
     assert budget <= int(expected * 0.75), budget / gib
     assert device.cgroup_memory_left() == expected
+
+
+# ------------------------------------------------------------------------------- 5, 6. image formats
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_5_a_trns_colour_key_keeps_its_transparency(cli, tmp_path, tiny_cyclegan, mode):
+    arr = np.full((16, 16), 200, np.uint8)
+    arr[4:12, 4:12] = 7  # the keyed (transparent) colour
+    im = Image.fromarray(arr, "L")
+    key = 7
+    if mode == "RGB":
+        im, key = im.convert("RGB"), (7, 7, 7)
+    im.save(tmp_path / "k.png", transparency=key)
+    assert Image.open(tmp_path / "k.png").mode == mode and "transparency" in Image.open(tmp_path / "k.png").info
+    r = cli("translate", tmp_path / "k.png", "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    out = Image.open(tmp_path / "o" / "k.png")
+    assert out.mode == "RGBA"
+    alpha = np.asarray(out.getchannel("A"))
+    assert (alpha[4:12, 4:12] == 0).all() and (alpha[:4] == 255).all()
+
+
+def test_6_an_animated_gif_is_one_failure_line_not_a_still(cli, tmp_path, tiny_cyclegan):
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (0, 120, 250)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    save_rgb(tmp_path / "still.png", 16, 16)
+    r = cli("translate", tmp_path / "anim.gif", tmp_path / "still.png", "--model", tiny_cyclegan,
+            "--out", tmp_path / "o", "--json")
+    assert r.code == 1, r.err
+    records = {Path(json.loads(l)["input"]).name: json.loads(l) for l in r.out.splitlines()}
+    assert records["anim.gif"]["status"] == "failed" and "animated" in records["anim.gif"]["error"]
+    assert records["still.png"]["status"] == "ok"
+    errors = [l for l in r.err_lines if l.startswith("ganctl: error:")]
+    assert len(errors) == 1 and "anim.gif" in errors[0]
+    assert not list((tmp_path / "o").glob("anim*"))

@@ -84,9 +84,11 @@ def decode(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     try:
         with im:
             fmt, icc = im.format, im.info.get("icc_profile")
+            frames = getattr(im, "n_frames", 1)
             im.load()
             out = ImageOps.exif_transpose(im)
             out.format = fmt
+            out.info["frames"] = frames  # > 1: an animation (GIF, APNG, WebP) of which this is the first frame
             if icc:
                 out.info["icc_profile"] = icc
             return out
@@ -137,8 +139,12 @@ def jpeg_for_device(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> EncodedJpeg |
 
 
 def read_picture(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Picture:
-    """Decode ``path`` or raise :class:`InputError` with one line saying why."""
+    """Decode a still image at ``path`` or raise :class:`InputError` with one line saying why (an
+    animation is refused: its first frame alone is not what the user asked for)."""
     im = decode(path, max_pixels)
+    if im.info.get("frames", 1) > 1:
+        raise InputError(f"{path}: an animated {im.format or 'image'} ({im.info['frames']} frames); translate takes "
+                         "still images and videos: make it a video first (ffmpeg -i in.gif in.mp4)")
     return _picture_from(*to_srgb(im, im.info.get("icc_profile")), im.format or "")
 
 
@@ -171,8 +177,11 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bytes | No
 def _picture_from(im: Image.Image, icc, fmt: str) -> Picture:
     alpha = None
     mode = im.mode
-    if mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if mode in ("P", "L", "1", "RGB") and "transparency" in im.info:  # a palette entry or a colour key (tRNS)
+        im = im.convert("RGBA")
+        mode = im.mode
+    elif mode == "P":
+        im = im.convert("RGB")
         mode = im.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA") if mode != "LA" else im
