@@ -347,3 +347,34 @@ def test_6_an_animated_gif_is_one_failure_line_not_a_still(cli, tmp_path, tiny_c
     errors = [l for l in r.err_lines if l.startswith("ganctl: error:")]
     assert len(errors) == 1 and "anim.gif" in errors[0]
     assert not list((tmp_path / "o").glob("anim*"))
+
+
+# ------------------------------------------------------------------------------- 7. linked folders
+
+def linked_tree(tmp_path):
+    """data/ holds one image and a link to a folder of three more, plus a link back to itself."""
+    data, other = tmp_path / "data", tmp_path / "elsewhere"
+    save_rgb(data / "a.png", 32, 32, seed=0)
+    for i in range(3):
+        save_rgb(other / f"{i}.png", 32, 32, seed=1 + i)
+    os.symlink(other, data / "more")
+    os.symlink(data, data / "loop")
+    return data
+
+
+def test_7_translate_follows_linked_folders_and_says_what_it_skips(cli, tmp_path, tiny_cyclegan):
+    data = linked_tree(tmp_path)
+    r = cli("translate", data, "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.png")) == [
+        "a.png", "more/0.png", "more/1.png", "more/2.png"]
+    assert any("loop" in l and "skipped" in l for l in r.err_lines), r.err
+
+
+def test_7_training_reads_images_in_linked_folders(tmp_path):
+    from cyclegan_cli.data.datasets import scan_folder
+
+    notes = []
+    files, skipped = scan_folder(linked_tree(tmp_path), on_skip=notes.append)
+    assert len(files) == 4 and skipped == 0
+    assert len(notes) == 1 and "loop" in notes[0]

@@ -4,7 +4,6 @@ and after a resume."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Callable
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan_cli.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode, open_image
+from cyclegan_cli.data.images import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, decode, open_image, walk_files
 from cyclegan_cli.errors import InputError, NotFoundError, UsageError
 
 
@@ -28,20 +27,17 @@ def scan_folder(folder: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
     if not folder.is_dir():
         raise UsageError(f"{folder}: training data must be a folder of images")
     good, skipped = [], 0
-    for dirpath, dirnames, files in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(files):
-            p = Path(dirpath) / name
-            if name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            try:
-                with open_image(p, max_pixels) as im:
-                    im.verify()
-                good.append(p)
-            except Exception as exc:
-                skipped += 1
-                if on_skip:
-                    on_skip(f"skipped {p}: {str(exc).split(': ', 1)[-1] if isinstance(exc, InputError) else 'unreadable'}")
+    for p in walk_files(folder, on_skip):  # linked folders too
+        if p.suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        try:
+            with open_image(p, max_pixels) as im:
+                im.verify()
+            good.append(p)
+        except Exception as exc:
+            skipped += 1
+            if on_skip:
+                on_skip(f"skipped {p}: {str(exc).split(': ', 1)[-1] if isinstance(exc, InputError) else 'unreadable'}")
     if not good:
         raise UsageError(f"{folder}: no usable images (skipped {skipped} unreadable)")
     return good, skipped

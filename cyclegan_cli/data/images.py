@@ -5,8 +5,10 @@ atomically through :mod:`cyclegan_cli.files`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -39,6 +41,42 @@ class Picture:
 
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def walk_files(folder: Path, on_skip: Callable[[str], None] | None = None) -> Iterator[Path]:
+    """Every file under ``folder`` whose name does not start with a dot, folder by folder in name
+    order, following linked folders; a link back to a folder already walked (a loop, or the same
+    folder twice) is not followed and is reported through ``on_skip``."""
+    seen: set[tuple[int, int]] = set()
+    say = on_skip or (lambda msg: None)
+
+    def visit(d: str) -> Iterator[Path]:
+        try:
+            st = os.stat(d)
+            if (st.st_dev, st.st_ino) in seen:
+                say(f"skipped {d}: a link to a folder already read")
+                return
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as exc:
+            say(f"skipped {d}: {reason(exc)}")
+            return
+        subfolders = []
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir()  # follows links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append(e.path)
+            else:
+                yield Path(e.path)
+        for sub in subfolders:
+            yield from visit(sub)
+
+    yield from visit(str(folder))
 
 
 def _to_uint8(arr: np.ndarray, maxval: float) -> np.ndarray:

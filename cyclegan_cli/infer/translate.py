@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 
@@ -94,14 +94,6 @@ def sniff_kind(path: Path) -> str | None:
     return None
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    for dirpath, dirnames, files in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
 def _is_within(child: Path, parent: Path) -> bool:
     try:
         child.resolve().relative_to(parent.resolve())
@@ -111,9 +103,11 @@ def _is_within(child: Path, parent: Path) -> bool:
 
 
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
-              video_container: str = "mp4", include_videos: bool = True) -> tuple[list[Job], list[str]]:
+              video_container: str = "mp4", include_videos: bool = True,
+              on_skip: Callable[[str], None] | None = None) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
-    inputs that cannot be planned (missing paths, duplicates)."""
+    inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
+    that leads back to a folder already planned is reported through ``on_skip``."""
     out = Path(out)
     jobs, problems, seen = [], [], {}
     folders = [p for p in inputs if p.is_dir()]
@@ -127,7 +121,7 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             continue
         if p.is_dir():
             base = out / p.resolve().name if several else out
-            for f in _walk(p):
+            for f in img.walk_files(p, on_skip):
                 kind = sniff_kind(f)
                 if kind is None or (kind == "video" and not include_videos):
                     continue
@@ -556,7 +550,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     notice = on_notice or (lambda m: None)
     detail = on_detail or (lambda m: None)
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
-                               video_container=video_options.get("container", "mp4"))
+                               video_container=video_options.get("container", "mp4"), on_skip=notice)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
