@@ -378,3 +378,61 @@ def test_7_training_reads_images_in_linked_folders(tmp_path):
     files, skipped = scan_folder(linked_tree(tmp_path), on_skip=notes.append)
     assert len(files) == 4 and skipped == 0
     assert len(notes) == 1 and "loop" in notes[0]
+
+
+# ------------------------------------------------------------------------------- 4. video colour
+
+class IdentityTranslator:
+    """What translate_video needs of a Translator, returning each frame unchanged."""
+
+    class device:
+        type = "cpu"
+
+    def needs_tiling(self, h, w):
+        return False
+
+    def __call__(self, batch):
+        return batch
+
+
+def bt709_clip(path: Path, rgb, w=64, h=48, n=4):
+    import av
+
+    out = av.open(str(path), mode="w")
+    v = out.add_stream("libx264", rate=10)
+    v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    v.options = {"crf": "0"}
+    cc = v.codec_context
+    cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1  # BT.709, limited range
+    img = np.zeros((h, w, 3), np.uint8) + np.array(rgb, np.uint8)
+    for i in range(n):
+        f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p", dst_colorspace=1,
+                                                                     dst_color_range=1)
+        f.colorspace, f.color_range, f.pts = 1, 1, i
+        for p in v.encode(f):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    return path
+
+
+def test_4_a_bt709_clip_keeps_its_colours_and_tags(tmp_path):
+    import av
+
+    from cyclegan_cli.infer.video import translate_video
+
+    src = tmp_path / "hd.mp4"
+    bt709_clip(src, (198, 39, 60))
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].codec_context.colorspace == 1
+        before = next(c.decode(video=0)).to_ndarray(format="rgb24")[24, 32].astype(int)
+    assert np.abs(before - (198, 39, 60)).max() <= 3
+    translate_video(IdentityTranslator(), src, tmp_path / "out.mp4", batch_size=2)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1)
+        frame = next(c.decode(video=0))
+        after = frame.to_ndarray(format="rgb24")[24, 32].astype(int)
+        as709 = frame.reformat(format="rgb24", src_colorspace=1).to_ndarray()[24, 32].astype(int)
+    assert np.abs(after - before).max() <= 3 and np.abs(as709 - before).max() <= 3, (before, after, as709)

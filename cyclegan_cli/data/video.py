@@ -44,14 +44,31 @@ def even(arr: np.ndarray) -> np.ndarray:
     return np.pad(arr, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+# FFmpeg's AVColorSpace -> the matrix swscale converts RGB with (BT.601 when unknown, as decoding assumes)
+SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
+def colour_tags(stream) -> dict:
+    """A stream's colour description (matrix, primaries, transfer, range), FFmpeg's numbers, with
+    the unspecified ones left out."""
+    cc = stream.codec_context
+    tags = {"colorspace": int(cc.colorspace), "color_primaries": int(cc.color_primaries),
+            "color_trc": int(cc.color_trc), "color_range": int(cc.color_range)}
+    unspecified = {"colorspace": 2, "color_primaries": 2, "color_trc": 2, "color_range": 0}
+    return {k: v for k, v in tags.items() if v != unspecified[k]}
+
+
 class VideoWriter:
-    """One output container: the translated video stream and the audio streams."""
+    """One output container: the translated video stream and the audio streams. Frames are
+    converted to YUV with the input's matrix and range and tagged with the input's colour
+    description, so a BT.709 clip stays BT.709 (decoding used its matrix to make the RGB)."""
 
     def __init__(self, path: Path, container: str, vin, ains, codec, crf, preset, t0, notice, threads: int = 0):
         self.out = av.open(str(path), mode="w", format=FORMAT_NAME.get(container, container))
         self.vin, self.codec, self.crf, self.preset = vin, codec, crf, preset
         self.threads = threads  # encoder threads; 0: the encoder's own choice
         self.vout = None
+        self.tags: dict = {}
         self.offset = t0 or 0
         self.audio_map = {}
         self.reencode = {}
@@ -76,6 +93,9 @@ class VideoWriter:
         v.pix_fmt = "yuv420p"
         v.time_base = self.vin.time_base
         v.codec_context.time_base = self.vin.time_base
+        self.tags = colour_tags(self.vin)  # read now: the decoder has seen the first frame
+        for key, value in self.tags.items():
+            setattr(v.codec_context, key, value)
         if self.codec in ("libx264", "libx265"):
             v.options = {"crf": str(self.crf), "preset": self.preset}
             if self.threads:
@@ -88,7 +108,13 @@ class VideoWriter:
     def video(self, rgb: np.ndarray, pts):
         if self.vout is None:
             self._open_video(*rgb.shape[:2])
-        frame = av.VideoFrame.from_ndarray(even(rgb), format="rgb24").reformat(format="yuv420p")
+        t = self.tags
+        frame = av.VideoFrame.from_ndarray(even(rgb), format="rgb24").reformat(
+            format="yuv420p", dst_colorspace=SWS_MATRIX.get(t.get("colorspace")),
+            dst_color_range=t.get("color_range"), dst_color_trc=t.get("color_trc"),
+            dst_color_primaries=t.get("color_primaries"))
+        if "colorspace" in t:
+            frame.colorspace = t["colorspace"]
         if pts is not None:
             pts -= self.offset
             if self.last_pts is not None and pts <= self.last_pts:
