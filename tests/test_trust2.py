@@ -436,3 +436,21 @@ def test_4_a_bt709_clip_keeps_its_colours_and_tags(tmp_path):
         after = frame.to_ndarray(format="rgb24")[24, 32].astype(int)
         as709 = frame.reformat(format="rgb24", src_colorspace=1).to_ndarray()[24, 32].astype(int)
     assert np.abs(after - before).max() <= 3 and np.abs(as709 - before).max() <= 3, (before, after, as709)
+
+
+# ------------------------------------------------------------------------------- 8. DDP with batch norm
+
+@pytest.mark.slow
+def test_8_ddp_training_of_a_batch_norm_model_finishes(tmp_path):
+    import subprocess
+    import sys
+
+    for i in range(8):
+        save_rgb(tmp_path / "faces" / f"{i}.png", 16, 16, seed=i)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "cyclegan_cli", "train", str(tmp_path / "faces"), "--runs-dir", str(tmp_path / "runs"), "--device", "cpu",
+           "--size", "16", "--ngf", "4", "--ndf", "4", "--batch-size", "2", "--max-steps", "2", "--workers", "0", "-q"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "diverged" not in r.stderr, r.stderr[-2000:]
+    assert (tmp_path / "runs" / "dcgan-001" / "checkpoints" / "step-00000002").is_dir()

@@ -466,12 +466,14 @@ def _load_rank_state(ckpt: Path, rank: int) -> dict | None:
 
 
 def _check_ranks_agree(task, dist: Dist) -> None:
-    """DDP keeps replicas identical; verify it at the end (a cheap checksum per net), and with
-    GANCTL_DDP_DUMP=DIR write each rank's weights there for inspection."""
+    """DDP keeps the replicas' parameters identical; verify it at the end (a cheap checksum per
+    parameter), and with GANCTL_DDP_DUMP=DIR write each rank's weights there for inspection.
+    Buffers are left out: batch norm's running statistics legitimately differ by rank (DDP hands
+    rank 0's to the others before each forward pass; each rank's last pass updates its own)."""
     from cyclegan_cli.checkpoints import state_tensors
 
-    tensors = state_tensors(task.nets)
-    total = torch.tensor([float(t.double().sum()) for t in tensors.values()], dtype=torch.float64)
+    params = [p for net in task.nets.values() for p in net.parameters()]
+    total = torch.tensor([float(p.detach().double().sum()) for p in params], dtype=torch.float64)
     gathered = [torch.zeros_like(total) for _ in range(dist.world)]
     torch.distributed.all_gather(gathered, total)
     if any(not torch.equal(g, gathered[0]) for g in gathered):
@@ -481,7 +483,7 @@ def _check_ranks_agree(task, dist: Dist) -> None:
         from safetensors.torch import save_file
 
         Path(dump).mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(Path(dump) / f"rank{dist.rank}.safetensors"))
+        save_file(state_tensors(task.nets), str(Path(dump) / f"rank{dist.rank}.safetensors"))
 
 
 def _truncate_stats(file: Path, step: int) -> None:
