@@ -10,38 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
+from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
 BACKENDS = ("auto", "torch", "onnxruntime")
-
-
-def padded_size(h: int, w: int, multiple: int, minimum: int = 0) -> tuple[int, int]:
-    """The size an (h, w) image is padded to: multiples of ``multiple``, at least ``minimum``."""
-    return max(math.ceil(h / multiple) * multiple, minimum), max(math.ceil(w / multiple) * multiple, minimum)
-
-
-def can_reflect(h: int, w: int, th: int, tw: int) -> bool:
-    """Reflection padding needs fewer padded rows/columns than the image has; else edges are repeated."""
-    return th - h < h and tw - w < w
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int = 0) -> tuple[torch.Tensor, int, int]:
-    """Pad bottom/right so H and W are multiples of ``multiple`` (reflect when possible, else replicate)."""
-    h, w = x.shape[-2:]
-    th, tw = padded_size(h, w, multiple, minimum)
-    if (th, tw) == (h, w):
-        return x, h, w
-    mode = "reflect" if can_reflect(h, w, th, tw) else "replicate"
-    return F.pad(x, (0, tw - w, 0, th - h), mode=mode), h, w
-
-
-def min_side(net) -> int:
-    """The smallest padded side the network runs on (ResNet needs >= 2 px after its two downsamplings)."""
-    m = getattr(net, "size_multiple", 4)
-    return max(m, 8)
 
 
 # Peak memory of one fp32 forward pass per input pixel, measured on the CPU with inference_mode:
@@ -104,7 +78,7 @@ class Translator:
         norm = config.normalization
         self.mean = torch.tensor(norm["mean"], device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(norm["std"], device=self.device).view(1, -1, 1, 1)
-        self.multiple = getattr(net, "size_multiple", 4)
+        self.multiple = size_grid(net)
         self.minimum = min_side(net)
         budget = max_memory * 2**30 if max_memory else available_memory(self.device)
         self.memory_budget = int(budget)
@@ -313,7 +287,7 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
         dummy, names = torch.zeros(1, net.nz), (["z"], ["image"])
         axes = {"z": {0: "n"}, "image": {0: "n"}}
     else:  # an image-to-image generator: (N, 3, H, W) -> (N, 3, H, W), H and W multiples of its size grid
-        multiple = max(getattr(net, "size_multiple", 4), 8)
+        multiple = min_side(net)
         dummy, names = torch.zeros(1, 3, multiple * 4, multiple * 4), (["image"], ["translated"])
         axes = {"image": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}}
     with replacing(path) as tmp, warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from cyclegan_cli.models.padding import pad_array
+
 
 @contextlib.contextmanager
 def frozen_instance_norm(net: nn.Module, stats: list | None = None):
@@ -77,19 +79,6 @@ def _starts(total: int, tile: int, step: int) -> list[int]:
     return sorted(set(range(0, total - tile, step)) | {total - tile})
 
 
-def _pad_to_grid(rgb: np.ndarray, translator) -> np.ndarray:
-    """Pad bottom/right exactly as the untiled path pads its tensor (reflect, or edge when the
-    image is too small to reflect), so tiled and untiled runs see the same input."""
-    from cyclegan_cli.infer.engine import can_reflect
-
-    h, w = rgb.shape[:2]
-    ph, pw = translator.padded(h, w)
-    if (ph, pw) == (h, w):
-        return rgb
-    mode = "reflect" if can_reflect(h, w, ph, pw) else "edge"
-    return np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode=mode)
-
-
 def _record_stats(translator, rgb: np.ndarray) -> list | None:
     """Every InstanceNorm layer's statistics for the whole image: at full size when it fits the
     memory budget (then tiles reproduce the untiled output), else from the image scaled down to
@@ -122,7 +111,7 @@ def run_tiled(translator, rgb: np.ndarray, tile: int, overlap: int) -> np.ndarra
        reflection padding instead of their real neighbours.
     """
     h, w = rgb.shape[:2]
-    rgb = _pad_to_grid(rgb, translator)
+    rgb = pad_array(rgb, *translator.padded(h, w))  # as the untiled path pads its tensor
     H, W = rgb.shape[:2]
     step = tile - overlap
     stats = _record_stats(translator, rgb)

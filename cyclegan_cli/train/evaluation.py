@@ -57,10 +57,15 @@ def samples(task, n: int) -> np.ndarray:
     G.eval()
     out = []
     try:
-        if "G_A" in task.nets:  # translations of the first n images of domain A
+        if "G_A" in task.nets:  # translations of the first n images of domain A, run as translate runs them
+            from cyclegan_cli.models.cyclegan import for_translation
+            from cyclegan_cli.models.padding import run_padded
+
+            net = for_translation(G)  # per-image batch norm, dropout off (a copy when that changes anything)
             for i in range(min(n, len(task.dataset.a))):
                 x = to_tensor(task.dataset.a.get(i))[None].to(task.device)
-                y = G(x)[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+                y = run_padded(net, x)  # any load size: padded to the generator's grid, cropped back
+                y = y[0].float().clamp(-1, 1).add(1).mul(127.5).round().byte().permute(1, 2, 0).cpu().numpy()
                 out.append(clean_resize(Image.fromarray(y)))
         else:
             return dcgan_samples(G, n, task.device)
