@@ -231,11 +231,13 @@ def load_model(path, device=None, nets: list[str] | None = None) -> LoadedModel:
         else:
             from cyclegan_cli.official import import_state_dict
 
-            config, tensors = import_state_dict(tensors, where, source=str(p))
+            fields, tensors = import_state_dict(tensors, where, source=str(p))
+            config = ModelConfig(**fields)
     elif p.suffix in (".pth", ".pt", ".ckpt"):
         from cyclegan_cli.official import import_state_dict, read_pth
 
-        config, tensors = import_state_dict(read_pth(p), str(p), source=str(p))
+        fields, tensors = import_state_dict(read_pth(p), str(p), source=str(p))
+        config = ModelConfig(**fields)
         where = str(p)
     else:
         raise CheckpointError(f"{p}: not a checkpoint (expected a folder, .safetensors or .pth)")

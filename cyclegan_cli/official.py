@@ -1,12 +1,14 @@
 """Official checkpoints: ``.pth`` state dicts of junyanz/pytorch-CycleGAN-and-pix2pix generators
 (ResNet, U-Net) and pytorch/examples DCGAN ``netG.pth``, read without running code and turned
-into ganctl's config + prefixed tensors by inferring the architecture from keys and shapes."""
+into ganctl's config + prefixed tensors by inferring the architecture from keys and shapes.
+
+A pure converter: it returns the config's fields as a plain dict, and imports nothing of ganctl
+but its errors (:mod:`cyclegan_cli.checkpoints`, the format, builds the config from them)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.errors import CheckpointError
 
 
@@ -99,8 +101,8 @@ def infer_generator(sd: dict, where: str) -> dict:
     )
 
 
-def import_state_dict(sd: dict, where: str, source: str = "") -> tuple[ModelConfig, dict]:
-    """Turn a foreign state dict into (config, prefixed tensors).
+def import_state_dict(sd: dict, where: str, source: str = "") -> tuple[dict, dict]:
+    """Turn a foreign state dict into (ModelConfig fields, prefixed tensors).
 
     Accepts one official generator (``horse2zebra.pth``, ``latest_net_G_A.pth``,
     ``latest_net_G.pth``), an examples DCGAN ``netG.pth``, or an already prefixed dict
@@ -126,10 +128,10 @@ def import_state_dict(sd: dict, where: str, source: str = "") -> tuple[ModelConf
     first = next(iter(nets.values()))
     if kind == "dcgan":
         a = first["args"]
-        config = ModelConfig(kind="dcgan", nets=nets, image_size=a["image_size"], channels=a["nc"],
-                             domains=[], source=source)
+        config = dict(kind="dcgan", nets=nets, image_size=a["image_size"], channels=a["nc"], domains=[],
+                      source=source)
     else:
         a = first["args"]
         size = 256 if first["arch"] == "resnet_generator" else 2 ** a["num_downs"]
-        config = ModelConfig(kind="cyclegan", nets=nets, image_size=size, channels=a["output_nc"], source=source)
+        config = dict(kind="cyclegan", nets=nets, image_size=size, channels=a["output_nc"], source=source)
     return config, tensors

@@ -19,6 +19,7 @@ from cyclegan_cli.cli import sample as _sample
 from cyclegan_cli.cli import train as _train
 from cyclegan_cli.cli import translate as _translate
 from cyclegan_cli.cli import zoo as _zoo
+from cyclegan_cli.cli.argv import ARGV
 
 def _readable_metavars() -> None:
     """Help shows values the way the README writes them (N, PATH, TEXT, FOLDER...) rather than
@@ -95,7 +96,6 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
-ARGV: list[str] = []  # the arguments of this invocation (arithmetic keeps --plus/--minus in their order)
 
 
 def main(argv: list[str] | None = None) -> None:

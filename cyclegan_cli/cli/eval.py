@@ -74,13 +74,13 @@ def evaluate(
     feats = Features(features, device, offline)
     result = run(real_imgs, fake_imgs, feats, wanted, train_imgs)
     if "memorisation" in result:
-        from cyclegan_cli.cli.sample import _save
+        from cyclegan_cli.data.images import save_array
         from cyclegan_cli.infer.sample import grid
 
         pairs = [im for c in result["memorisation"]["closest"] for im in (fake_imgs[c["fake"]], train_imgs[c["train"]])]
         for c in result["memorisation"]["closest"]:
             c["train_file"] = str(train_files[c["train"]])
-        _save(grid(np.stack(pairs), 8), pairs_out)
+        save_array(grid(np.stack(pairs), 8), pairs_out)
         result["memorisation"]["pairs_png"] = str(pairs_out)
     if json_out:
         o.json(result)

@@ -30,7 +30,7 @@ def export(
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.errors import UsageError
-    from cyclegan_cli.infer.engine import export_onnx
+    from cyclegan_cli.infer.backends import export_onnx
     from cyclegan_cli.zoo.resolve import load
 
     o = Output(quiet, False, json_out)

@@ -47,11 +47,9 @@ def upscale(images, scale: int):
 
 
 def _save(arr, path: Path):
-    from PIL import Image
+    from cyclegan_cli.data.images import save_array
 
-    from cyclegan_cli.data.images import save_image_atomic
-
-    save_image_atomic(Image.fromarray(arr), path)
+    save_array(arr, path)
 
 
 def _refuse_existing(path: Path, overwrite: bool):
@@ -216,7 +214,7 @@ def arithmetic(
     """
     import torch
 
-    from cyclegan_cli.cli import ARGV
+    from cyclegan_cli.cli.argv import ARGV
 
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import arithmetic as combine

@@ -299,3 +299,8 @@ def save_image_atomic(im: Image.Image, dst: Path, **kwargs) -> None:
         fmt = "GIF"
     im.save(buf, format=fmt, **kwargs)
     atomic_write_bytes(dst, buf.getvalue())
+
+
+def save_array(arr: np.ndarray, dst: Path) -> None:
+    """(H, W, 3) uint8 saved atomically; the format comes from ``dst``'s extension."""
+    save_image_atomic(Image.fromarray(arr), Path(dst))

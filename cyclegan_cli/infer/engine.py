@@ -4,15 +4,15 @@ needs, precision, memory format, tiling for large images, and the torch or ONNX 
 
 from __future__ import annotations
 
-import hashlib
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
+from cyclegan_cli.infer.backends import OnnxBackend
+from cyclegan_cli.infer.tiling import TILED_WORKING_PIXELS, receptive_radius, run_tiled
 from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -31,10 +31,6 @@ def bytes_per_pixel(net) -> int:
     return 17 * ngf + 48
 
 
-# When an image must be tiled anyway, tiles of about this many pixels: bigger tiles would not be
-# faster per pixel, and peak memory stays near 2 GB at any image size.
-TILED_WORKING_PIXELS = 1_500_000
-
 
 def round_to_grid(n: int, grid: int) -> int:
     return max(grid, int(round(n / grid)) * grid)
@@ -51,7 +47,6 @@ class Translator:
                  channels_last=None, tile=None, max_memory=None, cache_dir=None, dropout=False,
                  compile=False, on_notice=None):
         from cyclegan_cli.device import available_memory
-        from cyclegan_cli.infer.tiling import receptive_radius
         from cyclegan_cli.models.cyclegan import for_translation
 
         net = for_translation(net, dropout)  # batch norm: per-image statistics, as the official test.py
@@ -225,73 +220,5 @@ class Translator:
         """One (H, W, 3) uint8 image, tiled when it does not fit (or with ``tile``)."""
         h, w = rgb.shape[:2]
         if self.needs_tiling(h, w):
-            from cyclegan_cli.infer.tiling import run_tiled
-
             return run_tiled(self, rgb, self.tile_size(), self.overlap)
         return self(rgb[None])[0]
-
-
-def weights_hash(net) -> str:
-    """sha256 over a network's tensors (names and bytes) and class: the identity of the weights."""
-    h = hashlib.sha256()
-    for k, v in net.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    h.update(type(net).__name__.encode())
-    return h.hexdigest()
-
-
-def cpu_session(path: Path):
-    """An ONNX Runtime session on the CPU with every graph optimisation."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-class OnnxBackend:
-    """The same network exported once to ONNX (cached by weight hash) and run by ONNX Runtime."""
-
-    def __init__(self, net, cache_dir=None):
-        self.path = self._export(net, cache_dir)  # <cache>/onnx/<weights hash>.onnx
-        self.session = cpu_session(self.path)
-        self.input_name = self.session.get_inputs()[0].name
-
-    @staticmethod
-    def _export(net, cache_dir) -> Path:
-        from cyclegan_cli.zoo.paths import cache_home
-
-        folder = Path(cache_dir) if cache_dir else cache_home() / "onnx"
-        path = folder / f"{weights_hash(net)[:24]}.onnx"
-        if not path.is_file():
-            export_onnx(net, path)
-        return path
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]
-
-
-def export_onnx(net, path: Path, opset: int = 17) -> Path:
-    """Export with dynamic batch, height and width; written atomically."""
-    import importlib.util
-    import warnings
-
-    if importlib.util.find_spec("onnx") is None:  # torch.onnx.export needs it
-        raise UsageError("ONNX export needs the onnx extra: pip install 'ganctl[onnx]'")
-    from cyclegan_cli.files import replacing
-
-    path = Path(path)
-    net = net.cpu().eval()
-    if hasattr(net, "nz"):  # a DCGAN generator: z (N, nz) -> image (N, 3, S, S) in [-1, 1]
-        dummy, names = torch.zeros(1, net.nz), (["z"], ["image"])
-        axes = {"z": {0: "n"}, "image": {0: "n"}}
-    else:  # an image-to-image generator: (N, 3, H, W) -> (N, 3, H, W), H and W multiples of its size grid
-        multiple = min_side(net)
-        dummy, names = torch.zeros(1, 3, multiple * 4, multiple * 4), (["image"], ["translated"])
-        axes = {"image": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}}
-    with replacing(path) as tmp, warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
-                          output_names=names[1], dynamic_axes=axes)
-    return path

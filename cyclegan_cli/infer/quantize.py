@@ -220,6 +220,6 @@ class Int8Backend:
         self._open()
 
     def _open(self) -> None:
-        from cyclegan_cli.infer.engine import cpu_session
+        from cyclegan_cli.infer.backends import cpu_session
 
         self.session = cpu_session(self.path)

@@ -50,7 +50,7 @@ class RayTranslator:
         failure line per file); a video is translated whole."""
         import time
 
-        from cyclegan_cli.infer.translate import Job, _one_line, translate_images
+        from cyclegan_cli.infer.pipeline import Job, one_line, translate_images
 
         o = self.options
         jobs = [Job(Path(s), Path(d), k) for s, d, k in zip(batch["src"], batch["dst"], batch["kind"])]
@@ -73,7 +73,7 @@ class RayTranslator:
                 info = translate_video(self.translator, job.src, job.dst, size=o["size"], **o["video"])
                 error, frames = info.get("error"), info.get("frames")
             except Exception as exc:  # one file's failure is its own result, as in the local engine
-                error, frames = _one_line(job, exc), 0
+                error, frames = one_line(job, exc), 0
             results[str(job.dst)] = ("failed" if error else "ok", error, round((time.perf_counter() - t0) * 1000, 1),
                                      frames)
         out = {"src": [], "dst": [], "status": [], "error": [], "ms": [], "frames": []}

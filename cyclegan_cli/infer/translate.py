@@ -1,319 +1,29 @@
-"""Batch translation of image files and folders (videos: :mod:`cyclegan_cli.infer.video`).
+"""Batch translation of image and video files and folders: the orchestration.
 
-The pipeline: inputs are planned into jobs (source -> destination, tree mirrored), filtered
-(``skip_existing``, ``shard``), decoded by a thread pool, grouped into same-size batches for
-the network, and encoded by another thread pool with atomic writes. Every finished job is
-reported through ``on_result`` as a dict; the function never prints.
+One way through, each step in its own module: options checked (here), inputs planned into jobs
+(:mod:`~cyclegan_cli.infer.plan`), outputs claimed in the manifest (:mod:`~cyclegan_cli.infer.manifest`),
+images through the pipeline (:mod:`~cyclegan_cli.infer.pipeline`) or videos
+(:mod:`~cyclegan_cli.infer.video`) or a Ray cluster (:mod:`~cyclegan_cli.infer.ray_engine`), each
+output committed once written. Every job is reported through ``on_result`` as a dict, in plan
+order; nothing is printed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
 import time
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from cyclegan_cli.errors import InputError, Interrupted, NotFoundError, UsageError, from_os_error
 from cyclegan_cli.data import images as img
-from cyclegan_cli.files import atomic_write_bytes, remove_stale_tmp
-
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
-
-
-@dataclass
-class Job:
-    src: Path
-    dst: Path
-    kind: str = "image"  # "image" or "video"
-
-
-@dataclass
-class Summary:
-    converted: int = 0
-    skipped: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# planning
-
-
-def parse_shard(spec: str | None) -> tuple[int, int] | None:
-    """``K/N`` with 1 <= K <= N."""
-    if not spec:
-        return None
-    try:
-        k, n = (int(p) for p in spec.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard {spec!r}: expected K/N, e.g. 1/4") from None
-    if not (1 <= k <= n):
-        raise UsageError(f"--shard {spec!r}: K must be between 1 and N")
-    return k, n
-
-
-def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
-    """A stable assignment by hash of the relative path, the same on every machine."""
-    if shard is None:
-        return True
-    k, n = shard
-    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()
-    return int.from_bytes(digest[:8], "big") % n == k - 1
-
-
-def sniff_kind(path: Path) -> str | None:
-    """'image', 'video' or None, by content first (magic bytes), then by name."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(64)
-    except OSError:
-        return "image" if img.is_image_name(path) else None
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1"):
-            return "image"
-        return "video"
-    if head[:4] == b"\x1aE\xdf\xa3":  # Matroska / WebM
-        return "video"
-    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
-        return "video"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3") or head[:4] == b"FLV\x01":
-        return "video"
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return "video"
-    if img.is_image_name(path):
-        return "image"
-    return None
-
-
-def _is_within(child: Path, parent: Path) -> bool:
-    try:
-        child.resolve().relative_to(parent.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
-              video_container: str = "mp4", include_videos: bool = True,
-              on_skip: Callable[[str], None] | None = None) -> tuple[list[Job], list[str]]:
-    """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
-    inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
-    that leads back to a folder already planned is reported through ``on_skip``."""
-    out = Path(out)
-    jobs, problems, seen = [], [], {}
-    folders = [p for p in inputs if p.is_dir()]
-    for folder in folders:
-        if _is_within(out, folder):
-            raise UsageError(f"--out {out} is inside the input folder {folder}; choose another folder")
-    several = len(inputs) > 1
-    for p in inputs:
-        if not p.exists():
-            problems.append(f"{p}: no such file or folder")
-            continue
-        if p.is_dir():
-            base = out / p.resolve().name if several else out
-            for f in img.walk_files(p, on_skip):
-                kind = sniff_kind(f)
-                if kind is None or (kind == "video" and not include_videos):
-                    continue
-                jobs.append((f, base, f.relative_to(p), kind))
-        else:
-            kind = sniff_kind(p)
-            if kind is None:
-                kind = "image"  # let the decoder say what is wrong with it
-            jobs.append((p, out, Path(p.name), kind))
-    planned = []
-    for src, base, rel, kind in jobs:
-        if kind == "video":
-            dst = base / rel.with_name(rel.stem + suffix + "." + video_container)
-        else:
-            _, ext = img.output_format(src, fmt)
-            dst = base / rel.with_name(rel.stem + suffix + ext)
-        if not in_shard(str(rel), shard):
-            continue
-        key = str(dst.resolve()) if dst.parent.exists() else str(dst.absolute())
-        if key in seen:
-            problems.append(f"{src}: its output {dst} is also the output of {seen[key]}; skipped")
-            continue
-        if src.resolve() == dst.resolve():
-            problems.append(f"{src}: output would overwrite the input; skipped")
-            continue
-        seen[key] = src
-        planned.append(Job(src, dst, kind))
-    return planned, problems
-
-
-# ---------------------------------------------------------------------------------------------
-# running
-
-
-def _resize_short_side(pic: img.Picture, size: int | None) -> img.Picture:
-    if not size:
-        return pic
-    alpha = None if pic.alpha is None else img.resize_short_side(pic.alpha, size)
-    return img.Picture(img.resize_short_side(pic.rgb, size), alpha, pic.icc_profile, pic.source_format)
-
-
-def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: int = 95, size: int | None = None,
-                     batch_size: int = 4, workers: int = 2, max_pixels: int = img.DEFAULT_MAX_PIXELS,
-                     on_result: Callable[[dict], None] | None = None) -> Summary:
-    """Translate image jobs; every job ends in exactly one ``on_result`` call."""
-    summary = Summary()
-    t_start = time.perf_counter()
-    report = on_result or (lambda r: None)
-
-    def decode(job: Job):
-        t0 = time.perf_counter()
-        if translator.decode_on_device and not size:  # the batch is decoded on the device, later
-            enc = img.jpeg_for_device(job.src, max_pixels)
-            if enc is not None and min(enc.size) >= 2 and not translator.needs_tiling(enc.height, enc.width):
-                return enc, t0
-        pic = _resize_short_side(img.read_picture(job.src, max_pixels), size)
-        w, h = pic.size
-        if min(w, h) < 2:
-            raise InputError(f"{job.src}: {w}x{h} image is too small to translate (use --size to upscale)")
-        return pic, t0
-
-    def encode(job: Job, pic: img.Picture, t0: float):
-        pil_format, _ = img.output_format(job.src, fmt)
-        img.write_picture(pic, job.dst, pil_format, quality)
-        return (time.perf_counter() - t0) * 1000
-
-    ran_as: dict[str, str] = {}  # output -> the precision its network pass ran in
-
-    def finish(job, status, ms=None, error=None):
-        if status == "ok":
-            summary.converted += 1
-        elif status == "failed":
-            summary.failed += 1
-        record = {"input": str(job.src), "output": str(job.dst), "status": status,
-                  "ms": None if ms is None else round(ms, 1), "error": error}
-        if status == "ok" and str(job.dst) in ran_as:
-            record["precision"] = ran_as.pop(str(job.dst))
-        report(record)
-
-    pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, t0)]
-    encodes = []
-
-    def finish_encode(job, fut):  # waits for it when it is still running
-        try:
-            finish(job, "ok", fut.result())
-        except Exception as exc:
-            finish(job, "failed", error=_one_line(job, exc))
-
-    def drain_encodes(block=False):
-        keep = []
-        for job, fut in encodes:
-            if block or fut.done():
-                finish_encode(job, fut)
-            else:
-                keep.append((job, fut))
-        encodes[:] = keep
-
-    def wait_for_encoder():
-        """Backpressure: a producer waits once about 2x the encoder threads' outputs are pending,
-        so decoded and translated images never pile up in memory when encoding is the slow part."""
-        while len(encodes) > 2 * max(1, workers):
-            finish_encode(*encodes.pop(0))
-
-    def run_group(items, encoder):
-        w, h = items[0][1].size
-        precision = translator.ran_as(h, w)
-        for job, _, _ in items:
-            ran_as[str(job.dst)] = precision
-        if isinstance(items[0][1], img.EncodedJpeg):
-            try:
-                outs = translator.run_jpegs([p.data for _, p, _ in items])
-            except Exception:  # a file the device decoder refuses: each one on the CPU, so only it fails
-                for job, _, t0 in items:
-                    try:
-                        run_group([(job, img.read_picture(job.src, max_pixels), t0)], encoder)
-                    except Exception as exc:
-                        finish(job, "failed", error=_one_line(job, exc))
-                return
-        else:
-            try:
-                outs = translator(np.stack([p.rgb for _, p, _ in items]))
-            except Exception as exc:
-                for job, _, _ in items:
-                    finish(job, "failed", error=_one_line(job, exc))
-                return
-        for (job, pic, t0), o in zip(items, outs):
-            res = img.Picture(o, pic.alpha, pic.icc_profile, pic.source_format)
-            encodes.append((job, encoder.submit(encode, job, res, t0)))
-
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as decoder, \
-            ThreadPoolExecutor(max(1, workers), thread_name_prefix="encode") as encoder:
-        window = max(2 * batch_size, 2 * workers)
-        queue = []
-        it = iter(jobs)
-        try:
-            while True:
-                while len(queue) < window:
-                    job = next(it, None)
-                    if job is None:
-                        break
-                    queue.append((job, decoder.submit(decode, job)))
-                if not queue:
-                    break
-                job, fut = queue.pop(0)
-                try:
-                    pic, t0 = fut.result()
-                except Exception as exc:
-                    finish(job, "failed", error=_one_line(job, exc))
-                    continue
-                w, h = pic.size
-                if translator.needs_tiling(h, w):
-                    ran_as[str(job.dst)] = translator.ran_as(h, w)
-                    try:
-                        out = translator.run_image(pic.rgb)
-                    except Exception as exc:
-                        finish(job, "failed", error=_one_line(job, exc))
-                        continue
-                    res = img.Picture(out, pic.alpha, pic.icc_profile, pic.source_format)
-                    encodes.append((job, encoder.submit(encode, job, res, t0)))
-                else:
-                    key = (*translator.padded(h, w), h, w, isinstance(pic, img.EncodedJpeg))
-                    pending.setdefault(key, []).append((job, pic, t0))
-                    if len(pending[key]) >= min(batch_size, translator.batch_limit(h, w)):
-                        run_group(pending.pop(key), encoder)
-                    elif sum(len(v) for v in pending.values()) > 2 * batch_size:
-                        # many different sizes: run the oldest group rather than hold images
-                        run_group(pending.pop(next(iter(pending))), encoder)
-                drain_encodes()
-                wait_for_encoder()
-            for key in list(pending):
-                run_group(pending.pop(key), encoder)
-            drain_encodes(block=True)
-        except KeyboardInterrupt:
-            for _, f in queue:
-                f.cancel()
-            for _, f in encodes:
-                f.cancel()
-            raise Interrupted(INTERRUPTED) from None
-    summary.seconds = time.perf_counter() - t_start
-    return summary
-
-
-def _one_line(job: Job, exc: Exception) -> str:
-    exc = from_os_error(exc) or exc  # no space, read-only, permission: said the same way everywhere
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if str(job.src) not in msg:
-        msg = f"{job.src}: {msg}"
-    return msg
-
+from cyclegan_cli.errors import InputError, Interrupted, NotFoundError, UsageError
+from cyclegan_cli.files import remove_stale_tmp
+# the steps' names, importable from here as before the split
+from cyclegan_cli.infer.manifest import MANIFEST, Manifest  # noqa: F401
+from cyclegan_cli.infer.pipeline import INTERRUPTED, InOrder, Summary, one_line, translate_images  # noqa: F401
+from cyclegan_cli.infer.plan import (VIDEO_EXTENSIONS, Job, in_shard, parse_shard, plan_jobs,  # noqa: F401
+                                     sniff_kind)
 
 DIRECTIONS = ("AtoB", "BtoA")
-INTERRUPTED = "interrupted; finished files are complete, rerun to carry on"
 
 
 def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 95, size: int | None = None,
@@ -376,136 +86,6 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
         bad(f"--frames-out {frames_out}: is a file, not a folder")
 
 
-# ---------------------------------------------------------------------------------------------
-# what made each output
-
-
-MANIFEST = ".ganctl-manifest.json"
-
-
-class Manifest:
-    """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
-    changes pixels) made each output, so skip-existing never passes off another model's file as
-    done. :meth:`claim` marks the outputs a job will write as pending; :meth:`commit` records each
-    one after its atomic write (written out in small groups and at :meth:`close`), so a job killed
-    half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
-    writes happen under a file lock, so shards sharing an output folder keep one manifest."""
-
-    def __init__(self, out: Path, maker: dict):
-        self.out, self.maker = Path(out), maker
-        self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
-        self._claimed: set[str] = set()
-        self._done: list[str] = []
-        self._last_write = 0.0
-
-    def _rel(self, dst: Path) -> str:
-        return os.path.relpath(dst, self.out)
-
-    def _read(self) -> dict:
-        try:
-            data = json.loads((self.out / MANIFEST).read_text())
-            if isinstance(data, dict) and isinstance(data.get("files"), dict):
-                if not isinstance(data.get("pending"), dict):
-                    data["pending"] = {}
-                return data
-        except (OSError, ValueError):
-            pass
-        return {"version": 1, "makers": {}, "files": {}, "pending": {}}
-
-    def _lock(self):
-        from filelock import FileLock
-
-        return FileLock(str(self.out / (MANIFEST + ".lock")))
-
-    def _write(self, data: dict) -> None:
-        atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
-
-    def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
-        """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
-        by another maker and ``overwrite`` is off. An output claimed by an earlier job but never
-        committed (it failed, or the job was killed) is run again."""
-        if not dry_run:
-            self.out.mkdir(parents=True, exist_ok=True)
-        with self._lock() if not dry_run else contextlib.nullcontext():
-            data = self._read()
-            todo, skip, foreign = [], [], []
-            for job in jobs:
-                rel = self._rel(job.dst)
-                made_by = data["files"].get(rel)
-                if overwrite or not job.dst.exists() or (made_by is None and rel in data["pending"]):
-                    todo.append(job)
-                elif made_by is None or made_by == self.key:
-                    skip.append((job, "exists"))
-                else:
-                    foreign.append(job)
-            if foreign:
-                other = data["makers"].get(data["files"][self._rel(foreign[0].dst)], {})
-                def short(v):
-                    return f"{v[:12]}..." if isinstance(v, str) and len(v) > 16 else v
-
-                what = ", ".join(f"{k} {short(other.get(k))} -> {short(self.maker.get(k))}" for k in self.maker
-                                 if other.get(k) != self.maker.get(k))[:200]
-                raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
-                                 f"options ({what}); use --overwrite to replace them, or another --out")
-            if not dry_run:
-                data["makers"][self.key] = self.maker
-                for job in todo:  # no longer anyone's until written
-                    rel = self._rel(job.dst)
-                    data["files"].pop(rel, None)
-                    data["pending"][rel] = self.key
-                    self._claimed.add(rel)
-                self._write(data)
-        self._last_write = time.monotonic()
-        return todo, skip
-
-    def commit(self, dst) -> None:
-        """``dst`` is written: record it (on disk within a few seconds, and at :meth:`close`)."""
-        rel = self._rel(Path(dst))
-        if rel in self._claimed:
-            self._done.append(rel)
-            if len(self._done) >= 64 or time.monotonic() - self._last_write >= 2.0:
-                self.flush()
-
-    def flush(self) -> None:
-        if not self._done:
-            return
-        with self._lock():
-            data = self._read()
-            data["makers"][self.key] = self.maker
-            for rel in self._done:
-                data["files"][rel] = self.key
-                data["pending"].pop(rel, None)
-            self._write(data)
-        self._done = []
-        self._last_write = time.monotonic()
-
-    def close(self) -> None:
-        self.flush()
-
-
-class _InOrder:
-    """Passes results on in plan order, whatever order the workers finish in. A result is matched
-    to its job by its output (unique in a plan: two jobs may read the same source)."""
-
-    def __init__(self, report: Callable[[dict], None], order: list):
-        self.report, self.next, self.held = report, 0, {}
-        self.index = {str(j.dst): i for i, j in enumerate(order)}
-
-    def __call__(self, r: dict, job: Job | None = None) -> None:
-        i = self.index.get(str(job.dst) if job is not None else r.get("output"))
-        if i is None:
-            self.report(r)
-            return
-        self.held[i] = r
-        while self.next in self.held:
-            self.report(self.held.pop(self.next))
-            self.next += 1
-
-    def flush(self) -> None:
-        for i in sorted(self.held):
-            self.report(self.held.pop(i))
-
-
 def translate(model, inputs: list, out="translated", direction: str = "AtoB", fmt: str = "same",
               quality: int = 95, suffix: str = "", size: int | None = None, tile: int | None = None,
               batch_size: int | None = None, workers: int | None = None, skip_existing: bool = True,
@@ -525,7 +105,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
-    from cyclegan_cli.infer.engine import Translator, weights_hash
+    from cyclegan_cli.infer.backends import weights_hash
+    from cyclegan_cli.infer.engine import Translator
     from cyclegan_cli.zoo.resolve import load
 
     t_start = time.perf_counter()
@@ -556,7 +137,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         summary.failed += 1
         (on_result or (lambda r: None))({"input": msg.split(":")[0], "output": None, "status": "failed",
                                          "ms": None, "error": msg})
-    report = _InOrder(on_result or (lambda r: None), jobs)
+    report = InOrder(on_result or (lambda r: None), jobs)
     if on_plan:
         on_plan(jobs)
     if not jobs:
@@ -636,7 +217,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             except (InputError, OSError) as exc:
                 summary.failed += 1
                 done({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,
-                      "error": _one_line(job, exc)}, job)
+                      "error": one_line(job, exc)}, job)
                 continue
             status = "ok" if not info.get("error") else "failed"
             if status == "ok":

@@ -1,0 +1,116 @@
+"""What made each output of a translate job: ``OUT/.ganctl-manifest.json``, claimed before the
+job and committed after each atomic write (see :class:`Manifest`)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from cyclegan_cli.errors import UsageError
+from cyclegan_cli.files import atomic_write_bytes
+
+MANIFEST = ".ganctl-manifest.json"
+
+
+class Manifest:
+    """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
+    changes pixels) made each output, so skip-existing never passes off another model's file as
+    done. :meth:`claim` marks the outputs a job will write as pending; :meth:`commit` records each
+    one after its atomic write (written out in small groups and at :meth:`close`), so a job killed
+    half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
+    writes happen under a file lock, so shards sharing an output folder keep one manifest."""
+
+    def __init__(self, out: Path, maker: dict):
+        self.out, self.maker = Path(out), maker
+        self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
+        self._claimed: set[str] = set()
+        self._done: list[str] = []
+        self._last_write = 0.0
+
+    def _rel(self, dst: Path) -> str:
+        return os.path.relpath(dst, self.out)
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads((self.out / MANIFEST).read_text())
+            if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                if not isinstance(data.get("pending"), dict):
+                    data["pending"] = {}
+                return data
+        except (OSError, ValueError):
+            pass
+        return {"version": 1, "makers": {}, "files": {}, "pending": {}}
+
+    def _lock(self):
+        from filelock import FileLock
+
+        return FileLock(str(self.out / (MANIFEST + ".lock")))
+
+    def _write(self, data: dict) -> None:
+        atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
+        """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
+        by another maker and ``overwrite`` is off. An output claimed by an earlier job but never
+        committed (it failed, or the job was killed) is run again."""
+        if not dry_run:
+            self.out.mkdir(parents=True, exist_ok=True)
+        with self._lock() if not dry_run else contextlib.nullcontext():
+            data = self._read()
+            todo, skip, foreign = [], [], []
+            for job in jobs:
+                rel = self._rel(job.dst)
+                made_by = data["files"].get(rel)
+                if overwrite or not job.dst.exists() or (made_by is None and rel in data["pending"]):
+                    todo.append(job)
+                elif made_by is None or made_by == self.key:
+                    skip.append((job, "exists"))
+                else:
+                    foreign.append(job)
+            if foreign:
+                other = data["makers"].get(data["files"][self._rel(foreign[0].dst)], {})
+                def short(v):
+                    return f"{v[:12]}..." if isinstance(v, str) and len(v) > 16 else v
+
+                what = ", ".join(f"{k} {short(other.get(k))} -> {short(self.maker.get(k))}" for k in self.maker
+                                 if other.get(k) != self.maker.get(k))[:200]
+                raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
+                                 f"options ({what}); use --overwrite to replace them, or another --out")
+            if not dry_run:
+                data["makers"][self.key] = self.maker
+                for job in todo:  # no longer anyone's until written
+                    rel = self._rel(job.dst)
+                    data["files"].pop(rel, None)
+                    data["pending"][rel] = self.key
+                    self._claimed.add(rel)
+                self._write(data)
+        self._last_write = time.monotonic()
+        return todo, skip
+
+    def commit(self, dst) -> None:
+        """``dst`` is written: record it (on disk within a few seconds, and at :meth:`close`)."""
+        rel = self._rel(Path(dst))
+        if rel in self._claimed:
+            self._done.append(rel)
+            if len(self._done) >= 64 or time.monotonic() - self._last_write >= 2.0:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self._done:
+            return
+        with self._lock():
+            data = self._read()
+            data["makers"][self.key] = self.maker
+            for rel in self._done:
+                data["files"][rel] = self.key
+                data["pending"].pop(rel, None)
+            self._write(data)
+        self._done = []
+        self._last_write = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()

@@ -1,0 +1,128 @@
+"""Planning a translate job: inputs (files, folders walked with their links, ``-``) become jobs
+(source -> destination, the input tree mirrored under ``--out``), each file's kind sniffed from
+its first bytes, and a stable shard of them kept."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cyclegan_cli.data import images as img
+from cyclegan_cli.errors import UsageError
+
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+
+
+@dataclass
+class Job:
+    src: Path
+    dst: Path
+    kind: str = "image"  # "image" or "video"
+
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``K/N`` with 1 <= K <= N."""
+    if not spec:
+        return None
+    try:
+        k, n = (int(p) for p in spec.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard {spec!r}: expected K/N, e.g. 1/4") from None
+    if not (1 <= k <= n):
+        raise UsageError(f"--shard {spec!r}: K must be between 1 and N")
+    return k, n
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """A stable assignment by hash of the relative path, the same on every machine."""
+    if shard is None:
+        return True
+    k, n = shard
+    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k - 1
+
+
+def sniff_kind(path: Path) -> str | None:
+    """'image', 'video' or None, by content first (magic bytes), then by name."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return "image" if img.is_image_name(path) else None
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1"):
+            return "image"
+        return "video"
+    if head[:4] == b"\x1aE\xdf\xa3":  # Matroska / WebM
+        return "video"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3") or head[:4] == b"FLV\x01":
+        return "video"
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return "video"
+    if img.is_image_name(path):
+        return "image"
+    return None
+
+
+def _is_within(child: Path, parent: Path) -> bool:
+    try:
+        child.resolve().relative_to(parent.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
+              video_container: str = "mp4", include_videos: bool = True,
+              on_skip: Callable[[str], None] | None = None) -> tuple[list[Job], list[str]]:
+    """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
+    inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
+    that leads back to a folder already planned is reported through ``on_skip``."""
+    out = Path(out)
+    jobs, problems, seen = [], [], {}
+    folders = [p for p in inputs if p.is_dir()]
+    for folder in folders:
+        if _is_within(out, folder):
+            raise UsageError(f"--out {out} is inside the input folder {folder}; choose another folder")
+    several = len(inputs) > 1
+    for p in inputs:
+        if not p.exists():
+            problems.append(f"{p}: no such file or folder")
+            continue
+        if p.is_dir():
+            base = out / p.resolve().name if several else out
+            for f in img.walk_files(p, on_skip):
+                kind = sniff_kind(f)
+                if kind is None or (kind == "video" and not include_videos):
+                    continue
+                jobs.append((f, base, f.relative_to(p), kind))
+        else:
+            kind = sniff_kind(p)
+            if kind is None:
+                kind = "image"  # let the decoder say what is wrong with it
+            jobs.append((p, out, Path(p.name), kind))
+    planned = []
+    for src, base, rel, kind in jobs:
+        if kind == "video":
+            dst = base / rel.with_name(rel.stem + suffix + "." + video_container)
+        else:
+            _, ext = img.output_format(src, fmt)
+            dst = base / rel.with_name(rel.stem + suffix + ext)
+        if not in_shard(str(rel), shard):
+            continue
+        key = str(dst.resolve()) if dst.parent.exists() else str(dst.absolute())
+        if key in seen:
+            problems.append(f"{src}: its output {dst} is also the output of {seen[key]}; skipped")
+            continue
+        if src.resolve() == dst.resolve():
+            problems.append(f"{src}: output would overwrite the input; skipped")
+            continue
+        seen[key] = src
+        planned.append(Job(src, dst, kind))
+    return planned, problems
