@@ -163,7 +163,7 @@ def build_nets(config: ModelConfig, tensors: dict, where: str, device=None) -> d
     for name, spec in config.nets.items():
         try:
             net = build(spec["arch"], **spec.get("args", {}))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, UsageError) as exc:  # arguments its architecture refuses
             raise CheckpointError(f"{where}: cannot build net {name}: {exc}") from None
         sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
         load_strict(net, sd, f"{where}: net {name}")

@@ -490,3 +490,42 @@ def test_9_evaluation_sees_what_translate_makes(tmp_path):
         y = run_padded(G, x)
         ref = t.forward(x)
     assert y.shape == (1, 3, 30, 34) and torch.allclose(y, ref, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------- twins and dead code
+
+def test_one_upsample_check_for_generators_and_trainers(tmp_path):
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.cyclegan import train_cyclegan
+
+    with pytest.raises(UsageError, match="--upsample 'nearest': transpose or resize"):
+        build("resnet_generator", input_nc=3, output_nc=3, ngf=4, n_blocks=1, upsample="nearest")
+    a, b = two_folders(tmp_path)
+    with pytest.raises(UsageError, match="--upsample"):
+        train_cyclegan(a, b, runs_dir=tmp_path / "runs", upsample="nearest", max_steps=1)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_twins_and_dead_code_are_gone():
+    import ast
+
+    pkg = Path(__file__).resolve().parents[1] / "cyclegan_cli"
+    defined: dict[str, list[str]] = {}
+    private_imports = []
+    for f in pkg.rglob("*.py"):
+        tree = ast.parse(f.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.col_offset == 0:
+                defined.setdefault(node.name, []).append(str(f.relative_to(pkg)))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cyclegan_cli"):
+                private_imports += [f"{f.relative_to(pkg)}: {a.name}" for a in node.names
+                                    if a.name.startswith("_") and not a.name.startswith("__")]
+    assert defined["check_upsample"] == ["models/cyclegan.py"]
+    assert not private_imports, private_imports
+    for gone in ("all_entries", "SeedOpt"):
+        assert gone not in defined
+    from cyclegan_cli.cli import common
+    from cyclegan_cli.train.loop import LoopState
+
+    assert not hasattr(common, "SeedOpt") and "history" not in LoopState.__dataclass_fields__

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import typer
 
@@ -20,7 +20,6 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto|cpu|cuda|cuda:N|m
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Results as JSON on stdout (one object per line for streams).")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
 PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU.")]
 TranslatePrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16", "int8", "fast"], typer.Option(

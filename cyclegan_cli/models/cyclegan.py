@@ -12,6 +12,7 @@ import functools
 import torch
 from torch import nn
 
+from cyclegan_cli.errors import UsageError
 from cyclegan_cli.models.registry import register
 
 
@@ -43,8 +44,10 @@ UPSAMPLE = ("transpose", "resize")
 
 
 def check_upsample(kind: str) -> None:
+    """``--upsample``, for every generator that has the choice (CycleGAN's ResNet or U-Net,
+    pix2pix's U-Net), checked by the trainers before anything is built and by the constructors."""
     if kind not in UPSAMPLE:
-        raise ValueError(f"unknown upsample {kind!r}: {' or '.join(UPSAMPLE)}")
+        raise UsageError(f"--upsample {kind!r}: {' or '.join(UPSAMPLE)}")
 
 
 def _upsample_layers(kind: str, cin: int, cout: int, bias: bool) -> list:

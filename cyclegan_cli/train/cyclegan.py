@@ -13,8 +13,9 @@ from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, scan_folder
-from cyclegan_cli.models.cyclegan import init_weights
+from cyclegan_cli.models.cyclegan import check_upsample, init_weights
 from cyclegan_cli.train import loop
+from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.pool import ImagePool
 from cyclegan_cli.train.task import GANTask
@@ -156,7 +157,7 @@ class CycleGANTask(GANTask):
         G_B.train(was)
         grid = make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(a), padding=2, pad_value=1.0)
         A, B = (self.domains + ["A", "B"])[:2]
-        _save_grid(grid, path, [f"{A}", f"-> {B}", f"-> {A} again", f"{B}", f"-> {A}", f"-> {B} again"])
+        save_grid(grid, path, [f"{A}", f"-> {B}", f"-> {A} again", f"{B}", f"-> {A}", f"-> {B} again"])
 
     def config(self) -> ModelConfig:
         return ModelConfig(kind="cyclegan", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
@@ -170,28 +171,6 @@ class CycleGANTask(GANTask):
         # runs saved before the rename called the pools by their discriminator's letter
         self.pool_fake_B.load_state_dict(s.get("pool_fake_B", s.get("pool_A")), self.device)
         self.pool_fake_A.load_state_dict(s.get("pool_fake_A", s.get("pool_B")), self.device)
-
-
-def _save_grid(grid: torch.Tensor, path: Path, row_labels: list[str] | None = None, title: str = "") -> None:
-    """A sample grid as PNG, with each row's label in a left margin (and a title line above)."""
-    from PIL import Image, ImageDraw
-
-    from cyclegan_cli.data.images import save_image_atomic
-
-    im = Image.fromarray(grid.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy())
-    if row_labels or title:
-        margin, top = (8 + 6 * max(len(t) for t in row_labels)) if row_labels else 0, 16 if title else 0
-        canvas = Image.new("RGB", (im.width + margin, im.height + top), "white")
-        canvas.paste(im, (margin, top))
-        d = ImageDraw.Draw(canvas)
-        if title:
-            d.text((margin + 2, 2), title, fill=(0, 0, 0))
-        if row_labels:
-            h = im.height / len(row_labels)
-            for i, t in enumerate(row_labels):
-                d.text((4, top + i * h + h / 2 - 5), t, fill=(0, 0, 0))
-        im = canvas
-    save_image_atomic(im, Path(path))
 
 
 def train_cyclegan(
@@ -244,7 +223,7 @@ def train_cyclegan(
     """Train a CycleGAN on two folders; returns the run folder."""
     if loss not in LOSSES or loss == "hinge":
         raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
-    loop.check_upsample(upsample)
+    check_upsample(upsample)
     if generator not in ("resnet", "unet"):
         raise loop.UsageError(f"--generator {generator!r}: resnet or unet")
     if size % 4:

@@ -11,7 +11,7 @@ from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import SingleDataset, epoch_order, scan_folder
 from cyclegan_cli.models.dcgan import init_dcgan_weights
 from cyclegan_cli.train import loop
-from cyclegan_cli.train.cyclegan import _save_grid
+from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.task import GANTask
 
@@ -82,7 +82,7 @@ class DCGANTask(GANTask):
         G.eval()
         imgs = G(self.fixed_z.to(self.device)).float().cpu()
         G.train(was)
-        _save_grid(make_grid(imgs.add(1).div(2).clamp(0, 1), nrow=8, padding=2, pad_value=1.0), path,
+        save_grid(make_grid(imgs.add(1).div(2).clamp(0, 1), nrow=8, padding=2, pad_value=1.0), path,
                    title=f"seeds 0-{len(imgs) - 1}, row by row")
 
     def config(self) -> ModelConfig:

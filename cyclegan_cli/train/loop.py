@@ -13,7 +13,7 @@ import random
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -178,14 +178,6 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
     return run_dir, False
 
 
-def check_upsample(upsample: str) -> None:
-    """--upsample, for every generator that has the choice (CycleGAN's ResNet or U-Net, pix2pix's U-Net)."""
-    from cyclegan_cli.models.cyclegan import UPSAMPLE
-
-    if upsample not in UPSAMPLE:
-        raise UsageError(f"--upsample {upsample!r}: {' or '.join(UPSAMPLE)}")
-
-
 # how a run reports and keeps itself: free to change on a resume, remembered when not given
 RUN_SETTINGS = {"log_every": 50, "sample_every": 500, "save_every": 1000, "keep_checkpoints": 3}
 
@@ -257,7 +249,6 @@ class LoopState:
     step: int = 0
     epoch: int = 0
     pos: int = 0  # batches of this epoch already done (per rank)
-    history: list = field(default_factory=list)
 
 
 def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_folders, scan_folder
-from cyclegan_cli.models.cyclegan import init_weights
+from cyclegan_cli.models.cyclegan import check_upsample, init_weights
 from cyclegan_cli.train import loop
-from cyclegan_cli.train.cyclegan import _save_grid
+from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
 from cyclegan_cli.train.task import GANTask
 
@@ -95,7 +95,7 @@ class Pix2PixTask(GANTask):
         G = for_translation(self.nets["G_A"])  # as translate runs it: per-image statistics, no dropout
         x = self.fixed_in.to(self.device)
         rows = torch.cat([x, G(x), self.fixed_target.to(self.device)]).float().cpu()
-        _save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path,
+        save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path,
                    ["input", "output", "target"])
 
     def config(self) -> ModelConfig:
@@ -151,7 +151,7 @@ def train_pix2pix(
     load_size = load_size or round(size * 286 / 256)
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
-    loop.check_upsample(upsample)
+    check_upsample(upsample)
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
         pairs = pair_folders(Path(folder_a), Path(folder_b), on_skip=cb.on_notice)

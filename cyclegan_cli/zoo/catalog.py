@@ -73,10 +73,6 @@ def user_entries() -> dict[str, ZooEntry]:
     return out
 
 
-def all_entries() -> dict[str, ZooEntry]:
-    return {**load_manifest(), **{f"user:{k}": v for k, v in user_entries().items()}}
-
-
 def pins_file() -> Path:
     return paths.ganctl_home() / "pins.json"
 
