@@ -1,8 +1,8 @@
 """The one ``--model`` resolver every command goes through.
 
-A spec is, in this order of checks: a path to a folder, ``.safetensors`` or ``.pth``; a zoo
-name or alias (``zoo:`` forces it); a user zoo name; a run (``NAME``, ``NAME:STEP``,
-``NAME:latest``; ``run:`` forces it). A name that fits several gives an error listing them;
+A spec is, in this order of checks: a path to a checkpoint folder, a run folder (its latest
+checkpoint), ``.safetensors`` or ``.pth``; a zoo name or alias (``zoo:`` forces it); a user zoo
+name; a run (``NAME``, ``NAME:STEP``, ``NAME:latest``; ``run:`` forces it). A name that fits several gives an error listing them;
 a name that fits none gives "did you mean ...".
 """
 
@@ -71,6 +71,8 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
         p = Path(spec).expanduser()
         if not p.exists():
             raise NotFoundError(f"model path {p}: no such file or folder")
+        if runs.is_run_dir(p):  # a run folder: its latest checkpoint (how to name one of two same-named runs)
+            return Resolved(runs.run_checkpoint(runs.register(p), None), "run", str(p))
         return Resolved(p, "path", str(p))
     name, _, step = spec.partition(":")
     found = [c for c in candidates(spec if not step else name) if forced is None or c[0] == forced]
