@@ -17,6 +17,9 @@ from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.pool import ImagePool
+from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
+from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.task import GANTask
 
 
@@ -57,7 +60,7 @@ class Discriminators(nn.Module):
 class CycleGANTask(GANTask):
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, generator, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
-                 channels_last, compile_nets, domains, options, dist, device, on_skip=None):
+                 channels_last, compile_nets, domains, options, dist, device, on_skip=None, augment=(), ema=0.0):
         self.device, self.dist = device, dist
         self.loss_kind, self.lambda_identity = loss, lambda_identity
         self.lambda_A, self.lambda_B = lambda_cycle  # A->B->A and B->A->B weights (the official lambda_A, lambda_B)
@@ -74,6 +77,9 @@ class CycleGANTask(GANTask):
                  "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
         # N(0, 0.02), the official --init_type normal
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
+        self.augment, self.ema = tuple(augment), ema
+        if ema:
+            add_ema(self.nets, self.specs, ["G_A", "G_B"])
         gens = Generators(self.nets["G_A"], self.nets["G_B"])
         discs = Discriminators(self.nets["D_A"], self.nets["D_B"], loss)
         self.gens = loop.wrap_ddp(gens, dist, device)
@@ -110,8 +116,8 @@ class CycleGANTask(GANTask):
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake_B, rec_A, fake_A, rec_B, idt_A, idt_B = self.gens(real_A, real_B, identity)
-            loss_G_A = g_loss(self.loss_kind, D_A(fake_B))
-            loss_G_B = g_loss(self.loss_kind, D_B(fake_A))
+            loss_G_A = g_loss(self.loss_kind, D_A(diff_augment(fake_B, self.augment)))
+            loss_G_B = g_loss(self.loss_kind, D_B(diff_augment(fake_A, self.augment)))
             loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_A
             loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B
@@ -131,10 +137,13 @@ class CycleGANTask(GANTask):
         pooled_B = self.pool_fake_B.query(fake_B.detach().float())
         pooled_A = self.pool_fake_A.query(fake_A.detach().float())
         with autocast(self.device, self.amp):
-            loss_D_A, loss_D_B = self.discs(real_B, pooled_B, real_A, pooled_A)
+            aug = lambda x: diff_augment(x, self.augment)  # noqa: E731
+            loss_D_A, loss_D_B = self.discs(aug(real_B), aug(pooled_B), aug(real_A), aug(pooled_A))
         self.scaler.scale(loss_D_A + loss_D_B).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
+        if self.ema:
+            update_ema(self.nets, ["G_A", "G_B"], self.ema)
         losses.update(loss_G_A=loss_G_A, loss_G_B=loss_G_B, loss_cycle_A=loss_cycle_A,
                       loss_cycle_B=loss_cycle_B, loss_D_A=loss_D_A, loss_D_B=loss_D_B)
         return {k: v.detach().float() for k, v in losses.items()}
@@ -145,7 +154,7 @@ class CycleGANTask(GANTask):
         """Rows: real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
         from torchvision.utils import make_grid
 
-        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        G_A, G_B = self.nets.get("G_A_ema", self.nets["G_A"]), self.nets.get("G_B_ema", self.nets["G_B"])
         was = G_A.training
         G_A.eval()
         G_B.eval()
@@ -156,7 +165,7 @@ class CycleGANTask(GANTask):
         G_B.train(was)
         grid = make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(a), padding=2, pad_value=1.0)
         A, B = (self.domains + ["A", "B"])[:2]
-        _save_grid(grid, path, [f"{A}", f"-> {B}", f"-> {A} again", f"{B}", f"-> {A}", f"-> {B} again"])
+        save_grid(grid, path, [f"{A}", f"-> {B}", f"-> {A} again", f"{B}", f"-> {A}", f"-> {B} again"])
 
     def config(self) -> ModelConfig:
         return ModelConfig(kind="cyclegan", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
@@ -170,28 +179,6 @@ class CycleGANTask(GANTask):
         # runs saved before the rename called the pools by their discriminator's letter
         self.pool_fake_B.load_state_dict(s.get("pool_fake_B", s.get("pool_A")), self.device)
         self.pool_fake_A.load_state_dict(s.get("pool_fake_A", s.get("pool_B")), self.device)
-
-
-def _save_grid(grid: torch.Tensor, path: Path, row_labels: list[str] | None = None, title: str = "") -> None:
-    """A sample grid as PNG, with each row's label in a left margin (and a title line above)."""
-    from PIL import Image, ImageDraw
-
-    from cyclegan_cli.data.images import save_image_atomic
-
-    im = Image.fromarray(grid.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy())
-    if row_labels or title:
-        margin, top = (8 + 6 * max(len(t) for t in row_labels)) if row_labels else 0, 16 if title else 0
-        canvas = Image.new("RGB", (im.width + margin, im.height + top), "white")
-        canvas.paste(im, (margin, top))
-        d = ImageDraw.Draw(canvas)
-        if title:
-            d.text((margin + 2, 2), title, fill=(0, 0, 0))
-        if row_labels:
-            h = im.height / len(row_labels)
-            for i, t in enumerate(row_labels):
-                d.text((4, top + i * h + h / 2 - 5), t, fill=(0, 0, 0))
-        im = canvas
-    save_image_atomic(im, Path(path))
 
 
 def train_cyclegan(
@@ -239,6 +226,8 @@ def train_cyclegan(
     eval_metrics=("kid",),  # fid, kid, pr
     eval_num=500,  # samples (and real images) per evaluation
     eval_features="inception",  # the feature network: inception or a TorchScript file
+    augment=(),  # DiffAugment policy before the discriminators: color, translation, cutout
+    ema=0.0,  # EMA decay of the generators' weights (0: none)
     callbacks=None,  # loop.Callbacks: how progress is reported
 ) -> Path:
     """Train a CycleGAN on two folders; returns the run folder."""
@@ -261,6 +250,7 @@ def train_cyclegan(
     for flag, v in (("--lambda-cycle", lambda_cycle), ("--lambda-cycle-a", lambda_a), ("--lambda-cycle-b", lambda_b)):
         if not v >= 0:
             raise loop.UsageError(f"{flag} {v}: must be 0 or more")
+    check_decay(ema)
     cb = callbacks or loop.Callbacks()
     files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)  # one line per unreadable file
     files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
@@ -274,7 +264,8 @@ def train_cyclegan(
                                 norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_a,
                                 lambda_cycle_b=lambda_b, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
-                                precision=precision, world_size=dist.world, domains=domains)
+                                precision=precision, world_size=dist.world, domains=domains,
+                                augment=",".join(augment) or "none", ema=ema)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
@@ -283,7 +274,7 @@ def train_cyclegan(
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
-                        dist=dist, device=dev, on_skip=cb.on_notice)
+                        dist=dist, device=dev, on_skip=cb.on_notice, augment=augment, ema=ema)
     from cyclegan_cli.train.evaluation import evaluator_for
 
     evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)
