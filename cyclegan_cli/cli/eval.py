@@ -115,7 +115,7 @@ def _generate(model: str, n: int, source: Optional[Path], direction: str, device
     if loaded.config.kind == "dcgan":
         from cyclegan_cli.device import pick_device
 
-        return dcgan_samples(loaded.nets["G"], n, pick_device(device))
+        return dcgan_samples(loaded.generator(), n, pick_device(device))
     if source is None:
         raise UsageError(f"{model} translates images: give --source FOLDER (the images to translate)")
     from cyclegan_cli.data.datasets import load_rgb, scan_folder

@@ -46,6 +46,7 @@ def translate(
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
     max_pixels: MaxPixelsOpt = 89_478_485,
+    raw_weights: Annotated[bool, typer.Option("--raw-weights", help="Use the generator's raw weights, not the moving average (--ema) that a checkpoint may hold.")] = False,
     dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
@@ -147,7 +148,7 @@ def translate(
         run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
-                      video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine,
+                      video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
                       ray_address=ray_address, compile=compile_net, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
     if dry_run:

@@ -470,6 +470,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               engine: str = "local", ray_address: str | None = None, compile: bool = False,
+              raw_weights: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -519,7 +520,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if loaded.config.kind not in TRANSLATION_KINDS:
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
                          "rather than translating them; use ganctl sample")
-    net = loaded.generator(direction)
+    net = loaded.generator(direction, raw=raw_weights)  # the EMA weights where the checkpoint has them
     maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
              "precision": precision, "tile": tile, "dropout": dropout,
              "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
@@ -544,7 +545,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
 
         options = {"device": device, "precision": precision, "backend": backend, "tile": tile,
                    "max_memory": max_memory, "dropout": dropout, "size": size, "fmt": fmt, "quality": quality,
-                   "max_pixels": max_pixels, "video": video_options}
+                   "max_pixels": max_pixels, "video": video_options, "raw_weights": raw_weights}
         try:
             converted, failed = run_jobs(todo, loaded.path, direction, options, ray_address,
                                          workers if workers_given else None, report)

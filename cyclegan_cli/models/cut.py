@@ -31,16 +31,17 @@ class PatchNCEHead(nn.Module):
         super().__init__()
         self.mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, nc), nn.ReLU(), nn.Linear(nc, nc)) for c in channels)
 
-    def forward(self, feats: list[torch.Tensor], num_patches: int, patch_ids: list | None = None):
+    def forward(self, feats: list[torch.Tensor], num_patches: int, patch_ids: list | None = None,
+                generator: torch.Generator | None = None):
         """(projected patches per layer: (N * P, nc), unit length; the patch ids used per layer).
         The same ids are used for every image of the batch, and for the output image as for the
-        input (pass the ids the input's call returned)."""
+        input (pass the ids the input's call returned). New ids are drawn from ``generator`` (CPU)."""
         out, ids = [], []
         for i, (feat, mlp) in enumerate(zip(feats, self.mlps)):
             n, c, h, w = feat.shape
             flat = feat.permute(0, 2, 3, 1).reshape(n, h * w, c)  # (N, HW, C)
             if patch_ids is None:
-                pid = torch.randperm(h * w, device=feat.device)[: min(num_patches, h * w)]
+                pid = torch.randperm(h * w, generator=generator)[: min(num_patches, h * w)].to(feat.device)
             else:
                 pid = patch_ids[i]
             x = mlp(flat[:, pid, :].reshape(-1, c))  # (N * P, nc)

@@ -23,17 +23,26 @@ def parse_policy(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: tuple[str, ...]) -> torch.Tensor:
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
     """``x`` (N, C, H, W) in [-1, 1], augmented per image; the identity for an empty policy.
-    Draws from torch's global generator, so a seeded run (and its resume) repeats it."""
+    Random numbers come from ``generator`` (a CPU generator; training passes one seeded by the
+    step, so that a resumed run draws the same), else from torch's global one."""
     for name in policy:
-        x = _OPS[name](x)
+        x = _OPS[name](x, generator)
     return x
 
 
-def _color(x):
+def _rand(shape, x, generator):
+    return torch.rand(shape, generator=generator).to(x.device, x.dtype)
+
+
+def _randint(lo, hi, shape, generator):
+    return torch.randint(lo, hi, shape, generator=generator)
+
+
+def _color(x, generator=None):
     n = x.shape[0]
-    r = lambda: torch.rand(n, 1, 1, 1, dtype=x.dtype, device=x.device)  # noqa: E731
+    r = lambda: _rand((n, 1, 1, 1), x, generator)  # noqa: E731
     x = x + (r() - 0.5)  # brightness: +-0.5 (a quarter of the range)
     mean = x.mean(dim=1, keepdim=True)
     x = (x - mean) * (r() * 2) + mean  # saturation: x0..2
@@ -42,20 +51,20 @@ def _color(x):
     return x.clamp(-1, 1)
 
 
-def _translation(x, ratio: float = 0.125):
+def _translation(x, generator=None, ratio: float = 0.125):
     n, _, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (n,)).tolist()
-    dx = torch.randint(-sx, sx + 1, (n,)).tolist()
+    dy = _randint(-sy, sy + 1, (n,), generator).tolist()
+    dx = _randint(-sx, sx + 1, (n,), generator).tolist()
     pad = torch.nn.functional.pad(x, (sx, sx, sy, sy))  # zeros outside: (N, C, H + 2sy, W + 2sx)
     return torch.stack([pad[i, :, sy - dy[i]: sy - dy[i] + h, sx - dx[i]: sx - dx[i] + w] for i in range(n)])
 
 
-def _cutout(x, ratio: float = 0.5):
+def _cutout(x, generator=None, ratio: float = 0.5):
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
-    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    cy = _randint(0, h + (1 - ch % 2), (n, 1, 1), generator).to(x.device)
+    cx = _randint(0, w + (1 - cw % 2), (n, 1, 1), generator).to(x.device)
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     inside = ((ys - cy + ch // 2) >= 0) & ((ys - cy + ch // 2) < ch) & ((xs - cx + cw // 2) >= 0) & ((xs - cx + cw // 2) < cw)

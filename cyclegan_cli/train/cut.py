@@ -68,14 +68,14 @@ class CUTTask(GANTask):
         order_b = epoch_order(n, self.seed, epoch, salt=1)
         return [(epoch, i, order[i] % na, order_b[i] % nb) for i in range(n)]
 
-    def _nce(self, src, tgt, flipped: bool):
+    def _nce(self, src, tgt, flipped: bool, gen: torch.Generator):
         """The mean PatchNCE over layers between the encoder features of ``src`` and of its output ``tgt``."""
         enc = self.nets["G_A"]
         feat_q = enc.encode(tgt, NCE_LAYERS)
         if flipped:  # the output was made from a flipped input: compare it at the input's places
             feat_q = [torch.flip(f, [3]) for f in feat_q]
         feat_k = enc.encode(src, NCE_LAYERS)
-        k_pool, ids = self.F(feat_k, NUM_PATCHES, None)
+        k_pool, ids = self.F(feat_k, NUM_PATCHES, None, gen)
         q_pool, _ = self.F(feat_q, NUM_PATCHES, ids)
         n = src.shape[0]
         total = sum(patch_nce(q, k, n, NCE_T).mean() * self.lambda_nce for q, k in zip(q_pool, k_pool))
@@ -86,9 +86,11 @@ class CUTTask(GANTask):
 
         real_A, real_B = (t.contiguous(memory_format=self.mem) for t in batch)
         n = real_A.shape[0]
+        gen = self.step_generator(step)
+        aug = lambda x: diff_augment(x, self.augment, gen)  # noqa: E731
         # 1. one generator pass over A (and B, for CUT's identity term), flipped at random for FastCUT
         real = torch.cat([real_A, real_B]) if self.nce_idt else real_A
-        flipped = self.flip_eq and bool(torch.rand(()) < 0.5)
+        flipped = self.flip_eq and bool(torch.rand((), generator=gen) < 0.5)
         if flipped:
             real = torch.flip(real, [3])
         with autocast(self.device, self.amp):
@@ -97,8 +99,7 @@ class CUTTask(GANTask):
         # 2. the discriminator first, as the official code: real B against this step's G(A)
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_D = d_loss(self.loss_kind, self.D(diff_augment(real_B, self.augment)),
-                            self.D(diff_augment(fake_B.detach(), self.augment))) * 0.5
+            loss_D = d_loss(self.loss_kind, self.D(aug(real_B)), self.D(aug(fake_B.detach()))) * 0.5
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
         # 3. generator and head: fool D, and PatchNCE between input and output patches
@@ -107,13 +108,13 @@ class CUTTask(GANTask):
             p.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_G_GAN = g_loss(self.loss_kind, self.D(diff_augment(fake_B, self.augment)))
+            loss_G_GAN = g_loss(self.loss_kind, self.D(aug(fake_B)))
             src_A = torch.flip(real[:n], [3]) if flipped else real[:n]  # the unflipped input
-            loss_NCE = self._nce(src_A, fake_B, flipped)
+            loss_NCE = self._nce(src_A, fake_B, flipped, gen)
             losses = {}
             if self.nce_idt:
                 src_B = torch.flip(real[n:], [3]) if flipped else real[n:]
-                loss_NCE_Y = self._nce(src_B, idt_B, flipped)
+                loss_NCE_Y = self._nce(src_B, idt_B, flipped, gen)
                 loss_G = loss_G_GAN + (loss_NCE + loss_NCE_Y) * 0.5
                 losses["loss_NCE_Y"] = loss_NCE_Y
             else:
@@ -124,7 +125,7 @@ class CUTTask(GANTask):
         for p in D.parameters():
             p.requires_grad_(True)
         if self.ema:
-            update_ema(self.nets, ["G_A"], self.ema)
+            update_ema(self.nets, ["G_A"], self.ema, step)
         losses.update(loss_G_GAN=loss_G_GAN, loss_NCE=loss_NCE, loss_D=loss_D)
         return {k: v.detach().float() for k, v in losses.items()}
 

@@ -110,14 +110,15 @@ class CycleGANTask(GANTask):
         discs = self.discs.module if hasattr(self.discs, "module") else self.discs
         D_A, D_B = discs.D_A, discs.D_B
         identity = self.lambda_identity > 0
+        gen = self.step_generator(step) if self.augment else None
         # 1. generators: D frozen, GAN + cycle + identity losses
         for p in discs.parameters():
             p.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake_B, rec_A, fake_A, rec_B, idt_A, idt_B = self.gens(real_A, real_B, identity)
-            loss_G_A = g_loss(self.loss_kind, D_A(diff_augment(fake_B, self.augment)))
-            loss_G_B = g_loss(self.loss_kind, D_B(diff_augment(fake_A, self.augment)))
+            loss_G_A = g_loss(self.loss_kind, D_A(diff_augment(fake_B, self.augment, gen)))
+            loss_G_B = g_loss(self.loss_kind, D_B(diff_augment(fake_A, self.augment, gen)))
             loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_A
             loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B
@@ -137,13 +138,13 @@ class CycleGANTask(GANTask):
         pooled_B = self.pool_fake_B.query(fake_B.detach().float())
         pooled_A = self.pool_fake_A.query(fake_A.detach().float())
         with autocast(self.device, self.amp):
-            aug = lambda x: diff_augment(x, self.augment)  # noqa: E731
+            aug = lambda x: diff_augment(x, self.augment, gen)  # noqa: E731
             loss_D_A, loss_D_B = self.discs(aug(real_B), aug(pooled_B), aug(real_A), aug(pooled_A))
         self.scaler.scale(loss_D_A + loss_D_B).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
         if self.ema:
-            update_ema(self.nets, ["G_A", "G_B"], self.ema)
+            update_ema(self.nets, ["G_A", "G_B"], self.ema, step)
         losses.update(loss_G_A=loss_G_A, loss_G_B=loss_G_B, loss_cycle_A=loss_cycle_A,
                       loss_cycle_B=loss_cycle_B, loss_D_A=loss_D_A, loss_D_B=loss_D_B)
         return {k: v.detach().float() for k, v in losses.items()}

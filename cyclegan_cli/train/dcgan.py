@@ -56,12 +56,13 @@ class DCGANTask(GANTask):
         # noise from (seed, rank, step): the same after a resume, different on every rank
         gen = torch.Generator(device=self.device).manual_seed(hash((self.seed, self.dist.rank, step)) & 0x7FFFFFFF)
         z = torch.randn(n, self.nz, 1, 1, device=self.device, generator=gen)
+        aug_gen = self.step_generator(step) if self.augment else None
         # 1. discriminator: real vs fake, as in the examples (two forwards, two backwards)
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake = self.G(z)
-            out_real = self.D(diff_augment(real, self.augment))
-            out_fake = self.D(diff_augment(fake.detach(), self.augment))
+            out_real = self.D(diff_augment(real, self.augment, aug_gen))
+            out_fake = self.D(diff_augment(fake.detach(), self.augment, aug_gen))
             loss_D = d_loss(self.loss_kind, out_real, out_fake)
             if self.loss_kind == "wgangp":
                 loss_D = loss_D + GP_WEIGHT * gradient_penalty(self.D, real, fake.detach())
@@ -70,12 +71,12 @@ class DCGANTask(GANTask):
         # 2. generator
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_G = g_loss(self.loss_kind, self.D(diff_augment(fake, self.augment)))
+            loss_G = g_loss(self.loss_kind, self.D(diff_augment(fake, self.augment, aug_gen)))
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
         if self.ema:
-            update_ema(self.nets, ["G"], self.ema)
+            update_ema(self.nets, ["G"], self.ema, step)
         return {"loss_D": loss_D.detach().float(), "loss_G": loss_G.detach().float(),
                 "D_real": out_real.detach().float().mean(), "D_fake": out_fake.detach().float().mean()}
 

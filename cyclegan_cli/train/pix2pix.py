@@ -72,7 +72,8 @@ class Pix2PixTask(GANTask):
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             # DiffAugment takes the (input, output) pair as one 6-channel image: both move together
-            aug = lambda x: diff_augment(x, self.augment)  # noqa: E731
+            gen = self.step_generator(step) if self.augment else None
+            aug = lambda x: diff_augment(x, self.augment, gen)  # noqa: E731
             loss_D = d_loss(self.loss_kind, self.D(aug(torch.cat([real_in, real_out], 1))),
                             self.D(aug(torch.cat([real_in, fake.detach()], 1)))) * 0.5
         self.scaler.scale(loss_D).backward()
@@ -90,7 +91,7 @@ class Pix2PixTask(GANTask):
         for p in D.parameters():
             p.requires_grad_(True)
         if self.ema:
-            update_ema(self.nets, ["G_A"], self.ema)
+            update_ema(self.nets, ["G_A"], self.ema, step)
         return {"loss_G_GAN": loss_G_GAN.detach().float(), "loss_G_L1": loss_G_L1.detach().float(),
                 "loss_D": loss_D.detach().float()}
 

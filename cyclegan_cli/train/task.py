@@ -30,6 +30,12 @@ class GANTask:
         self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(beta1, 0.999))
         self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(beta1, 0.999))
 
+    def step_generator(self, step: int) -> torch.Generator:
+        """A CPU generator seeded by (seed, rank, step) for a step's own random draws (augmentation,
+        patch sampling, flips): the same after a resume, whenever the global generator was last used."""
+        rank = getattr(getattr(self, "dist", None), "rank", 0)
+        return torch.Generator().manual_seed(hash((self.seed, rank, step, 1)) & 0x7FFFFFFF)
+
     def current_lr(self) -> float:
         return self.opt_G.param_groups[0]["lr"]
 
