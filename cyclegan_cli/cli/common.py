@@ -35,6 +35,15 @@ def fancy_stderr() -> bool:
     return sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+def same_terminal() -> bool:
+    """Whether stdout and stderr are the same terminal: only then may results be drawn above a live
+    display (they land on the same screen either way); a pipe or file on stdout gets them untouched."""
+    try:
+        return sys.stdout.isatty() and os.ttyname(sys.stdout.fileno()) == os.ttyname(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class Output:
     """Everything a command prints goes through here."""
 
@@ -116,7 +125,10 @@ class Progress:
                                      TimeRemainingColumn(), console=self.out.console, expand=True)
             self._task = self._bar.add_task(self.description, total=self.total, rate="")
             self._extra = Text("", no_wrap=True, overflow="ellipsis")
-            self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4)
+            # Rich's Live takes over sys.stdout by default: results piped by a person in a terminal
+            # would be drawn on the screen instead of reaching the pipe
+            self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4,
+                              redirect_stdout=same_terminal())
             self._live.__enter__()
         return self
 
