@@ -214,6 +214,23 @@ def test_same_name_with_other_options_is_refused(tmp_path, cli):
     assert r.code == 0, r.err
 
 
+def test_max_steps_below_the_current_step_trains_nothing_and_saves_nothing(tmp_path, cli):
+    """A run at step 4 asked for --max-steps 2: it is past it. Exit 0 (a script that asks for "train until
+    step N" again after reaching it succeeds, as --max-steps N at step N does), say so, change nothing."""
+    a, b = make_domains(tmp_path, n=2)
+    r = cli("train", a, b, "--runs-dir", tmp_path / "runs", "--name", "p", "--size", "32", "--load-size", "32",
+            "--ngf", "4", "--ndf", "4", "--blocks", "1", "--max-steps", "4", "--workers", "0", "-q")
+    assert r.code == 0, r.err
+    run = tmp_path / "runs" / "p"
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    r = cli("train", "--resume", "p", "--runs-dir", tmp_path / "runs", "--max-steps", "2")
+    assert r.code == 0, r.err
+    assert "already at step 4, past --max-steps 2" in r.err and "steps to go" not in r.err
+    assert r.out.strip() == str(run)
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert json.loads((run / "options.json").read_text())["max_steps"] == 4
+
+
 def test_cycle_weights_per_direction(tmp_path, cli):
     """--lambda-cycle-a weighs only the A->B->A cycle (and, as in the official code, the G_B(A) ~ A
     identity term); the choice is saved with the run and a resume that contradicts it is refused."""
