@@ -4,9 +4,11 @@ is a pipe, and every result still reaches the pipe, none of it the screen."""
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from conftest import save_rgb
 
@@ -40,6 +42,11 @@ def run_in_terminal(*args, timeout=300):
     reader.join(timeout=30)
     os.close(master)
     return code, out, screen.decode(errors="replace")
+
+
+def unwrapped(screen: str) -> str:
+    """The screen's text without colours and cursor moves, its 80-column lines joined."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|[\r\n]", "", screen)
 
 
 def test_translate_results_reach_the_pipe_with_a_terminal_on_stderr(tmp_path, tiny_cyclegan):
@@ -80,3 +87,24 @@ def test_train_results_reach_the_pipe_with_a_terminal_on_stderr(tmp_path):
     # the step lines are printed while the live display runs
     assert events.count("step") == 2 and events[-1] == "done", out
     assert '"event"' not in screen
+
+
+def test_other_files_are_skipped_with_a_reason_and_the_counts_agree(tmp_path, tiny_cyclegan):
+    """A folder with two images and a text file, and a missing path: four inputs, four results;
+    the bar's total, the --json rows and the summary count the same four."""
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    save_rgb(tmp_path / "in" / "b.png", 16, 16, seed=1)
+    (tmp_path / "in" / "notes.txt").write_text("not a picture")
+    args = ["translate", tmp_path / "in", tmp_path / "missing.png", "--model", tiny_cyclegan, "--out", tmp_path / "o"]
+    code, out, screen = run_in_terminal(*args, "-v")
+    assert code == 1, screen
+    assert out.splitlines() == [str(tmp_path / "o" / "in" / "a.png"), str(tmp_path / "o" / "in" / "b.png")]
+    assert "4/4" in screen, screen
+    assert f"skipped {tmp_path / 'in' / 'notes.txt'}: not an image or video" in unwrapped(screen)
+    assert "2 converted, 1 skipped (not an image or video), 1 failed" in screen
+    code, out, screen = run_in_terminal(*args, "--json")  # again: the images are there now
+    assert code == 1, screen
+    rows = {Path(r["input"]).name: r for r in map(json.loads, out.splitlines())}
+    assert rows["notes.txt"]["status"] == "skipped" and rows["notes.txt"]["reason"] == "not an image or video"
+    assert [rows[n]["status"] for n in ("a.png", "b.png", "missing.png")] == ["skipped", "skipped", "failed"]
+    assert "4/4" in screen and "0 converted, 3 skipped (1 not an image or video, 2 exist), 1 failed" in screen

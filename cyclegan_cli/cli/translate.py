@@ -118,16 +118,19 @@ def translate(
                          "them; use ganctl sample")
     d = _direction(loaded, direction, to)
     counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+    why_skipped: dict[str, int] = {}
     progress = o.progress("translate", None, "files")
 
-    def on_plan(jobs):
-        progress.update(0, len(jobs))
+    def on_plan(jobs):  # the inputs already reported (missing, not images) count in the total too
+        progress.update(progress.done, progress.done + len(jobs))
 
     def on_frames(info):  # inside a video: its frame count on the detail line
         progress.update(progress.done, video=f"{Path(info['input']).name} frame {info['frames']}")
 
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] == "skipped":
+            why_skipped[r.get("reason") or "exists"] = why_skipped.get(r.get("reason") or "exists", 0) + 1
         if r["status"] == "failed":
             o.error(r["error"])
         if o.json_mode:
@@ -137,10 +140,13 @@ def translate(
         elif r["status"] == "planned":
             o.result(f"{r['input']} -> {r['output']}")
         elif r["status"] == "skipped":
+            target = f" -> {r['output']}" if r["output"] else ""
             if dry_run:
-                o.result(f"{r['input']} -> {r['output']} (skip: {r.get('reason') or 'exists'})")
-            else:
+                o.result(f"{r['input']}{target} (skip: {r.get('reason') or 'exists'})")
+            elif r["output"]:
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
+            else:
+                o.detail(f"skipped {r['input']}: {r.get('reason')}")
         progress.advance()
 
     with progress:
@@ -153,6 +159,8 @@ def translate(
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
     else:
-        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
+        whys = ", ".join(f"{n} {'exist' if why == 'exists' else why}" if len(why_skipped) > 1 else
+                         ("exist" if why == "exists" else why) for why, n in why_skipped.items()) or "exist"
+        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped ({whys}), {counts['failed']} failed")
     if counts["failed"]:
         raise SomeInputsFailed("")
