@@ -294,3 +294,18 @@ def test_cyclegan_with_the_unet_generator(tmp_path, cli):
     assert Image.open(tmp_path / "o" / "odd.png").size == (45, 37)
     r = cli(*base, "--name", "v", "--size", "36", "--load-size", "40")
     assert r.code == 2 and "power of two" in r.err and len(r.err_lines) == 1
+
+
+def test_grid_labels_keep_their_spaces(tmp_path):
+    """Sample grids' row labels and titles: a space is as wide as a letter ("-> A again", not "-> Aagain")."""
+    from cyclegan_cli.train.grids import save_grid
+
+    def ink_width(label):
+        save_grid(torch.ones(3, 20, 200), tmp_path / "g.png", [label], title=label)
+        a = np.asarray(Image.open(tmp_path / "g.png").convert("L"))
+        label_cols = np.nonzero((a[16:, :] < 128).any(axis=0))[0]  # below the title line
+        title_cols = np.nonzero((a[:16, :] < 128).any(axis=0))[0]
+        return label_cols.max() - label_cols.min(), title_cols.max() - title_cols.min()
+
+    spaced, joined = ink_width("-> A again"), ink_width("-> Aagain")
+    assert all(s - j >= 5 for s, j in zip(spaced, joined)), (spaced, joined)
