@@ -243,8 +243,9 @@ def train(
         o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px ({pace}){hint}")
 
     def on_step(step, total, stats):
-        short = {"loss_cycle_A": "cyc_A", "loss_cycle_B": "cyc_B", "loss_idt_A": "idt_A", "loss_idt_B": "idt_B"}
-        losses = {short.get(k, k.replace("loss_", "")): v for k, v in stats.items() if k.startswith("loss")}
+        from cyclegan_cli.train.plot import loss_label  # the names loss.png uses
+
+        losses = {loss_label(k): v for k, v in stats.items() if k.startswith("loss")}
         bar.update(step, total, force=True, **losses)
         if o.json_mode:
             o.json({"event": "step", **stats})
