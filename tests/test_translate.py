@@ -277,3 +277,33 @@ def test_formats_sizes_and_guards(tmp_path, cli, tiny_cyclegan):
     assert Image.open(tmp_path / "o" / "icc_x.webp").info.get("icc_profile") == srgb
     r = cli("translate", d / "icc.jpg", "--model", tiny_cyclegan, "--out", tmp_path / "s", "--size", "40")
     assert r.code == 0 and Image.open(tmp_path / "s" / "icc.jpg").size == (48, 40)
+
+
+def test_manifest_lock_leaves_no_file_and_still_excludes(tmp_path, cli, tiny_cyclegan):
+    """No empty .ganctl-manifest.json.lock left in the output folder, and claims made at the same
+    moment (shards sharing a folder) all land in the one manifest."""
+    import json
+    import threading
+
+    from cyclegan_cli.infer.translate import MANIFEST, Job, Manifest
+
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [MANIFEST, "a.png"]
+
+    out = tmp_path / "shared"
+    start = threading.Barrier(8)
+
+    def shard(k):
+        start.wait()
+        for i in range(10):
+            Manifest(out, {"shard": k}).claim([Job(tmp_path / f"{k}-{i}.png", out / f"{k}-{i}.png")], overwrite=False)
+
+    threads = [threading.Thread(target=shard, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = json.loads((out / MANIFEST).read_text())["files"]
+    assert len(files) == 80 and sorted(p.name for p in out.iterdir()) == [MANIFEST]

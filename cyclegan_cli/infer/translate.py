@@ -390,6 +390,36 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
 MANIFEST = ".ganctl-manifest.json"
 
 
+@contextlib.contextmanager
+def _folder_lock(path: Path):
+    """An exclusive lock on ``path`` (in the output folder, so shards on other machines sharing it
+    see it too) that leaves no file behind: the holder deletes it before letting go, and whoever
+    then wakes on the deleted file sees it is no longer the one at ``path`` and locks afresh."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock's lock, which stays as an empty file
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:  # deleted by the holder we waited for
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
 class Manifest:
     """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
     changes pixels) made each output, so skip-existing never passes off another model's file as
@@ -415,10 +445,8 @@ class Manifest:
     def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
         """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
         by another maker and ``overwrite`` is off."""
-        from filelock import FileLock
-
         self.out.mkdir(parents=True, exist_ok=True) if not dry_run else None
-        lock = FileLock(str(self.out / (MANIFEST + ".lock"))) if not dry_run else contextlib.nullcontext()
+        lock = _folder_lock(self.out / (MANIFEST + ".lock")) if not dry_run else contextlib.nullcontext()
         with lock:
             data = self._read()
             todo, skip, foreign = [], [], []
