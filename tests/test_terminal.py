@@ -108,3 +108,13 @@ def test_other_files_are_skipped_with_a_reason_and_the_counts_agree(tmp_path, ti
     assert rows["notes.txt"]["status"] == "skipped" and rows["notes.txt"]["reason"] == "not an image or video"
     assert [rows[n]["status"] for n in ("a.png", "b.png", "missing.png")] == ["skipped", "skipped", "failed"]
     assert "4/4" in screen and "0 converted, 3 skipped (1 not an image or video, 2 exist), 1 failed" in screen
+
+
+def test_video_progress_shows_frames_of_the_total(tmp_path, tiny_cyclegan):
+    from test_video import make_video
+
+    src = make_video(tmp_path / "clip.mp4", w=32, h=24, fps=10, seconds=2, audio=False)
+    code, out, screen = run_in_terminal("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert code == 0, screen
+    assert out.strip() == str(tmp_path / "o" / "clip.mp4")
+    assert "clip.mp4 frame 20/20" in unwrapped(screen), screen

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
 import typer
 
 from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, TranslatePrecisionOpt,
-                                     QuietOpt, VerboseOpt)
+                                     QuietOpt, VerboseOpt, duration)
 
 
 def _direction(model, direction: str, to: Optional[str]) -> str:
@@ -124,8 +125,16 @@ def translate(
     def on_plan(jobs):  # the inputs already reported (missing, not images) count in the total too
         progress.update(progress.done, progress.done + len(jobs))
 
-    def on_frames(info):  # inside a video: its frame count on the detail line
-        progress.update(progress.done, video=f"{Path(info['input']).name} frame {info['frames']}")
+    video_started = {}
+
+    def on_frames(info):  # inside a video: its frames (of how many) and the time it has left, on the detail line
+        now = time.monotonic()
+        first = video_started.setdefault(info["input"], (info["frames"], now))
+        n, total = info["frames"], info.get("total")
+        text = f"{Path(info['input']).name} frame {n}" + (f"/{total}" if total else "")
+        if total and n > first[0] and now > first[1]:
+            text += f", eta {duration((total - n) * (now - first[1]) / (n - first[0]))}"
+        progress.update(progress.done, video=text)
 
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
