@@ -307,3 +307,27 @@ def test_manifest_lock_leaves_no_file_and_still_excludes(tmp_path, cli, tiny_cyc
         t.join()
     files = json.loads((out / MANIFEST).read_text())["files"]
     assert len(files) == 80 and sorted(p.name for p in out.iterdir()) == [MANIFEST]
+
+
+def test_onnx_export_keeps_odd_sizes_and_says_what_it_takes(tmp_path, cli, tiny_cyclegan):
+    """The exported graph pads to the network's multiple and crops back, as ganctl translate does:
+    an odd-sized image gives the same size and the same pixels; its metadata says the value range,
+    the direction and the domains."""
+    import onnx
+    import onnxruntime as ort
+
+    save_rgb(tmp_path / "in" / "odd.png", 51, 34, seed=3)  # neither side a multiple of 4
+    r = cli("translate", tmp_path / "in" / "odd.png", "--model", tiny_cyclegan, "--out", tmp_path / "t",
+            "--direction", "BtoA")
+    assert r.code == 0, r.err
+    r = cli("export", tiny_cyclegan, "--onnx", tmp_path / "g.onnx", "--direction", "BtoA")
+    assert r.code == 0, r.err
+    rgb = np.asarray(Image.open(tmp_path / "in" / "odd.png"), dtype=np.float32)
+    x = (rgb / 127.5 - 1).transpose(2, 0, 1)[None]
+    y = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert y.shape == (1, 3, 34, 51)
+    got = ((y[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(int)
+    assert np.abs(got - np.asarray(Image.open(tmp_path / "t" / "odd.png"), dtype=int)).max() <= 1
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
+    assert meta["direction"] == "BtoA" and meta["domains"] == "dog -> cat"
+    assert "[-1, 1]" in meta["input"] and "[-1, 1]" in meta["output"]
