@@ -331,3 +331,48 @@ def test_onnx_export_keeps_odd_sizes_and_says_what_it_takes(tmp_path, cli, tiny_
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
     assert meta["direction"] == "BtoA" and meta["domains"] == "dog -> cat"
     assert "[-1, 1]" in meta["input"] and "[-1, 1]" in meta["output"]
+
+
+def test_html_page_shows_inputs_beside_outputs(tmp_path, cli, tiny_cyclegan):
+    """--html: OUT/index.html with each input beside its output, every link relative and leading to
+    the file, nothing from the network (no Chromium here to take a screenshot: the structure is
+    checked)."""
+    from html.parser import HTMLParser
+    from urllib.parse import unquote
+
+    from test_video import make_video
+
+    names = ["a b#1.png", "sub/c.jpg"]
+    for i, n in enumerate(names):
+        save_rgb(tmp_path / "in" / n, 24, 20, seed=i)
+    make_video(tmp_path / "in" / "clip.mp4", w=32, h=24, fps=5, seconds=1, audio=False)
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--html")
+    assert r.code == 0, r.err
+    assert f"page: {out / 'index.html'}" in r.err and "index.html" not in r.out  # stdout: the outputs only
+
+    class Media(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.tags, self.hrefs = [], set(), []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            self.tags.add(tag)
+            if tag == "tr":
+                self.rows.append([])
+            if tag in ("img", "video"):
+                self.rows[-1].append(unquote(a["src"]))
+            if tag == "a":
+                self.hrefs.append(unquote(a["href"]))
+
+    page = (out / "index.html").read_text()
+    p = Media()
+    p.feed(page)
+    rows = [r for r in p.rows if r]
+    assert rows == [["../in/a b#1.png", "a b#1.png"], ["../in/clip.mp4", "clip.mp4"], ["../in/sub/c.jpg", "sub/c.jpg"]]
+    assert all((out / src).is_file() for row in rows for src in row) and set(p.hrefs) <= {s for r in rows for s in r}
+    assert not {"script", "link", "iframe"} & p.tags and "http" not in page and "//" not in page.replace("<!DOCTYPE", "")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--html")  # all skipped: the same page
+    assert r.code == 0 and (out / "index.html").read_text() == page

@@ -51,6 +51,7 @@ def translate(
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write OUT/index.html: each input beside its output, to look through in a browser (relative links, nothing from the network).")] = False,
     crf: Annotated[int, typer.Option("--crf", help="Video quality, H.264 CRF: 0 lossless .. 51 worst (default 18: visually lossless).")] = 18,
     preset: Annotated[Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"], typer.Option("--video-preset", "--preset", help="libx264/libx265 preset: faster encodes, bigger files (default medium, x264's own).")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
@@ -136,8 +137,12 @@ def translate(
             text += f", eta {duration((total - n) * (now - first[1]) / (n - first[0]))}"
         progress.update(progress.done, video=text)
 
+    pairs = []  # (input, output) for --html
+
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] in ("ok", "skipped") and r.get("output") and Path(r["output"]).is_file():
+            pairs.append((Path(r["input"]), Path(r["output"])))
         if r["status"] == "skipped":
             why_skipped[r.get("reason") or "exists"] = why_skipped.get(r.get("reason") or "exists", 0) + 1
         if r["status"] == "failed":
@@ -165,6 +170,10 @@ def translate(
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine,
                       ray_address=ray_address, compile=compile_net, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
+    if html and not dry_run and pairs:
+        from cyclegan_cli.infer.page import write_page
+
+        o.info(f"page: {write_page(out, pairs, f'ganctl translate --model {model} ({d})')}")
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
     else:
