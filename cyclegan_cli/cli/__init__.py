@@ -49,6 +49,15 @@ def _readable_metavars() -> None:
             return "TEXT"
 
         tc._TyperParameter.display_type = display_type
+
+        def usage_name(self):  # Typer writes {spec} {INPUT...}...; the usage line says SPEC INPUT...
+            name = self.metavar or (self.name or "").upper()
+            if self.nargs != 1 and not name.endswith("..."):
+                name += "..."
+            return name if self.required else f"[{name}]"
+
+        if hasattr(tc.TyperArgument, "_usage_display_name"):
+            tc.TyperArgument._usage_display_name = usage_name
     except (ImportError, AttributeError):
         pass
 

@@ -21,7 +21,7 @@ def evaluate(
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="With a translation --model: which way.")] = "AtoB",
     train: Annotated[Optional[Path], typer.Option("--train", metavar="FOLDER", help="For memorisation: the images the model was trained on (REAL serves as the held-out set).")] = None,
     num: Annotated[Optional[int], typer.Option("--num", min=1, help="At most N images per set (and N samples from --model; default: as many as REAL).")] = None,
-    pairs_out: Annotated[Path, typer.Option("--pairs-out", help="For memorisation: a PNG of the 16 closest (generated, training) pairs.")] = Path("closest-pairs.png"),
+    pairs_out: Annotated[Optional[Path], typer.Option("--pairs-out", metavar="PNG", help="For memorisation: write a PNG of the 16 closest (generated, training) pairs here (none unless asked).", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --pairs-out if it exists.")] = False,
     max_pixels: MaxPixelsOpt = 89_478_485,
     device: DeviceOpt = "auto",
@@ -54,7 +54,7 @@ def evaluate(
         raise UsageError("give two folders (REAL FAKE), or --model M --data REAL")
     if model is not None and (fake is not None or (data is None and real is None)):
         raise UsageError("with --model, give the real images (--data FOLDER) and no FAKE folder")
-    if "memorisation" in wanted and pairs_out.exists() and not overwrite:
+    if "memorisation" in wanted and pairs_out is not None and pairs_out.exists() and not overwrite:
         raise UsageError(f"--pairs-out {pairs_out} exists; pass --overwrite to replace it")
     real_dir = data or real
     _, real_imgs = load_folder(real_dir, num, max_pixels, on_skip=o.warn)
@@ -72,7 +72,10 @@ def evaluate(
         o.warn(f"FID is biased at small sample sizes (here {len(real_imgs)} real, {len(fake_imgs)} generated): "
                "compare only figures computed with the same N, or use KID")
     feats = Features(features, device, offline)
-    result = run(real_imgs, fake_imgs, feats, wanted, train_imgs)
+    result = run(real_imgs, fake_imgs, feats, wanted, train_imgs, on_notice=o.info)
+    if features != "inception":
+        o.info(f"features from {features}, not the FID Inception network: these figures compare only with "
+               "others from the same network, never with published FID/KID")
     if "memorisation" in result:
         from cyclegan_cli.cli.sample import _save
         from cyclegan_cli.infer.sample import grid
@@ -80,8 +83,9 @@ def evaluate(
         pairs = [im for c in result["memorisation"]["closest"] for im in (fake_imgs[c["fake"]], train_imgs[c["train"]])]
         for c in result["memorisation"]["closest"]:
             c["train_file"] = str(train_files[c["train"]])
-        _save(grid(np.stack(pairs), 8), pairs_out)
-        result["memorisation"]["pairs_png"] = str(pairs_out)
+        if pairs_out is not None:
+            _save(grid(np.stack(pairs), 8), pairs_out)
+            result["memorisation"]["pairs_png"] = str(pairs_out)
     if json_out:
         o.json(result)
         return
@@ -89,14 +93,15 @@ def evaluate(
     if "fid" in result:
         rows.append(("FID", f"{result['fid']:.3f}"))
     if "kid" in result:
-        rows.append(("KID", f"{result['kid']:.5f} ± {result['kid_std']:.5f}"))
+        rows.append(("KID", f"{result['kid']:.3g} ± {result['kid_std']:.2g}"))  # significant digits: KID is often ~1e-4
     if "precision" in result:
         rows.append(("precision / recall", f"{result['precision']:.3f} / {result['recall']:.3f}"))
     if "memorisation" in result:
         g, h = result["memorisation"]["generated_to_train"], result["memorisation"]["held_out_to_train"]
         rows.append(("nearest training image", f"generated: median {g['median']:.3g}, min {g['min']:.3g}; "
                                                f"held-out real: median {h['median']:.3g}, min {h['min']:.3g}"))
-        rows.append(("closest pairs", result["memorisation"]["pairs_png"]))
+        if pairs_out is not None:
+            rows.append(("closest pairs", result["memorisation"]["pairs_png"]))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         o.result(f"{k:<{width}}  {v}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
@@ -215,35 +214,38 @@ def train(
     if kind == "dcgan" and len(folders) != 1:
         raise UsageError(f"DCGAN training takes one folder; {len(folders)} given (two folders train a CycleGAN)")
 
+    from cyclegan_cli.cli.common import duration, eta_to_say
     from cyclegan_cli.train.loop import Callbacks
 
-    bar = o.progress("train", max_steps, "it", interval=log_seconds)
-    started = {}
+    # the first steps (allocation, kernel choice, caches) are not the pace: measured after them
+    bar = o.progress("train", max_steps, "it", interval=log_seconds, warmup=(3, 60.0))
+    started, said = {}, {}
 
     def on_start(info):
-        started.update(info, t=time.monotonic())
+        started.update(info)
         o.info(f"run {info['run']} on {info['device']}" + (f" x{info['world']}" if info["world"] > 1 else "")
                + f": {info['total'] - info['step']:,} steps to go" + (f" from step {info['step']:,}" if info["step"] else ""))
         bar.update(info["step"], info["total"])
 
     def on_tick(step, total):
         bar.update(step, total)
-        done = step - started.get("step", 0)
-        if "estimated" not in started and (done >= 3 or time.monotonic() - started.get("t", 0) >= 20):
-            started["estimated"] = True  # once, from the first steps of this process
-            eta = bar.eta_seconds()
-            if eta is not None and eta >= 60:  # worth saying only when it is long
-                from cyclegan_cli.cli.common import duration
-
-                px = size or (256 if kind == "cyclegan" else 64)
-                smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
-                hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
-                o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px "
-                       f"({1 / max(bar.rate(), 1e-9):.2f} s/step){hint}")
+        first = "eta" not in said
+        eta = eta_to_say(bar, said)  # after the warm-up, then again when the pace has moved it
+        if eta is None or (first and eta < 60):  # worth saying only when it is long
+            return
+        pace = f"{1 / max(bar.rate(), 1e-9):.2f} s/step"
+        if not first:
+            o.info(f"now ≈{duration(eta)} to go ({pace})")
+            return
+        px = size or (256 if kind == "cyclegan" else 64)
+        smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
+        hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
+        o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px ({pace}){hint}")
 
     def on_step(step, total, stats):
-        short = {"loss_cycle_A": "cyc_A", "loss_cycle_B": "cyc_B", "loss_idt_A": "idt_A", "loss_idt_B": "idt_B"}
-        losses = {short.get(k, k.replace("loss_", "")): v for k, v in stats.items() if k.startswith("loss")}
+        from cyclegan_cli.train.plot import loss_label  # the names loss.png uses
+
+        losses = {loss_label(k): v for k, v in stats.items() if k.startswith("loss")}
         bar.update(step, total, force=True, **losses)
         if o.json_mode:
             o.json({"event": "step", **stats})

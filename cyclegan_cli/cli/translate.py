@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
 import typer
 
 from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, TranslatePrecisionOpt,
-                                     QuietOpt, VerboseOpt)
+                                     QuietOpt, VerboseOpt, duration)
 
 
 def _direction(model, direction: str, to: Optional[str]) -> str:
@@ -51,6 +52,7 @@ def translate(
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write OUT/index.html: each input beside its output, to look through in a browser (relative links, nothing from the network).")] = False,
     crf: Annotated[int, typer.Option("--crf", help="Video quality, H.264 CRF: 0 lossless .. 51 worst (default 18: visually lossless).")] = 18,
     preset: Annotated[Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"], typer.Option("--video-preset", "--preset", help="libx264/libx265 preset: faster encodes, bigger files (default medium, x264's own).")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
@@ -119,16 +121,31 @@ def translate(
                          "them; use ganctl sample")
     d = _direction(loaded, direction, to)
     counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+    why_skipped: dict[str, int] = {}
     progress = o.progress("translate", None, "files")
 
-    def on_plan(jobs):
-        progress.update(0, len(jobs))
+    def on_plan(jobs):  # the inputs already reported (missing, not images) count in the total too
+        progress.update(progress.done, progress.done + len(jobs))
 
-    def on_frames(info):  # inside a video: its frame count on the detail line
-        progress.update(progress.done, video=f"{Path(info['input']).name} frame {info['frames']}")
+    video_started = {}
+
+    def on_frames(info):  # inside a video: its frames (of how many) and the time it has left, on the detail line
+        now = time.monotonic()
+        first = video_started.setdefault(info["input"], (info["frames"], now))
+        n, total = info["frames"], info.get("total")
+        text = f"{Path(info['input']).name} frame {n}" + (f"/{total}" if total else "")
+        if total and n > first[0] and now > first[1]:
+            text += f", eta {duration((total - n) * (now - first[1]) / (n - first[0]))}"
+        progress.update(progress.done, video=text)
+
+    pairs = []  # (input, output) for --html
 
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] in ("ok", "skipped") and r.get("output") and Path(r["output"]).is_file():
+            pairs.append((Path(r["input"]), Path(r["output"])))
+        if r["status"] == "skipped":
+            why_skipped[r.get("reason") or "exists"] = why_skipped.get(r.get("reason") or "exists", 0) + 1
         if r["status"] == "failed":
             o.error(r["error"])
         if o.json_mode:
@@ -138,10 +155,13 @@ def translate(
         elif r["status"] == "planned":
             o.result(f"{r['input']} -> {r['output']}")
         elif r["status"] == "skipped":
+            target = f" -> {r['output']}" if r["output"] else ""
             if dry_run:
-                o.result(f"{r['input']} -> {r['output']} (skip: {r.get('reason') or 'exists'})")
-            else:
+                o.result(f"{r['input']}{target} (skip: {r.get('reason') or 'exists'})")
+            elif r["output"]:
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
+            else:
+                o.detail(f"skipped {r['input']}: {r.get('reason')}")
         progress.advance()
 
     with progress:
@@ -151,9 +171,15 @@ def translate(
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
                       ray_address=ray_address, compile=compile_net, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
+    if html and not dry_run and pairs:
+        from cyclegan_cli.infer.page import write_page
+
+        o.info(f"page: {write_page(out, pairs, f'ganctl translate --model {model} ({d})')}")
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
     else:
-        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
+        whys = ", ".join(f"{n} {'exist' if why == 'exists' else why}" if len(why_skipped) > 1 else
+                         ("exist" if why == "exists" else why) for why, n in why_skipped.items()) or "exist"
+        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped ({whys}), {counts['failed']} failed")
     if counts["failed"]:
         raise SomeInputsFailed("")

@@ -299,8 +299,26 @@ class OnnxBackend:
         return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]
 
 
-def export_onnx(net, path: Path, opset: int = 17) -> Path:
-    """Export with dynamic batch, height and width; written atomically."""
+class PadCrop(torch.nn.Module):
+    """An image-to-image generator that takes any height and width: the input is padded (reflected)
+    to the network's size multiple and the output cropped back, as :meth:`Translator.forward` does,
+    inside an exported graph."""
+
+    def __init__(self, net, multiple: int):
+        super().__init__()
+        self.net, self.multiple = net, multiple
+        self.size_multiple = multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]  # traced: the graph computes them from its input
+        ph, pw = (self.multiple - h % self.multiple) % self.multiple, (self.multiple - w % self.multiple) % self.multiple
+        y = self.net(F.pad(x, [0, pw, 0, ph], mode="reflect"))
+        return y[:, :, :h, :w]
+
+
+def export_onnx(net, path: Path, opset: int = 17, metadata: dict[str, str] | None = None) -> Path:
+    """Export with dynamic batch, height and width; written atomically. ``metadata``: the model's
+    metadata_props (what the graph takes and gives, for whoever deploys it)."""
     import warnings
 
     from cyclegan_cli.data.images import reserve_tmp
@@ -321,6 +339,12 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
             warnings.simplefilter("ignore")
             torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
                               output_names=names[1], dynamic_axes=axes)
+        if metadata:
+            import onnx
+
+            proto = onnx.load(str(tmp))
+            onnx.helper.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
+            onnx.save(proto, str(tmp))
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -109,10 +109,16 @@ def _is_within(child: Path, parent: Path) -> bool:
         return False
 
 
+NOT_MEDIA = "not an image or video"
+
+
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
-              video_container: str = "mp4", include_videos: bool = True) -> tuple[list[Job], list[str]]:
+              video_container: str = "mp4", include_videos: bool = True,
+              others: list | None = None) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
-    inputs that cannot be planned (missing paths, duplicates)."""
+    inputs that cannot be planned (missing paths, duplicates). A folder's files that are neither
+    images nor videos are left out, and added to ``others`` as (path, reason) when it is given;
+    a file named on its own goes to the decoder, which says what is wrong with it."""
     out = Path(out)
     jobs, problems, seen = [], [], {}
     folders = [p for p in inputs if p.is_dir()]
@@ -128,6 +134,8 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             base = out / p.resolve().name if several else out
             for f in _walk(p):
                 kind = sniff_kind(f)
+                if kind is None and others is not None and in_shard(str(f.relative_to(p)), shard):
+                    others.append((f, NOT_MEDIA))
                 if kind is None or (kind == "video" and not include_videos):
                     continue
                 jobs.append((f, base, f.relative_to(p), kind))
@@ -382,6 +390,36 @@ def check_options(*, direction: str = "AtoB", fmt: str = "same", quality: int = 
 MANIFEST = ".ganctl-manifest.json"
 
 
+@contextlib.contextmanager
+def _folder_lock(path: Path):
+    """An exclusive lock on ``path`` (in the output folder, so shards on other machines sharing it
+    see it too) that leaves no file behind: the holder deletes it before letting go, and whoever
+    then wakes on the deleted file sees it is no longer the one at ``path`` and locks afresh."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock's lock, which stays as an empty file
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:  # deleted by the holder we waited for
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
 class Manifest:
     """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
     changes pixels) made each output, so skip-existing never passes off another model's file as
@@ -407,10 +445,8 @@ class Manifest:
     def claim(self, jobs: list, overwrite: bool, dry_run: bool = False) -> tuple[list, list]:
         """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
         by another maker and ``overwrite`` is off."""
-        from filelock import FileLock
-
         self.out.mkdir(parents=True, exist_ok=True) if not dry_run else None
-        lock = FileLock(str(self.out / (MANIFEST + ".lock"))) if not dry_run else contextlib.nullcontext()
+        lock = _folder_lock(self.out / (MANIFEST + ".lock")) if not dry_run else contextlib.nullcontext()
         with lock:
             data = self._read()
             todo, skip, foreign = [], [], []
@@ -504,13 +540,18 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         raise NotFoundError(f"{inputs[0]}: no such file or folder")
     notice = on_notice or (lambda m: None)
     detail = on_detail or (lambda m: None)
+    others = []
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
-                               video_container=video_options.get("container", "mp4"))
+                               video_container=video_options.get("container", "mp4"), others=others)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
         (on_result or (lambda r: None))({"input": msg.split(":")[0], "output": None, "status": "failed",
                                          "ms": None, "error": msg})
+    for src, why in others:  # reported before the plan: every input is counted once
+        summary.skipped += 1
+        (on_result or (lambda r: None))({"input": str(src), "output": None, "status": "skipped", "reason": why,
+                                         "ms": None, "error": None})
     report = _InOrder(on_result or (lambda r: None), jobs)
     if on_plan:
         on_plan(jobs)

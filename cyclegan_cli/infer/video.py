@@ -43,6 +43,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
     others = [s for s in inp.streams if s.type not in ("video", "audio")]
     if others or len(inp.streams.video) > 1:
         notice(f"{src}: dropping {len(others) + len(inp.streams.video) - 1} stream(s) that are not the video or audio")
+    total = _frame_total(inp, vin, start, end, max_frames)
     tb = vin.time_base
     t0 = None if start is None else int(start / tb)
     t1 = None if end is None else int(end / tb)
@@ -97,6 +98,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
         else:
             (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
         pending: list = []
+        said_odd: list = []
 
         def flush():
             nonlocal frames
@@ -108,6 +110,12 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                 outs = [translator.run_image(a) for a in arrs]
             else:
                 outs = translator(np.stack(arrs))
+            oh, ow = outs[0].shape[:2]
+            if writer is not None and (oh % 2 or ow % 2) and not said_odd:
+                said_odd.append(True)
+                notice(f"{src}: {ow}x{oh} frames, and H.264 (yuv420p) needs even sides: the video is "
+                       f"{ow + ow % 2}x{oh + oh % 2}, its last {'column' if ow % 2 else 'row'}"
+                       f"{' and row' if ow % 2 and oh % 2 else ''} repeated (--frames-out keeps the exact size)")
             for (_, pts), out in zip(pending, outs):
                 frames += 1
                 if writer is not None:
@@ -116,8 +124,8 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                     from PIL import Image
 
                     save_image_atomic(Image.fromarray(out), Path(frames_out) / src.stem / f"frame_{frames:06d}.png")
-            if on_progress:
-                on_progress({"input": str(src), "frames": frames})
+            if on_progress:  # total: from the container's header, so an estimate (None when it says nothing)
+                on_progress({"input": str(src), "frames": frames, "total": max(total, frames) if total else None})
             pending.clear()
 
         while True:
@@ -162,3 +170,15 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
     return {"frames": frames, "error": decode_error[0] if decode_error else None}
 
 
+def _frame_total(inp, vin, start: float | None, end: float | None, max_frames: int | None) -> int | None:
+    """How many frames the job will translate, from the container's header: its frame count, or its
+    duration times its frame rate, within --start/--end and --max-frames. None when it cannot say."""
+    rate = vin.average_rate or vin.guessed_rate
+    seconds = float(vin.duration * vin.time_base) if vin.duration else (
+        inp.duration / av.time_base if inp.duration else None)
+    n = vin.frames or (round(seconds * rate) if seconds and rate else 0)
+    if (start is not None or end is not None) and seconds and rate:
+        n = max(0, round((min(end if end is not None else seconds, seconds) - (start or 0.0)) * rate))
+    if max_frames is not None:
+        n = min(n, max_frames) if n else max_frames
+    return n or None
