@@ -48,3 +48,75 @@ def test_training_precision_by_cpu_flags():
     assert training_dtype(cpu, "fp32", AMX) is None
     with pytest.raises(UsageError, match="no AMX or AVX512-BF16"):
         training_dtype(cpu, "bf16", AVX2)
+
+
+def int8_translator(tmp_path, notes, seed=0):
+    """A tiny ResNet generator in int8, calibrated on four images."""
+    from test_fullres import photo_like
+
+    from cyclegan_cli.checkpoints import ModelConfig
+    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.models import build
+
+    torch.manual_seed(seed)
+    net = build("resnet_generator", ngf=8, n_blocks=2)
+    cfg = ModelConfig(kind="cyclegan", nets={})
+    q = Translator(net, cfg, device="cpu", precision="int8", cache_dir=tmp_path / "onnx", on_notice=notes.append)
+    for i in range(4):
+        q(photo_like(64, 48, i)[None])
+    assert q.backend.calibrated
+    ref = Translator(net, cfg, device="cpu", precision="fp32", backend="onnxruntime", cache_dir=tmp_path / "onnx")
+    return q, ref
+
+
+def test_int8_guard_redoes_a_bad_image_in_fp32(tmp_path):
+    """The int8 output of some images is spoiled on purpose: those the guard checks come back as
+    fp32's, and the user is told once."""
+    pytest.importorskip("onnxruntime")
+    from test_fullres import photo_like
+
+    from cyclegan_cli.infer.quantize import GUARD_EVERY
+
+    notes = []
+    q, ref = int8_translator(tmp_path, notes)
+    real, calls = q.backend.session, []
+
+    class Spoiled:  # the int8 graph, wrong by a wide margin on the images named in `bad`
+        def run(self, names, feed):
+            y = real.run(names, feed)
+            calls.append(1)
+            if len(calls) - 1 in bad:
+                y[0] = np.clip(y[0] + 0.5, -1, 1)
+            return y
+
+    q.backend.session = Spoiled()
+    n = 2 * GUARD_EVERY + 1
+    bad = {0, 1, GUARD_EVERY}  # checked, not checked (one in GUARD_EVERY is), checked
+    images = [photo_like(64, 48, 10 + i) for i in range(n)]
+    outs = [q(im[None])[0] for im in images]
+    refs = [ref(im[None])[0] for im in images]
+    for i in range(n):
+        same = np.array_equal(outs[i], refs[i])
+        assert same == (i in (0, GUARD_EVERY)), i  # redone: fp32's output exactly; else int8 (spoiled or not)
+    assert np.abs(outs[1].astype(int) - refs[1]).mean() > 20  # the unchecked one stays spoiled
+    assert len(notes) == 1 and "redone in fp32" in notes[0] and "below 30" in notes[0], notes
+    assert q.backend.redone == 2 and q.backend.ran_int8 == n - 2
+
+
+def test_int8_weights_keep_8_bits_where_the_cpu_has_vnni(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime.quantization as oq
+
+    from cyclegan_cli.infer.quantize import reduce_range_for
+
+    assert reduce_range_for(AVX2) is True  # VPMADDUBSW saturates 16-bit sums: 7-bit weights
+    for vnni in ("avx512_vnni", "avx_vnni", "amx_int8"):
+        assert reduce_range_for(AVX2 | {vnni}) is False
+    seen = []
+    real = oq.quantize_static
+    monkeypatch.setattr(oq, "quantize_static", lambda *a, **k: seen.append(k["reduce_range"]) or real(*a, **k))
+    for flags, name in ((AVX2, "0"), (AMX, "1")):
+        fake_flags(monkeypatch, flags)
+        q, _ = int8_translator(tmp_path / name, [])
+        assert q.backend.path.name.endswith("-int8.onnx" if flags is AVX2 else "-int8-vnni.onnx")
+    assert seen == [True, False]
