@@ -108,9 +108,9 @@ def bench_translate(tmp: Path, n: int):
         except Exception as exc:  # onnxruntime is an optional extra
             print(f"  (backend {backend} unavailable: {exc})")
     if dev.type == "cpu":  # the CPU fast path: a first run calibrates (its first 4 images in fp32), then int8
-        from cyclegan_cli.device import fast_precision
+        from cyclegan_cli.infer.engine import measure_fast
 
-        chosen, why = fast_precision(dev)
+        chosen, why = measure_fast(model.generator(), model.config)
         try:
             translate(model, [src], tmp / "ours-calibrate", precision="int8", skip_existing=False)
             t = time.perf_counter()

@@ -120,3 +120,61 @@ def test_int8_weights_keep_8_bits_where_the_cpu_has_vnni(tmp_path, monkeypatch):
         q, _ = int8_translator(tmp_path / name, [])
         assert q.backend.path.name.endswith("-int8.onnx" if flags is AVX2 else "-int8-vnni.onnx")
     assert seen == [True, False]
+
+
+def test_fast_choice_by_cpu_flags_and_measurement():
+    from cyclegan_cli.infer.fastpath import choose, fast_candidates
+
+    assert fast_candidates(AVX2, True) == ["int8", "fp32"]  # emulated bf16 is not even tried
+    assert fast_candidates(AVX2 | {"avx512_bf16"}, True) == ["bf16", "int8", "fp32"]
+    assert fast_candidates(AMX, False) == ["bf16", "fp32"]
+    assert fast_candidates(AMX, True, int8_rejected=True) == ["bf16", "fp32"]
+    assert fast_candidates(AVX2, False) == ["fp32"]
+    res = {"fp32": {"s": 1.0, "db": 999.0}, "int8": {"s": 0.4, "db": 41.0}, "bf16": {"s": 0.5, "db": 52.0}}
+    assert choose(res, ["bf16", "int8", "fp32"])[0] == "int8"  # the quickest, not the one the flags suggest
+    assert choose(res, ["bf16", "fp32"])[0] == "bf16"
+    res["int8"]["db"] = 25.0  # further from fp32 than the guard allows
+    best, why = choose(res, ["bf16", "int8", "fp32"])
+    assert best == "bf16" and "int8 400 ms but 25.0 dB from fp32" in why
+    res["bf16"]["s"] = 1.5  # slower than fp32 (emulated, or a poor kernel)
+    assert choose(res, ["bf16", "int8", "fp32"])[0] == "fp32"
+
+
+def test_fast_is_measured_once_per_cpu_and_weights(tmp_path, monkeypatch):
+    """The verdict is kept by the weights' hash and the CPU: the same weights again read it; changed
+    weights, or another CPU, measure again."""
+    pytest.importorskip("onnxruntime")
+    from cyclegan_cli.checkpoints import ModelConfig
+    from cyclegan_cli.infer import fastpath
+    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.models import build
+
+    measured = []
+    real = fastpath.measure
+    monkeypatch.setattr(fastpath, "measure", lambda runners, **k: measured.append(sorted(runners)) or real(runners, **k))
+    fake_flags(monkeypatch, AVX2)
+    torch.manual_seed(0)
+    net = build("resnet_generator", ngf=8, n_blocks=2)
+    cfg = ModelConfig(kind="cyclegan", nets={})
+
+    def fast():
+        t = Translator(net, cfg, device="cpu", precision="fast", cache_dir=tmp_path)
+        assert t.precision in ("int8", "fp32")
+        return t.precision, t.notes[0]
+
+    first, note = fast()
+    assert measured == [["fp32", "int8"]] and "measured on this CPU" in note and "int8" in note and "fp32" in note
+    again, note2 = fast()
+    assert again == first and "measured before on this CPU for these weights: " in note2
+    assert note2.split("weights: ")[1] == note.split("weights: ")[1]  # the same figures
+    assert len(measured) == 1
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)  # other weights
+    fast()
+    assert len(measured) == 2
+    fast()
+    assert len(measured) == 2
+    fake_flags(monkeypatch, AMX)  # another CPU: bf16 is a candidate there
+    fast()
+    assert measured[2] == ["bf16", "fp32", "int8"]
+    assert len(list(tmp_path.glob("*-fast-*.json"))) == 3

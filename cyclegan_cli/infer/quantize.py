@@ -278,3 +278,37 @@ def quantize_graph(fp32_path: Path, path: Path, ranges: dict, margin: float = RA
         if tmp.exists():
             tmp.unlink()
     return Path(path)
+
+
+def turned_down(fp32_path: Path) -> bool:
+    """Whether the guard has turned int8 down for the weights exported at ``fp32_path`` (stored verdict)."""
+    fp32_path = Path(fp32_path)
+    try:
+        worst = json.loads(fp32_path.with_name(f"{fp32_path.stem}-int8-ranges.json").read_text()).get("worst_db")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(worst, (int, float)) and worst < MIN_PSNR_DB
+
+
+def probe_session(fp32_backend, x: np.ndarray, reduce_range: bool | None = None):
+    """An int8 session calibrated on ``x`` alone, for timing it (its file is not kept: a job's own
+    calibration makes the graph it runs)."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator
+
+    from cyclegan_cli.infer.engine import cpu_session
+
+    fp32 = Path(fp32_backend.path)
+    stem = f"{fp32.stem}-{os.getpid()}-probe"
+    aug, path = fp32.with_name(f"{stem}-augmented.onnx"), fp32.with_name(f"{stem}-int8.onnx")
+    try:
+        calibrator = create_calibrator(str(fp32), [], augmented_model_path=str(aug), calibrate_method=CalibrationMethod.MinMax)
+        calibrator.collect_data(_Feed(fp32_backend.input_name, [x]))
+        ranges = {name: [float(np.min(tr.range_value[0])), float(np.max(tr.range_value[1]))]
+                  for name, tr in calibrator.compute_data().data.items()}
+        quantize_graph(fp32, path, ranges, RANGE_MARGIN, reduce_range_for() if reduce_range is None else reduce_range)
+        return cpu_session(path)
+    finally:
+        for p in (aug, path):
+            if p.exists():
+                p.unlink()
