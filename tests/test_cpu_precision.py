@@ -178,3 +178,16 @@ def test_fast_is_measured_once_per_cpu_and_weights(tmp_path, monkeypatch):
     fast()
     assert measured[2] == ["bf16", "fp32", "int8"]
     assert len(list(tmp_path.glob("*-fast-*.json"))) == 3
+
+
+def test_cli_makes_openmp_threads_wait_passively(cli, monkeypatch):
+    """Spinning OpenMP threads slow every process sharing the cores (see cyclegan_cli/cli/__init__.py):
+    the CLI asks for passive waiting before torch starts, unless the user chose otherwise."""
+    import os
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert cli("--version").code == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert cli("--version").code == 0
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

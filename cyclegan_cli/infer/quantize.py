@@ -49,7 +49,7 @@ import numpy as np
 
 CALIBRATION_IMAGES = 4
 RANGE_MARGIN = 1.75
-MIN_PSNR_DB = 30.0  # int8 against fp32 on the calibration crops; below it, fp32 is kept
+MIN_PSNR_DB = 30.0  # int8 against fp32 on the calibration crops and on the checked images; below it, fp32
 FP32_CONVS_EACH_END = 3  # convolutions kept in fp32 at the input end and at the output end
 GUARD_EVERY = 8  # one image in this many run in int8 is checked against fp32 (an fp32 pass each)
 
