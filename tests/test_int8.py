@@ -123,9 +123,14 @@ def resnet_checkpoint(folder: Path, seed: int, blocks: int) -> Path:
                            {"G_A": build("resnet_generator", **args)})
 
 
-def test_int8_cli_calibrates_then_reuses_and_says_so(cli, tmp_path):
+def test_int8_cli_calibrates_then_reuses_and_says_so(cli, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer import fastpath
+
+    # --precision fast measures; here int8 is made the quickest (how it is measured: test_cpu_precision.py)
+    monkeypatch.setattr(fastpath, "measure", lambda runners, **k: {n: {"s": 0.1 if n == "int8" else 1.0, "db": 40.0}
+                                                                   for n in runners})
 
     ck = resnet_checkpoint(tmp_path / "m", seed=0, blocks=3)
     src = tmp_path / "in"

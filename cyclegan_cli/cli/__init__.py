@@ -110,6 +110,12 @@ ARGV: list[str] = []  # the arguments of this invocation (arithmetic keeps --plu
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every error becomes one line on stderr and a documented exit code."""
     ARGV[:] = list(sys.argv[1:] if argv is None else argv)
+    # OpenMP threads that wait by spinning (libgomp's default) keep cores a neighbour needs and are kept
+    # off them in turn: with another CPU-heavy process on this 2-core machine, an fp32 forward+backward
+    # loop ran 20-60x slower spinning than waiting passively (5.2-5.7 s/it against 0.10-0.25;
+    # benchmarks/shared_cores.py).
+    # Set before torch loads its OpenMP runtime; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from typer.exceptions import Abort, Exit, TyperException
 
     from cyclegan_cli.errors import GanctlError

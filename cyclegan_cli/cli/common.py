@@ -22,11 +22,11 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Results as JSON on stdout (one object per line for streams).")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed.")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
-PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU.")]
+PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA; on the CPU bf16 where it has AMX, else fp32. bf16 on a CPU needs AMX or AVX512-BF16.")]
 TranslatePrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16", "int8", "fast"], typer.Option(
-    "--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU. fast: the quickest this machine runs well "
-    "(CPU: bf16 with AMX/AVX512-BF16, else int8; -v says which). int8: ONNX Runtime, CPU, calibrated on "
-    "the job's first images.")]
+    "--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU. fast: on a GPU its autocast type; on the CPU the "
+    "quickest of bf16 (AMX/AVX512-BF16 only), int8 and fp32 that stays within 30 dB of fp32, measured once per CPU "
+    "and model (-v says which, and the figures). int8: ONNX Runtime, CPU, calibrated on the job's first images.")]
 MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download; also GANCTL_OFFLINE=1.")]
 

@@ -213,6 +213,9 @@ def train(
         raise UsageError(f"CycleGAN training takes two folders (A B); {len(folders)} given")
     if kind == "dcgan" and len(folders) != 1:
         raise UsageError(f"DCGAN training takes one folder; {len(folders)} given (two folders train a CycleGAN)")
+    from cyclegan_cli.device import pick_device, training_dtype
+
+    training_dtype(pick_device(device), precision)  # before the run folder is made (the task checks it again)
 
     from cyclegan_cli.cli.common import duration, eta_to_say
     from cyclegan_cli.train.loop import Callbacks

@@ -12,10 +12,10 @@ class GANTask:
     def _build_nets(self, specs: dict, init, device: torch.device, precision: str, channels_last, seed: int) -> None:
         """Precision and memory format for ``device``, then every net of ``specs`` (name -> (arch,
         args)) built, initialised by ``init`` from ``seed`` and moved to the device."""
-        from cyclegan_cli.device import autocast_dtype, memory_format
+        from cyclegan_cli.device import memory_format, training_dtype
         from cyclegan_cli.models import build
 
-        self.amp = autocast_dtype(device, precision)
+        self.amp = training_dtype(device, precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
         self.specs = specs
