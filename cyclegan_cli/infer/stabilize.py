@@ -32,6 +32,10 @@ FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al. 2010): 
 CHANGE_LO, CHANGE_HI = 6.0, 20.0  # input difference after warping (gray levels): reliable below, not above
 CUT_RELIABLE = 0.3  # a cut: less than this share of the frame explained by the previous one...
 CUT_HIST, CUT_MAD = 0.25, 20.0  # ...and the gray histogram (Bhattacharyya) or the thumbnail changed
+MIN_SIDE = 16  # DIS needs a few of its 8-px patches; smaller frames go as they are
+# OpenCV's DIS crashes (a segfault, OpenCV 5.0) on small or very wide frames, e.g. 20x300: it gets
+# frames padded to a short side of at least 64 px and a quarter of the long side (probed up to 800 px)
+FLOW_MIN_SIDE, FLOW_MAX_ASPECT = 64, 4
 
 
 @dataclass
@@ -58,6 +62,12 @@ def _thumb(gray: np.ndarray) -> np.ndarray:
 
 def _hist(thumb: np.ndarray) -> np.ndarray:
     return cv2.calcHist([thumb], [0], None, [32], [0, 256])
+
+
+def padded_for_dis(h: int, w: int) -> tuple[int, int]:
+    """(extra rows, extra columns) that make an H x W frame safe for DIS."""
+    return (max(0, FLOW_MIN_SIDE - h, -(-w // FLOW_MAX_ASPECT) - h),
+            max(0, FLOW_MIN_SIDE - w, -(-h // FLOW_MAX_ASPECT) - w))
 
 
 def _remap(img: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -92,8 +102,10 @@ class Stabilizer:
         if p_gray.shape != g.shape:  # a size change mid-stream: nothing to carry over
             return Motion(index, cut=True)
         h, w = g.shape
-        back = self.dis.calc(g, p_gray, None)  # (H, W, 2): current pixel -> its place in the previous frame
-        fwd = self.dis.calc(p_gray, g, None)
+        if min(h, w) < MIN_SIDE:
+            return Motion(index)
+        back = self._flow(g, p_gray)  # (H, W, 2): current pixel -> its place in the previous frame
+        fwd = self._flow(p_gray, g)
         if self._pixels is None or self._pixels.shape[:2] != (h, w):
             self._pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
         grid = self._pixels + back
@@ -114,6 +126,13 @@ class Stabilizer:
         if reliable < CUT_RELIABLE and changed:
             return Motion(index, cut=True)
         return Motion(index, grid, weight * np.float32(self.strength))
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        h, w = a.shape
+        dh, dw = padded_for_dis(h, w)
+        if dh or dw:
+            a, b = (cv2.copyMakeBorder(x, 0, dh, 0, dw, cv2.BORDER_REFLECT) for x in (a, b))
+        return np.ascontiguousarray(self.dis.calc(a, b, None)[:h, :w])
 
     # ------------------------------------------------------------------ output side
     def apply(self, out: np.ndarray, m: Motion) -> np.ndarray:
