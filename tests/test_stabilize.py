@@ -123,6 +123,17 @@ def test_one_frame_video(tmp_path):
     assert len(out) == 1 and np.array_equal(out[0], FlickerNet().one(decoded(src)[0]))
 
 
+def test_small_and_wide_frames():
+    """OpenCV's DIS crashes the process on small or very wide frames (20x300); they must not."""
+    from cyclegan_cli.infer.stabilize import Stabilizer
+
+    for h, w in [(2, 2), (8, 40), (20, 300), (300, 20), (24, 500)]:
+        stab = Stabilizer()
+        frames = [np.roll(texture(h, w, 0), t, axis=1) for t in range(3)]
+        outs = [stab.apply(f, stab.motion(f)) for f in frames]
+        assert [o.shape for o in outs] == [(h, w, 3)] * 3
+
+
 def test_no_stabilize_is_the_per_frame_output(tmp_path, cli, tiny_cyclegan):
     from cyclegan_cli.checkpoints import load_model
     from cyclegan_cli.infer.engine import Translator
