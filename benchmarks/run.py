@@ -1,6 +1,6 @@
 """ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
 
-    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,train,ray,gpu] [--quick]
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu")
 
 (The quality of the shipped photo2sketch: python benchmarks/quality.py.)
 
@@ -366,6 +366,44 @@ def bench_video(tmp: Path, frames: int):
               f"(video / image folder: {fast[0] / fast[1]:.2f}x)")
 
 
+def bench_stabilize(tmp: Path, frames: int):
+    """--stabilize (the default for videos) against --no-stabilize, 854x480, the shipped model's size."""
+    import av
+
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.translate import translate
+
+    ck = resnet_checkpoint(tmp / "stab-model", ngf=32, blocks=6)
+    src = tmp / "clip480.mp4"
+    out = av.open(str(src), mode="w")
+    v = out.add_stream("libx264", rate=30)
+    v.width, v.height, v.pix_fmt = 854, 480, "yuv420p"
+    base = photo(854 + 2 * frames, 480, 5)
+    for i in range(frames):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i:2 * i + 854]), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    model = load_model(ck)
+
+    def run(stabilize: bool) -> float:
+        t = time.perf_counter()
+        translate(model, [src], tmp / "stab-out", skip_existing=False, video_options={"stabilize": stabilize})
+        return frames / (time.perf_counter() - t)
+
+    run(False)  # warm-up
+    plain, stable = [], []
+    for _ in range(2):  # interleaved: the load of a shared machine drifts
+        plain.append(run(False))
+        stable.append(run(True))
+    p, s = max(plain), max(stable)
+    print(f"video, 854x480, {frames} frames, ResNet-6 ngf 32 (photo2sketch's size), H.264 crf 18, best of 2:")
+    print(f"  ganctl translate clip.mp4 --no-stabilize (reference)     {p:7.3f} frames/s   1.00x")
+    print(f"  ganctl translate clip.mp4 (--stabilize, the default)     {s:7.3f} frames/s   "
+          f"time {p / s:4.2f}x  (target <= 1.3x)")
+
+
 def bench_train(tmp: Path, iters: int):
     import torch.nn.functional as F
 
@@ -526,7 +564,7 @@ def bench_gpu(tmp: Path, quick: bool):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,train,ray,gpu")
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu")
     ap.add_argument("--quick", action="store_true", help="fewer images/frames/iterations")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -538,6 +576,8 @@ def main():
             bench_translate(tmp, 6 if args.quick else 16)
         if "video" in only:
             bench_video(tmp, 30 if args.quick else 90)
+        if "stabilize" in only:
+            bench_stabilize(tmp, 8 if args.quick else 24)
         if "train" in only:
             bench_train(tmp, 2 if args.quick else 4)
         if "tiling" in only:

@@ -13,6 +13,7 @@ from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, MaxPixelsOpt, OfflineOpt
 def evaluate(
     real: Annotated[Optional[Path], typer.Argument(metavar="REAL", help="Folder of real images.", show_default=False)] = None,
     fake: Annotated[Optional[Path], typer.Argument(metavar="FAKE", help="Folder of generated images.", show_default=False)] = None,
+    temporal: Annotated[bool, typer.Option("--temporal", help="REAL and FAKE are an input video and its translation: their warping error (flicker) instead.")] = False,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, pr (precision/recall), memorisation.")] = "fid,kid,pr",
     features: Annotated[str, typer.Option("--features", metavar="inception|PATH.pt", help="The FID Inception network (zoo: inception-fid) or a TorchScript file: float32 (N,3,299,299) in [0,1] -> (N,D).")] = "inception",
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Generate the FAKE set with this model instead (DCGAN seeds 0..N-1, or translations of --source).")] = None,
@@ -39,7 +40,10 @@ def evaluate(
       ganctl eval real/ generated/ --json
       ganctl eval --model emoji32 --data emoji/ --num 1000 --metrics fid,kid,pr
       ganctl eval held-out/ samples/ --train train/ --metrics memorisation --features mynet.pt
+      ganctl eval --temporal clip.mp4 translated/clip.mp4
     """
+    if temporal:
+        return _temporal(real, fake, Output(quiet, False, json_out))
     import numpy as np
 
     from cyclegan_cli.errors import UsageError
@@ -133,3 +137,28 @@ def _generate(model: str, n: int, source: Optional[Path], direction: str, device
         rgb = np.asarray(load_rgb(f, max_pixels))
         out.append(clean_resize(Image.fromarray(t.run_image(rgb))))
     return np.stack(out)
+
+
+def _temporal(input_video: Optional[Path], output_video: Optional[Path], o: Output) -> None:
+    """The warping error of a translated video, of its input, and what the translation adds."""
+    from cyclegan_cli.cli.common import check_paths_exist
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.temporal import video_warping_error
+
+    if input_video is None or output_video is None:
+        raise UsageError("--temporal: give two videos, INPUT_VIDEO OUTPUT_VIDEO")
+    check_paths_exist([input_video, output_video])
+    for p in (input_video, output_video):
+        if p.is_dir():
+            raise UsageError(f"--temporal: {p} is a folder; give two video files")
+    r = video_warping_error(input_video, output_video)
+    if o.json_mode:
+        o.json(r)
+        return
+    if r["output"] is None:
+        o.result(f"frames  {r['frames']}: no pair of consecutive frames with reliable motion, no warping error")
+        return
+    o.result(f"frames                     {r['frames']} ({r['pairs']} pairs with reliable motion)")
+    o.result(f"warping error, output      {r['output']:.2f} gray levels")
+    o.result(f"warping error, input       {r['input']:.2f}")
+    o.result(f"added by the translation   {r['added']:+.2f}")

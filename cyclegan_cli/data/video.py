@@ -16,6 +16,7 @@ import av
 import numpy as np
 
 from cyclegan_cli.data.images import reserve_tmp
+from cyclegan_cli.errors import InputError, reason
 
 
 # audio codecs each container can hold as they are; others are re-encoded (AAC, or Opus for WebM)
@@ -35,6 +36,34 @@ def rotate(arr: np.ndarray, rotation: int) -> np.ndarray:
     if r == 0:
         return arr
     return np.ascontiguousarray(np.rot90(arr, k=r // 90))
+
+
+def open_video(src: Path):
+    """(container, its first video stream); InputError (one line) when the file cannot be opened
+    as a container or holds no video stream (an audio-only file, say)."""
+    try:
+        inp = av.open(str(src))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{src}: cannot open video ({reason(exc)})") from None
+    if not inp.streams.video:
+        inp.close()
+        raise InputError(f"{src}: no video stream")
+    return inp, inp.streams.video[0]
+
+
+def read_frames(src: Path):
+    """Every frame of the first video stream as (H, W, 3) uint8 RGB, display rotation applied."""
+    inp, vin = open_video(src)
+    vin.thread_type = "AUTO"
+    n = 0
+    try:
+        for frame in inp.decode(vin):
+            yield rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+            n += 1
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{src}: video decoding stopped after {n} frame(s) ({reason(exc)})") from None
+    finally:
+        inp.close()
 
 
 def even(arr: np.ndarray) -> np.ndarray:

@@ -524,7 +524,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UsageError("no inputs given")
-    video_options = dict(video_options or {})
+    video_options = {"stabilize": True, **(video_options or {})}
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r}: local or ray")
     if engine == "ray":
@@ -564,7 +564,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     net = loaded.generator(direction, raw=raw_weights)  # the EMA weights where the checkpoint has them
     maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
              "precision": precision, "tile": tile, "dropout": dropout,
-             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
+             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames", "stabilize")}}
     todo, skipped = Manifest(Path(out), maker).claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
     skipped_src = {str(j.src): why for j, why in skipped}
     summary.skipped += len(skipped)
@@ -620,7 +620,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             t0 = time.perf_counter()
             try:
                 info = translate_video(translator, job.src, job.dst, size=size, batch_size=batch_size,
-                                       on_notice=notice, on_progress=on_progress, **video_options)
+                                       on_notice=notice, on_progress=on_progress, on_detail=detail, **video_options)
             except (InputError, OSError) as exc:
                 summary.failed += 1
                 report({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,
