@@ -1,6 +1,6 @@
 """ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
 
-    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,train,ray] [--quick]
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu")
 
 (The quality of the shipped photo2sketch: python benchmarks/quality.py.)
 
@@ -31,21 +31,25 @@ from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint  # noqa: E402
 from cyclegan_cli.models import build  # noqa: E402
 
 
+HEADER_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "avx512_vnni")  # what the fast paths turn on
+
+
 def machine() -> str:
-    """The CPU model and its vector flags (or the GPU), cores and torch version."""
+    """The CPU model and its flags that matter here (each said, present or not), cores, the GPU and
+    the torch version."""
+    from cyclegan_cli.device import cpu_flags, cpu_model
+
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name") and model in ("", "x86_64", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    vec = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8")
-           if f in flags]
-    return f"{model} ({' '.join(vec) or 'no AVX2'}), {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    flags = cpu_flags()
+    shown = " ".join(f"{f}{'' if f in flags else ':no'}" for f in HEADER_FLAGS)
+    other = [f for f in ("avx_vnni", "amx_bf16", "amx_int8") if f in flags]
+    return (f"{cpu_model()}\n  CPU flags: {shown}{' ' + ' '.join(other) if other else ''}\n"
+            f"  {os.cpu_count()} cores, {gpu}, torch {torch.__version__}")
+
+
+def lacks(what: str, needs: str) -> None:
+    """A row this machine cannot run: one line saying so (not an error)."""
+    print(f"{what}: not run, needs {needs}, which this machine has not")
 
 
 def photo(w: int, h: int, seed: int) -> np.ndarray:
@@ -104,9 +108,9 @@ def bench_translate(tmp: Path, n: int):
         except Exception as exc:  # onnxruntime is an optional extra
             print(f"  (backend {backend} unavailable: {exc})")
     if dev.type == "cpu":  # the CPU fast path: a first run calibrates (its first 4 images in fp32), then int8
-        from cyclegan_cli.device import fast_precision
+        from cyclegan_cli.infer.engine import measure_fast
 
-        chosen, why = fast_precision(dev)
+        chosen, why = measure_fast(model.generator(), model.config)
         try:
             translate(model, [src], tmp / "ours-calibrate", precision="int8", skip_existing=False)
             t = time.perf_counter()
@@ -141,7 +145,12 @@ def bench_translate(tmp: Path, n: int):
         v_big = ours("torch")
         src, n = src_small, n_small
         print(f"  1024x1024: naive loop {ref_big:.3f} img/s, ganctl translate {v_big:.3f} img/s ({v_big / ref_big:.2f}x)")
-    print("  (bf16: not run, this CPU has no native bf16)" if diff is None else f"  (bf16 vs fp32 outputs: max difference {diff}/255)")
+    if diff is None:
+        lacks("  translate --precision bf16", "AMX or AVX512-BF16 (bf16 is emulated and slower than fp32 elsewhere)")
+    else:
+        print(f"  (bf16 vs fp32 outputs: max difference {diff}/255)")
+    if dev.type == "cpu" and not cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        lacks("  int8 with 8-bit weights (VNNI kernels, no reduce_range)", "AVX512-VNNI, AVX-VNNI or AMX-INT8")
 
 
 def bench_tiling(tmp: Path, side: int):
@@ -357,6 +366,44 @@ def bench_video(tmp: Path, frames: int):
               f"(video / image folder: {fast[0] / fast[1]:.2f}x)")
 
 
+def bench_stabilize(tmp: Path, frames: int):
+    """--stabilize (the default for videos) against --no-stabilize, 854x480, the shipped model's size."""
+    import av
+
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.translate import translate
+
+    ck = resnet_checkpoint(tmp / "stab-model", ngf=32, blocks=6)
+    src = tmp / "clip480.mp4"
+    out = av.open(str(src), mode="w")
+    v = out.add_stream("libx264", rate=30)
+    v.width, v.height, v.pix_fmt = 854, 480, "yuv420p"
+    base = photo(854 + 2 * frames, 480, 5)
+    for i in range(frames):
+        for p in v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i:2 * i + 854]), format="rgb24")):
+            out.mux(p)
+    for p in v.encode(None):
+        out.mux(p)
+    out.close()
+    model = load_model(ck)
+
+    def run(stabilize: bool) -> float:
+        t = time.perf_counter()
+        translate(model, [src], tmp / "stab-out", skip_existing=False, video_options={"stabilize": stabilize})
+        return frames / (time.perf_counter() - t)
+
+    run(False)  # warm-up
+    plain, stable = [], []
+    for _ in range(2):  # interleaved: the load of a shared machine drifts
+        plain.append(run(False))
+        stable.append(run(True))
+    p, s = max(plain), max(stable)
+    print(f"video, 854x480, {frames} frames, ResNet-6 ngf 32 (photo2sketch's size), H.264 crf 18, best of 2:")
+    print(f"  ganctl translate clip.mp4 --no-stabilize (reference)     {p:7.3f} frames/s   1.00x")
+    print(f"  ganctl translate clip.mp4 (--stabilize, the default)     {s:7.3f} frames/s   "
+          f"time {p / s:4.2f}x  (target <= 1.3x)")
+
+
 def bench_train(tmp: Path, iters: int):
     import torch.nn.functional as F
 
@@ -431,9 +478,93 @@ def bench_train(tmp: Path, iters: int):
     print(f"  ganctl train                               {ours:7.2f} s/it   {ours / ref:5.2f}x  (lower is better)")
 
 
+def bench_gpu(tmp: Path, quick: bool):
+    """The GPU rows: nvJPEG decode against Pillow, translate at 1024^2 in fp32 / bf16 / fp16, with and
+    without channels_last, with CUDA graphs (--compile), and a one-GPU torchrun training run. Each row
+    against its same-run reference; a row that fails says so in one line and the others still run."""
+    if not torch.cuda.is_available():
+        lacks("gpu rows (nvJPEG, bf16/fp16, channels_last, CUDA graphs, torchrun)", "a CUDA GPU")
+        return
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.engine import Translator
+
+    n = 8 if quick else 32
+    src = tmp / "gpu1024"
+    src.mkdir()
+    for i in range(n):
+        Image.fromarray(photo(1024, 1024, i)).save(src / f"{i:03d}.jpg", quality=92)
+    blobs = [f.read_bytes() for f in sorted(src.iterdir())]
+    model = load_model(resnet_checkpoint(tmp / "gpu-r9"))
+    print(f"gpu, {torch.cuda.get_device_name(0)}, ResNet-9 ngf 64, {n} 1024x1024 JPEGs:")
+
+    def row(name, fn):
+        try:
+            fn()  # warm-up (cuDNN autotuning, graph capture)
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            return n / (time.perf_counter() - t)
+        except Exception as exc:  # one line, the other rows go on
+            print(f"  {name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return None
+
+    def show(name, v, ref, unit="img/s"):
+        if v is not None and ref:
+            print(f"  {name:<46} {v:8.2f} {unit}   {v / ref:5.2f}x")
+
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    def pil():
+        for b in blobs:
+            np.asarray(Image.open(__import__("io").BytesIO(b)).convert("RGB"))
+
+    def nvjpeg():
+        data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+        decode_jpeg(data, mode=ImageReadMode.RGB, device="cuda")
+
+    ref = row("Pillow decode", pil)
+    show("Pillow decode (reference)", ref, ref)
+    show("nvJPEG decode (batched, on the GPU)", row("nvJPEG decode", nvjpeg), ref)
+    batch = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in sorted(src.iterdir())[:4]])
+    base = None
+    for name, kw in (("fp32, contiguous (reference)", dict(precision="fp32", channels_last=False)),
+                     ("fp32, channels_last", dict(precision="fp32", channels_last=True)),
+                     ("bf16, channels_last", dict(precision="bf16", channels_last=True)),
+                     ("fp16, channels_last", dict(precision="fp16", channels_last=True)),
+                     ("bf16, channels_last, CUDA graphs (--compile)", dict(precision="bf16", channels_last=True, compile=True))):
+        try:
+            tr = Translator(model.generator(), model.config, device="cuda", backend="torch", **kw)
+        except Exception as exc:
+            print(f"  translate {name}: failed: {type(exc).__name__}: {exc}")
+            continue
+        v = row(name, lambda: [tr(batch) for _ in range(n // 4)])
+        base = base or v
+        show(f"translate 1024^2 {name}", v, base)
+    a, b = tmp / "gA", tmp / "gB"
+    for d in (a, b):
+        d.mkdir()
+        for i in range(4):
+            Image.fromarray(photo(300, 300, i + (10 if d == b else 0))).save(d / f"{i}.jpg")
+    cmd = ["torchrun", "--standalone", "--nproc_per_node", "1", "-m", "cyclegan_cli", "train", str(a), str(b),
+           "--runs-dir", str(tmp / "gruns"), "--name", "tr1", "--max-steps", "20", "--size", "256", "--device", "cuda",
+           "--log-every", "1", "-q"]
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    if r.returncode:
+        print(f"  torchrun, 1 GPU: failed (exit {r.returncode}): {(r.stderr.strip().splitlines() or [''])[-1]}")
+    else:
+        import json
+
+        rows = [json.loads(line) for line in (tmp / "gruns" / "tr1" / "stats.jsonl").read_text().splitlines()]
+        secs = float(np.median([row["sec_per_it"] for row in rows[2:]])) if len(rows) > 2 else float("nan")
+        print(f"  torchrun, 1 GPU, CycleGAN 256^2, 20 steps: {time.perf_counter() - t:.1f} s in all, "
+              f"{secs:.3f} s/step after the first two")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,train,ray")
+    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu")
     ap.add_argument("--quick", action="store_true", help="fewer images/frames/iterations")
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -445,6 +576,8 @@ def main():
             bench_translate(tmp, 6 if args.quick else 16)
         if "video" in only:
             bench_video(tmp, 30 if args.quick else 90)
+        if "stabilize" in only:
+            bench_stabilize(tmp, 8 if args.quick else 24)
         if "train" in only:
             bench_train(tmp, 2 if args.quick else 4)
         if "tiling" in only:
@@ -457,6 +590,8 @@ def main():
             bench_matmul(tmp)
         if "ray" in only:
             bench_ray(tmp, 50 if args.quick else 200)
+        if "gpu" in only:
+            bench_gpu(tmp, args.quick)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ from cyclegan_cli import __version__
 from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError, reason
 
 FORMAT_VERSION = 1
-TRANSLATION_KINDS = ("cyclegan", "pix2pix")  # image -> image models, run by translate
+TRANSLATION_KINDS = ("cyclegan", "pix2pix", "cut")  # image -> image models, run by translate
+ONE_WAY_KINDS = {"pix2pix": "a pix2pix model translates the way it was trained",
+                 "cut": "a CUT model translates A->B only (it has one generator, trained one way)"}
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RESUME_FILE = "resume.pt"
@@ -75,16 +77,22 @@ class LoadedModel:
     nets: dict  # name -> nn.Module
     path: str = ""
 
-    def generator(self, direction: str = "AtoB"):
-        """The generator for ``AtoB`` / ``BtoA`` (CycleGAN) or the DCGAN generator."""
+    def generator(self, direction: str = "AtoB", raw: bool = False):
+        """The generator for ``AtoB`` / ``BtoA`` (CycleGAN) or the DCGAN generator: the EMA of its
+        weights when the checkpoint has one, unless ``raw``."""
         if self.config.kind == "dcgan":
-            return self.nets["G"]
-        name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
-        if name is None:
-            raise UsageError(f"unknown direction {direction!r}: use AtoB or BtoA")
+            name = "G"
+        else:
+            name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
+            if name is None:
+                raise UsageError(f"unknown direction {direction!r}: use AtoB or BtoA")
         if name not in self.nets:
+            if self.config.kind in ONE_WAY_KINDS and direction == "BtoA":
+                raise UsageError(f"--direction BtoA: {ONE_WAY_KINDS[self.config.kind]}")
             have = ", ".join(sorted(self.nets))
             raise UsageError(f"this model has no {direction} generator ({name}); it has {have}")
+        if not raw and name + "_ema" in self.nets:
+            return self.nets[name + "_ema"]
         return self.nets[name]
 
 

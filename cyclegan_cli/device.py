@@ -75,29 +75,72 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what the platform module says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+# bf16 matrix units: AMX tiles (Sapphire Rapids and later) or AVX512-BF16 dot products; elsewhere
+# torch emulates bf16 with conversions and it runs slower than fp32
+FAST_BF16_FLAGS = {"amx_bf16", "avx512_bf16"}
+# u8 x s8 dot products that accumulate in 32 bits (no 16-bit saturation): full 8-bit int8 weights
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def native_bf16(flags: set[str] | None = None) -> list[str]:
+    """The flags through which this CPU multiplies bf16 natively (empty: it emulates bf16)."""
+    return sorted((cpu_flags() if flags is None else flags) & FAST_BF16_FLAGS)
+
+
 def fast_precision(device: torch.device, flags: set[str] | None = None, have_onnxruntime: bool | None = None) -> tuple[str, str]:
-    """What ``--precision fast`` means on ``device``: (precision, why).
+    """What ``--precision fast`` means on ``device`` without measuring: (precision, why).
 
     GPUs: their autocast type. CPUs: bf16 where the CPU multiplies bf16 matrices natively (AMX or
     AVX512-BF16; elsewhere bf16 is emulated and slower than fp32), else int8 through ONNX Runtime
-    (VPMADDUBSW on AVX2, VNNI where present), else fp32.
+    (VPMADDUBSW on AVX2, VNNI where present), else fp32. (The CPU's choice is then measured:
+    :mod:`cyclegan_cli.infer.fastpath`.)
     """
     if device.type == "cuda":
         return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), "autocast on the GPU"
     if device.type != "cpu":
         return "fp32", f"no reduced precision on {device.type}"
     flags = cpu_flags() if flags is None else flags
-    native_bf16 = sorted(flags & {"amx_bf16", "avx512_bf16"})
-    if native_bf16:
-        return "bf16", f"this CPU multiplies bf16 natively ({', '.join(native_bf16)})"
+    if native_bf16(flags):
+        return "bf16", f"this CPU multiplies bf16 natively ({', '.join(native_bf16(flags))})"
     if have_onnxruntime is None:
         import importlib.util
 
         have_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
-    vector = "VNNI" if flags & {"avx512_vnni", "avx_vnni"} else "AVX2" if "avx2" in flags else "this CPU's"
+    vector = "VNNI" if flags & VNNI_FLAGS else "AVX2" if "avx2" in flags else "this CPU's"
     if have_onnxruntime:
         return "int8", f"no AMX or AVX512-BF16 here; int8 through ONNX Runtime ({vector} integer kernels)"
     return "fp32", "no AMX or AVX512-BF16 here, and int8 needs the onnx extra: pip install 'ganctl[onnx]'"
+
+
+def training_dtype(device: torch.device, precision: str = "auto", flags: set[str] | None = None) -> torch.dtype | None:
+    """The autocast dtype for training in ``precision`` on ``device`` (None: fp32).
+
+    On the CPU, bf16 only where it is native: ``auto`` picks it where the CPU has AMX (measured
+    there at 0.69x the fp32 step; AVX512-BF16 alone was not measured), and ``bf16`` elsewhere is a
+    usage error, since emulated bf16 trains several times slower than fp32.
+    """
+    if device.type == "cpu" and precision in ("auto", "bf16"):
+        flags = cpu_flags() if flags is None else flags
+        if precision == "auto":
+            return torch.bfloat16 if "amx_bf16" in flags else None
+        if not native_bf16(flags):
+            raise UsageError("--precision bf16: this CPU has no AMX or AVX512-BF16, so bf16 would be emulated and "
+                             "train slower than fp32; use --precision fp32 (or auto)")
+    return autocast_dtype(device, precision)
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

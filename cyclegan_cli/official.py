@@ -69,8 +69,17 @@ def infer_generator(sd: dict, where: str) -> dict:
         # conv_block is [pad, conv, norm, relu, (dropout), pad, conv, norm]: with dropout, index 6 is
         # the second conv (4-D weight); without it, index 6 is the batch norm (1-D weight)
         dropout = any(k.endswith("conv_block.6.weight") and sd[k].dim() == 4 for k in sd)
-        return {"arch": "resnet_generator", "args": {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf,
-                                                     "n_blocks": n_blocks, "norm": norm, "use_dropout": dropout}}
+        args = {"input_nc": input_nc, "output_nc": output_nc, "ngf": ngf, "n_blocks": n_blocks, "norm": norm,
+                "use_dropout": dropout}
+        # official CUT generators (taesungp/contrastive-unpaired-translation) default to blurred
+        # sampling layers, whose fixed filters are stored as ``model.N.filt`` buffers: two down, two up
+        filts = [k for k in sd if k.endswith(".filt")]
+        if filts:
+            if len(filts) != 4:
+                raise CheckpointError(f"{where}: a CUT generator with anti-aliasing on one side only "
+                                      "(--no_antialias or --no_antialias_up alone) is not supported")
+            args["antialias"] = True
+        return {"arch": "resnet_generator", "args": args}
     if "model.model.0.weight" in sd:
         # "model." once for the generator, then once per nested block: the innermost key has num_downs + 1
         num_downs = max(k.count("model.") for k in sd if k.startswith("model.model.")) - 1
@@ -133,5 +142,7 @@ def import_state_dict(sd: dict, where: str, source: str = "") -> tuple[dict, dic
     else:
         a = first["args"]
         size = 256 if first["arch"] == "resnet_generator" else 2 ** a["num_downs"]
-        config = dict(kind="cyclegan", nets=nets, image_size=size, channels=a["output_nc"], source=source)
+        # an anti-aliased ResNet is CUT's (one generator, A -> B only); without it, CUT's and CycleGAN's look alike
+        kind = "cut" if a.get("antialias") and set(nets) == {"G_A"} else "cyclegan"
+        config = dict(kind=kind, nets=nets, image_size=size, channels=a["output_nc"], source=source)
     return config, tensors

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,16 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One ganctl home for the whole test run, set when pytest loads this file: before any fixture of any
+# scope runs (a module-scoped fixture runs before the per-test home below), and inherited by every
+# subprocess. The user's own registry, zoo and cache are never touched.
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="ganctl-test-home-"))
+os.environ["GANCTL_HOME"] = str(SESSION_HOME)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import save_rgb
 
 
@@ -117,3 +119,34 @@ def test_interrupt_during_a_video_is_the_same_one_line(tmp_path, tiny_cyclegan):
     assert err.strip().splitlines()[-1] == "ganctl: error: interrupted; finished files are complete, rerun to carry on"
     assert "Traceback" not in err
     assert not [n for n in os.listdir(tmp_path / "out") if not n.startswith(".ganctl-manifest")]  # no partial video
+
+
+def test_time_estimate_leaves_out_the_warm_up_and_is_refined():
+    """Three slow warm-up steps (20 s each), then 1 s a step, then 0.5 s: the first estimate is
+    taken after the warm-up (the old one, from the first steps, said ~8x too long), and a later one
+    follows the faster pace. A fake clock: no sleeping."""
+    from cyclegan_cli.cli.common import Output, eta_to_say
+
+    t = [0.0]
+    bar = Output(quiet=True).progress("train", 10_000, "it", warmup=(3, 60.0))
+    bar.clock = lambda: t[0]
+    said, told = {}, []
+
+    def step_to(step, seconds):
+        t[0] += seconds
+        bar.update(step)
+        eta = eta_to_say(bar, said)
+        if eta is not None:
+            told.append((step, eta))
+
+    bar.update(0, 10_000)  # the run starts
+    for step in range(1, 4):
+        step_to(step, 20.0)
+    for step in range(4, 9):
+        step_to(step, 1.0)
+    assert told == [(8, pytest.approx(10_000 - 8, rel=0.01))]  # after 5 steps at the settled pace
+    for step in range(9, 2009):
+        step_to(step, 0.5)
+    assert len(told) >= 2 and all(b[0] - a[0] >= 300 / 0.5 for a, b in zip(told, told[1:]))  # not chatty
+    step, eta = told[-1]
+    assert eta < 0.75 * (10_000 - step)  # nearer the new pace than the old one

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import save_rgb
+from conftest import run_subprocess, save_rgb
 
 
 @pytest.fixture
@@ -252,3 +252,64 @@ def test_eval_during_training_and_best_kid(cli, tmp_path, featnet):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)  # same training either way
     r = cli("translate", a, "--model", "without:best-kid", "--out", tmp_path / "o")
     assert r.code == 3 and "--eval-every" in r.err
+
+
+def test_offline_eval_names_both_ways_out(cli, tmp_path, monkeypatch, featnet):
+    """No network: the Inception download fails with the two ways that need none (--features, zoo import)."""
+    import socket
+
+    from cyclegan_cli.zoo.catalog import load_manifest
+
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    e = {k: v for k, v in load_manifest()["inception-fid"].to_dict().items() if k not in ("name", "origin", "path")}
+    e["url"] = f"http://127.0.0.1:{port}/pt_inception.pth"
+    pre = tmp_path / "pre"
+    pre.mkdir()
+    (pre / "zoo.json").write_text(json.dumps({"models": {"inception-fid": e}}))
+    monkeypatch.setenv("GANCTL_PRETRAINED", str(pre))
+    pytest.importorskip("torch_fidelity")
+    blobs(tmp_path / "a", 4, 1, 0)
+    blobs(tmp_path / "b", 4, 2, 1)
+    for offline in ("0", "1"):
+        monkeypatch.setenv("GANCTL_OFFLINE", offline)
+        r = cli("eval", tmp_path / "a", tmp_path / "b", "--metrics", "kid")
+        assert r.code == 5, r.err
+        assert "--features" in r.err and "ganctl zoo import FILE --name inception-fid" in r.err, r.err
+        assert len(r.err_lines) == 2  # the error and its hint
+
+
+def test_eval_says_what_its_figures_mean_and_is_quiet_with_q(cli, tmp_path):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(12, 8)
+    with torch.no_grad():  # half the features never change, as with dead units in a random network
+        lin.weight[4:] = 0
+        lin.bias[4:] = 0
+    featnet = tmp_path / "dead.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), lin).eval()).save(str(featnet))
+    blobs(tmp_path / "a", 10, 1, 0)
+    blobs(tmp_path / "b", 10, 1, 0)  # the same images: FID and KID near zero
+    r = cli("eval", tmp_path / "a", tmp_path / "b", "--features", featnet, "--metrics", "fid,kid")
+    assert r.code == 0, r.err
+    # another feature network than the FID Inception: said, as the figures compare only with its own
+    assert "not the FID Inception" in r.err
+    kid_line = next(l for l in r.out.splitlines() if l.startswith("KID"))
+    assert "0.00000 ± 0.00000" not in kid_line
+    # singular covariances: said in words, not as a SciPy warning, and not with -q
+    assert "LinAlgWarning" not in r.err and ".py:" not in r.err
+    assert "singular" in r.err
+    # in a process of its own, where Python's warnings reach stderr (pytest collects them in-process)
+    r = run_subprocess("eval", tmp_path / "a", tmp_path / "b", "--features", featnet, "--metrics", "fid,kid", "-q")
+    assert r.returncode == 0 and "LinAlgWarning" not in r.stderr and "singular" not in r.stderr, r.stderr
+    assert not (tmp_path / "closest-pairs.png").exists()
+
+
+def test_memorisation_writes_its_picture_only_when_asked(cli, tmp_path, featnet):
+    blobs(tmp_path / "train", 6, 3, 2)
+    blobs(tmp_path / "held", 4, 4, 2)
+    blobs(tmp_path / "gen", 4, 5, 2)
+    r = cli("eval", tmp_path / "held", tmp_path / "gen", "--train", tmp_path / "train", "--metrics", "memorisation",
+            "--features", featnet, "--json")
+    assert r.code == 0, r.err
+    assert list(tmp_path.glob("*.png")) == [] and "pairs_png" not in json.loads(r.out)["memorisation"]

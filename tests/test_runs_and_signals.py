@@ -37,6 +37,37 @@ def test_runs_commands(tmp_path, cli, isolated_home):
     assert r.code == 3
 
 
+def test_runs_scan_keeps_when_runs_changed_and_rm_is_quiet(tmp_path, cli):
+    run = _tiny_run(cli, tmp_path)
+    os.utime(run / "stats.jsonl", (1_600_000_000, 1_600_000_000))  # as if trained in 2020
+    for f in [run / "options.json", *(run / "checkpoints").iterdir()]:
+        os.utime(f, (1_500_000_000, 1_500_000_000))
+    assert cli("runs", "scan", tmp_path / "runs").code == 0
+    assert cli("runs", "scan", tmp_path / "runs").code == 0  # twice: still the folder's own time
+    [row] = [json.loads(line) for line in cli("runs", "list", "--json").out.splitlines()]
+    assert row["updated"] == 1_600_000_000
+    r = cli("runs", "rm", "r1", "-q")
+    assert r.code == 0 and r.out == "" and r.err == ""
+    assert cli("runs", "list", "--json").out == ""
+
+
+def test_loss_names_are_the_same_in_loss_png_and_on_the_terminal(tmp_path, monkeypatch):
+    from cyclegan_cli.train import plot
+
+    seen = {}
+    monkeypatch.setattr(plot, "_chart", lambda series, *a, **k: seen.update(series))
+    (tmp_path / "stats.jsonl").write_text(json.dumps({"step": 1, "loss_cycle_A": 1.0, "loss_G_A": 2.0}) + "\n")
+    plot.plot_losses(tmp_path / "stats.jsonl", tmp_path / "loss.png")
+    assert sorted(seen) == ["G_A", "cyc_A"] and plot.loss_label("loss_cycle_A") == "cyc_A"
+
+
+def test_usage_lines_read_like_the_readme():
+    for args, usage in ((["translate"], "INPUT..."), (["runs", "export"], "SPEC DEST"), (["train"], "[FOLDER...]")):
+        r = run_subprocess(*args, "--help")
+        line = next(l for l in r.stdout.splitlines() if l.startswith("Usage:"))
+        assert line.endswith(f"[OPTIONS] {usage}") and "{" not in line, line
+
+
 def test_ctrl_c_exits_130_without_partial_files(tmp_path, tiny_cyclegan):
     for i in range(40):
         save_rgb(tmp_path / "in" / f"{i:02d}.png", 256, 256, seed=i)

@@ -214,6 +214,23 @@ def test_same_name_with_other_options_is_refused(tmp_path, cli):
     assert r.code == 0, r.err
 
 
+def test_max_steps_below_the_current_step_trains_nothing_and_saves_nothing(tmp_path, cli):
+    """A run at step 4 asked for --max-steps 2: it is past it. Exit 0 (a script that asks for "train until
+    step N" again after reaching it succeeds, as --max-steps N at step N does), say so, change nothing."""
+    a, b = make_domains(tmp_path, n=2)
+    r = cli("train", a, b, "--runs-dir", tmp_path / "runs", "--name", "p", "--size", "32", "--load-size", "32",
+            "--ngf", "4", "--ndf", "4", "--blocks", "1", "--max-steps", "4", "--workers", "0", "-q")
+    assert r.code == 0, r.err
+    run = tmp_path / "runs" / "p"
+    before = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    r = cli("train", "--resume", "p", "--runs-dir", tmp_path / "runs", "--max-steps", "2")
+    assert r.code == 0, r.err
+    assert "already at step 4, past --max-steps 2" in r.err and "steps to go" not in r.err
+    assert r.out.strip() == str(run)
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert json.loads((run / "options.json").read_text())["max_steps"] == 4
+
+
 def test_cycle_weights_per_direction(tmp_path, cli):
     """--lambda-cycle-a weighs only the A->B->A cycle (and, as in the official code, the G_B(A) ~ A
     identity term); the choice is saved with the run and a resume that contradicts it is refused."""
@@ -277,3 +294,18 @@ def test_cyclegan_with_the_unet_generator(tmp_path, cli):
     assert Image.open(tmp_path / "o" / "odd.png").size == (45, 37)
     r = cli(*base, "--name", "v", "--size", "36", "--load-size", "40")
     assert r.code == 2 and "power of two" in r.err and len(r.err_lines) == 1
+
+
+def test_grid_labels_keep_their_spaces(tmp_path):
+    """Sample grids' row labels and titles: a space is as wide as a letter ("-> A again", not "-> Aagain")."""
+    from cyclegan_cli.train.grids import save_grid
+
+    def ink_width(label):
+        save_grid(torch.ones(3, 20, 200), tmp_path / "g.png", [label], title=label)
+        a = np.asarray(Image.open(tmp_path / "g.png").convert("L"))
+        label_cols = np.nonzero((a[16:, :] < 128).any(axis=0))[0]  # below the title line
+        title_cols = np.nonzero((a[:16, :] < 128).any(axis=0))[0]
+        return label_cols.max() - label_cols.min(), title_cols.max() - title_cols.min()
+
+    spaced, joined = ink_width("-> A again"), ink_width("-> Aagain")
+    assert all(s - j >= 5 for s, j in zip(spaced, joined)), (spaced, joined)

@@ -277,3 +277,102 @@ def test_formats_sizes_and_guards(tmp_path, cli, tiny_cyclegan):
     assert Image.open(tmp_path / "o" / "icc_x.webp").info.get("icc_profile") == srgb
     r = cli("translate", d / "icc.jpg", "--model", tiny_cyclegan, "--out", tmp_path / "s", "--size", "40")
     assert r.code == 0 and Image.open(tmp_path / "s" / "icc.jpg").size == (48, 40)
+
+
+def test_manifest_lock_leaves_no_file_and_still_excludes(tmp_path, cli, tiny_cyclegan):
+    """No empty .ganctl-manifest.json.lock left in the output folder, and claims made at the same
+    moment (shards sharing a folder) all land in the one manifest."""
+    import json
+    import threading
+
+    from cyclegan_cli.infer.translate import MANIFEST, Job, Manifest
+
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [MANIFEST, "a.png"]
+
+    out = tmp_path / "shared"
+    start = threading.Barrier(8)
+
+    def shard(k):
+        start.wait()
+        for i in range(10):
+            Manifest(out, {"shard": k}).claim([Job(tmp_path / f"{k}-{i}.png", out / f"{k}-{i}.png")], overwrite=False)
+
+    threads = [threading.Thread(target=shard, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = json.loads((out / MANIFEST).read_text())["files"]
+    assert len(files) == 80 and sorted(p.name for p in out.iterdir()) == [MANIFEST]
+
+
+def test_onnx_export_keeps_odd_sizes_and_says_what_it_takes(tmp_path, cli, tiny_cyclegan):
+    """The exported graph pads to the network's multiple and crops back, as ganctl translate does:
+    an odd-sized image gives the same size and the same pixels; its metadata says the value range,
+    the direction and the domains."""
+    import onnx
+    import onnxruntime as ort
+
+    save_rgb(tmp_path / "in" / "odd.png", 51, 34, seed=3)  # neither side a multiple of 4
+    r = cli("translate", tmp_path / "in" / "odd.png", "--model", tiny_cyclegan, "--out", tmp_path / "t",
+            "--direction", "BtoA")
+    assert r.code == 0, r.err
+    r = cli("export", tiny_cyclegan, "--onnx", tmp_path / "g.onnx", "--direction", "BtoA")
+    assert r.code == 0, r.err
+    rgb = np.asarray(Image.open(tmp_path / "in" / "odd.png"), dtype=np.float32)
+    x = (rgb / 127.5 - 1).transpose(2, 0, 1)[None]
+    y = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert y.shape == (1, 3, 34, 51)
+    got = ((y[0].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(int)
+    assert np.abs(got - np.asarray(Image.open(tmp_path / "t" / "odd.png"), dtype=int)).max() <= 1
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "g.onnx")).metadata_props}
+    assert meta["direction"] == "BtoA" and meta["domains"] == "dog -> cat"
+    assert "[-1, 1]" in meta["input"] and "[-1, 1]" in meta["output"]
+
+
+def test_html_page_shows_inputs_beside_outputs(tmp_path, cli, tiny_cyclegan):
+    """--html: OUT/index.html with each input beside its output, every link relative and leading to
+    the file, nothing from the network (no Chromium here to take a screenshot: the structure is
+    checked)."""
+    from html.parser import HTMLParser
+    from urllib.parse import unquote
+
+    from test_video import make_video
+
+    names = ["a b#1.png", "sub/c.jpg"]
+    for i, n in enumerate(names):
+        save_rgb(tmp_path / "in" / n, 24, 20, seed=i)
+    make_video(tmp_path / "in" / "clip.mp4", w=32, h=24, fps=5, seconds=1, audio=False)
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--html")
+    assert r.code == 0, r.err
+    assert f"page: {out / 'index.html'}" in r.err and "index.html" not in r.out  # stdout: the outputs only
+
+    class Media(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.tags, self.hrefs = [], set(), []
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            self.tags.add(tag)
+            if tag == "tr":
+                self.rows.append([])
+            if tag in ("img", "video"):
+                self.rows[-1].append(unquote(a["src"]))
+            if tag == "a":
+                self.hrefs.append(unquote(a["href"]))
+
+    page = (out / "index.html").read_text()
+    p = Media()
+    p.feed(page)
+    rows = [r for r in p.rows if r]
+    assert rows == [["../in/a b#1.png", "a b#1.png"], ["../in/clip.mp4", "clip.mp4"], ["../in/sub/c.jpg", "sub/c.jpg"]]
+    assert all((out / src).is_file() for row in rows for src in row) and set(p.hrefs) <= {s for r in rows for s in r}
+    assert not {"script", "link", "iframe"} & p.tags and "http" not in page and "//" not in page.replace("<!DOCTYPE", "")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--html")  # all skipped: the same page
+    assert r.code == 0 and (out / "index.html").read_text() == page

@@ -141,3 +141,36 @@ def test_frames_out_trim_and_corrupt(tmp_path, cli, tiny_cyclegan):
     r = cli("translate", broken, "--model", tiny_cyclegan, "--out", tmp_path / "ob")
     assert r.code == 1
     assert len([l for l in r.err_lines if l.startswith("ganctl: error:")]) == 1
+
+
+def test_video_progress_counts_frames_of_a_known_total(tmp_path, tiny_cyclegan):
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.infer.video import translate_video
+
+    src = make_video(tmp_path / "clip.mp4", w=32, h=24, fps=10, seconds=2)
+    m = load_model(tiny_cyclegan)
+    t = Translator(m.generator(), m.config, device="cpu", backend="torch")
+    for options, n in (({}, 20), ({"max_frames": 7}, 7), ({"start": 1.0}, 10)):
+        seen = []
+        translate_video(t, src, tmp_path / "o.mp4", batch_size=4, on_progress=seen.append, **options)
+        assert seen[-1]["frames"] == n and {e["total"] for e in seen} == {n}, (options, seen[-1])
+
+
+def test_odd_sized_output_is_said(tmp_path, cli, tiny_cyclegan):
+    src = make_video(tmp_path / "clip.mp4", w=96, h=64, fps=10, seconds=1, audio=False)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--size", "33")  # 50x33
+    assert r.code == 0, r.err
+    assert r.err.count("50x33 frames, and H.264 (yuv420p) needs even sides: the video is 50x34") == 1, r.err
+    fout, _, _ = frames_of(tmp_path / "o" / "clip.mp4")
+    assert fout[0][0].shape[:2] == (34, 50)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o2")
+    assert "even sides" not in r.err
+
+
+def test_output_keeps_the_inputs_stream_order(tmp_path, cli, tiny_cyclegan):
+    src = make_video(tmp_path / "clip.mp4", w=32, h=24, fps=10, seconds=1)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert r.code == 0, r.err
+    with av.open(str(src)) as a, av.open(str(tmp_path / "o" / "clip.mp4")) as b:
+        assert [s.type for s in a.streams] == [s.type for s in b.streams] == ["video", "audio"]

@@ -50,6 +50,15 @@ def _readable_metavars() -> None:
             return "TEXT"
 
         tc._TyperParameter.display_type = display_type
+
+        def usage_name(self):  # Typer writes {spec} {INPUT...}...; the usage line says SPEC INPUT...
+            name = self.metavar or (self.name or "").upper()
+            if self.nargs != 1 and not name.endswith("..."):
+                name += "..."
+            return name if self.required else f"[{name}]"
+
+        if hasattr(tc.TyperArgument, "_usage_display_name"):
+            tc.TyperArgument._usage_display_name = usage_name
     except (ImportError, AttributeError):
         pass
 
@@ -101,6 +110,12 @@ def _error_line(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every error becomes one line on stderr and a documented exit code."""
     ARGV[:] = list(sys.argv[1:] if argv is None else argv)
+    # OpenMP threads that wait by spinning (libgomp's default) keep cores a neighbour needs and are kept
+    # off them in turn: with another CPU-heavy process on this 2-core machine, an fp32 forward+backward
+    # loop ran 20-60x slower spinning than waiting passively (5.2-5.7 s/it against 0.10-0.25;
+    # benchmarks/shared_cores.py).
+    # Set before torch loads its OpenMP runtime; a user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from typer.exceptions import Abort, Exit, TyperException
 
     from cyclegan_cli.errors import GanctlError

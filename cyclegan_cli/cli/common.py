@@ -21,17 +21,26 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only result
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Results as JSON on stdout (one object per line for streams).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="Zoo name or alias, run name (NAME[:STEP]), or a path (.pth, .safetensors, checkpoint folder).")]
-PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU.")]
+PrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16"], typer.Option("--precision", help="auto: bf16/fp16 on CUDA; on the CPU bf16 where it has AMX, else fp32. bf16 on a CPU needs AMX or AVX512-BF16.")]
 TranslatePrecisionOpt = Annotated[Literal["auto", "fp32", "fp16", "bf16", "int8", "fast"], typer.Option(
-    "--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU. fast: the quickest this machine runs well "
-    "(CPU: bf16 with AMX/AVX512-BF16, else int8; -v says which). int8: ONNX Runtime, CPU, calibrated on "
-    "the job's first images.")]
+    "--precision", help="auto: bf16/fp16 on CUDA, fp32 on the CPU. fast: on a GPU its autocast type; on the CPU the "
+    "quickest of bf16 (AMX/AVX512-BF16 only), int8 and fp32 that stays within 30 dB of fp32, measured once per CPU "
+    "and model (-v says which, and the figures). int8: ONNX Runtime, CPU, calibrated on the job's first images.")]
 MaxPixelsOpt = Annotated[int, typer.Option("--max-pixels", min=1, help="Refuse images with more pixels, read from the header before decoding (decompression-bomb guard; default Pillow's 89.5 Mpx).")]
 OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download; also GANCTL_OFFLINE=1.")]
 
 
 def fancy_stderr() -> bool:
     return sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def same_terminal() -> bool:
+    """Whether stdout and stderr are the same terminal: only then may results be drawn above a live
+    display (they land on the same screen either way); a pipe or file on stdout gets them untouched."""
+    try:
+        return sys.stdout.isatty() and os.ttyname(sys.stdout.fileno()) == os.ttyname(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class Output:
@@ -84,20 +93,27 @@ class Output:
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
-    def progress(self, description: str, total: int | None, unit: str = "it", interval: float = 10.0):
-        return Progress(self, description, total, unit, interval)
+    def progress(self, description: str, total: int | None, unit: str = "it", interval: float = 10.0,
+                 warmup: tuple[int, float] = (0, 0.0)):
+        return Progress(self, description, total, unit, interval, warmup)
 
 
 class Progress:
     """Progress on stderr. On a terminal: a Rich bar (count/total, rate, ETA) with a second line for
     details (losses), both fitting the terminal's width. Otherwise plain lines: after the first
     update, then every ``interval`` seconds, and whenever ``force`` is given. Nothing when quiet.
-    The rate and ETA count only what this process did (a resumed run starts past zero)."""
+    The rate and ETA count only what this process did (a resumed run starts past zero), and only
+    after ``warmup`` = (steps, seconds), whichever comes first: the first steps (allocation, kernel
+    selection, caches filling) run many times slower than the rest and would inflate the ETA."""
 
-    def __init__(self, out: Output, description: str, total: int | None, unit: str, interval: float = 10.0):
+    def __init__(self, out: Output, description: str, total: int | None, unit: str, interval: float = 10.0,
+                 warmup: tuple[int, float] = (0, 0.0)):
         self.out, self.description, self.total, self.unit = out, description, total, unit
         self.done, self.fields = 0, ""
-        self._first = None  # the count at the first update, and when it came
+        self._first = None  # where the rate is measured from: (count, time)
+        self._start = None  # (count, time) at the first update
+        self._warmup, self._warming = warmup, warmup[0] > 0
+        self.clock = time.monotonic
         self.interval, self._last = interval, None
         self._live = self._bar = self._task = self._extra = None
 
@@ -115,7 +131,10 @@ class Progress:
                                      TimeRemainingColumn(), console=self.out.console, expand=True)
             self._task = self._bar.add_task(self.description, total=self.total, rate="")
             self._extra = Text("", no_wrap=True, overflow="ellipsis")
-            self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4)
+            # Rich's Live takes over sys.stdout by default: results piped by a person in a terminal
+            # would be drawn on the screen instead of reaching the pipe
+            self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4,
+                              redirect_stdout=same_terminal())
             self._live.__enter__()
         return self
 
@@ -125,12 +144,22 @@ class Progress:
     def rate(self) -> float:
         if self._first is None:
             return 0.0
-        return (self.done - self._first[0]) / max(time.monotonic() - self._first[1], 1e-9)
+        since = self._first if self.done > self._first[0] else self._start  # no step yet since the warm-up
+        return (self.done - since[0]) / max(self.clock() - since[1], 1e-9)
+
+    def measured(self) -> tuple[int, float]:
+        """(steps, seconds) the rate is measured over; (0, 0) while warming up."""
+        if self._first is None or self._warming:
+            return 0, 0.0
+        return self.done - self._first[0], self.clock() - self._first[1]
 
     def update(self, done: int, total: int | None = None, force: bool = False, **fields) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self._first is None:
-            self._first = (done, now)
+            self._first = self._start = (done, now)
+        elif self._warming and done > self._first[0] and (
+                done - self._first[0] >= self._warmup[0] or now - self._first[1] >= self._warmup[1]):
+            self._first, self._warming = (done, now), False  # measure from here on
         self.done = done
         if total is not None:
             self.total = total
@@ -140,7 +169,7 @@ class Progress:
         if self._live is not None:
             self._bar.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.3g} {self.unit}/s")
             self._extra.plain = self.fields
-        elif not self.out.quiet and done > self._first[0] and (force or (
+        elif not self.out.quiet and done > self._start[0] and (force or (
                 (self._last is None or now - self._last >= self.interval)
                 and not (self.total and done >= self.total))):  # the command's summary says the end
             self._last = now
@@ -162,6 +191,25 @@ class Progress:
         if self._live is not None:
             self._live.__exit__(*exc)
         return False
+
+
+def eta_to_say(bar: Progress, said: dict, settle: tuple[int, float] = (5, 60.0), again_after: float = 300.0,
+               change: float = 0.25) -> float | None:
+    """The time left worth saying now, else None: first once the rate is measured over ``settle`` =
+    (steps, seconds) after the warm-up, then again (at most every ``again_after`` seconds) when the
+    rate has moved the estimate by more than ``change``. ``said`` keeps what was said."""
+    steps, seconds = bar.measured()
+    if steps < 1 or (steps < settle[0] and seconds < settle[1]):
+        return None
+    eta, now = bar.eta_seconds(), bar.clock()
+    if eta is None:
+        return None
+    if "eta" in said:
+        expected = max(said["eta"] - (now - said["at"]), 1.0)  # what the last estimate says is left now
+        if now - said["at"] < again_after or abs(eta - expected) <= change * expected:
+            return None
+    said.update(eta=eta, at=now)
+    return eta
 
 
 def duration(seconds: float) -> str:

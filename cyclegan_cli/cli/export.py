@@ -19,8 +19,9 @@ def export(
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Export a generator to ONNX: a CycleGAN's (image -> image, dynamic batch, height and width) or
-    a DCGAN's (z (N, nz) -> image (N, 3, S, S) in [-1, 1], dynamic batch).
+    """Export a generator to ONNX: a CycleGAN's (image -> image of the same size, dynamic batch,
+    height and width) or a DCGAN's (z (N, nz) -> image (N, 3, S, S) in [-1, 1], dynamic batch). The
+    value range, direction and domains are in the model's metadata_props.
 
     Examples:
 
@@ -38,9 +39,23 @@ def export(
         raise UsageError(f"{onnx} exists; pass --overwrite to replace it")
     loaded = load(model, offline=offline)
     net = loaded.generator(direction)
-    if loaded.config.kind in TRANSLATION_KINDS:  # batch norm with per-image statistics, as translate runs it
+    cfg = loaded.config
+    mean, std = cfg.normalization["mean"], cfg.normalization["std"]
+    rng = "[-1, 1]" if mean == [0.5] * 3 and std == [0.5] * 3 else f"(x / 255 - {mean}) / {std}"
+    meta = {"producer": "ganctl export", "model": model, "kind": cfg.kind}
+    if cfg.kind in TRANSLATION_KINDS:  # batch norm with per-image statistics, as translate runs it
+        from cyclegan_cli.infer.backends import PadCrop
         from cyclegan_cli.models.cyclegan import for_translation
 
-        net = for_translation(net)
-    export_onnx(net, onnx)
+        multiple = getattr(net, "size_multiple", 4)
+        net = PadCrop(for_translation(net), multiple)  # any size in, the same size out
+        source, target = cfg.domains[:2] if direction == "AtoB" else cfg.domains[1::-1]
+        meta.update(direction=direction, domains=f"{source} -> {target}",
+                    input=f"image: float32 (N, 3, H, W), RGB {rng}; H and W of {multiple // 2 + 1} or more "
+                          f"(reflected to a multiple of {multiple} inside the graph, the output cropped back)",
+                    output=f"translated: float32 (N, 3, H, W), RGB {rng}, the input's size")
+    else:
+        meta.update(input=f"z: float32 (N, {getattr(net, 'nz', '?')}), standard normal",
+                    output=f"image: float32 (N, 3, {cfg.image_size}, {cfg.image_size}), RGB {rng}")
+    export_onnx(net, onnx, metadata=meta)
     o.emit(str(onnx), {"model": model, "onnx": str(onnx), "direction": direction})

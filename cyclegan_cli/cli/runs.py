@@ -9,7 +9,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from cyclegan_cli.cli.common import JsonOpt, Output
+from cyclegan_cli.cli.common import JsonOpt, Output, QuietOpt
 
 app = typer.Typer(help="Local training runs: list, show, promote, export, remove, scan.", no_args_is_help=True)
 
@@ -165,15 +165,15 @@ def export(spec: str, dest: Path, json_out: JsonOpt = False):
 
 @app.command("rm")
 def rm(name: Annotated[str, typer.Argument(help="A run name or a run folder.")], delete_files: Annotated[bool, typer.Option("--delete-files", help="Also delete the run folder.")] = False,
-       json_out: JsonOpt = False):
+       quiet: QuietOpt = False, json_out: JsonOpt = False):
     """Forget a run (and with --delete-files, delete its folder)."""
     import shutil
 
     from cyclegan_cli.zoo import runs
 
-    o = Output(False, False, json_out)
+    o = Output(quiet, False, json_out)
     r = _run(name)
     runs.unregister(r.path)
     if delete_files:
         shutil.rmtree(r.path, ignore_errors=True)
-    o.emit(f"removed {r.name} ({r.path})", {"name": r.name, "path": r.path, "deleted_files": delete_files})
+    o.emit("" if quiet else f"removed {r.name} ({r.path})", {"name": r.name, "path": r.path, "deleted_files": delete_files})

@@ -14,16 +14,16 @@ SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seed list, e.g
 ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="An N x nz .npy array instead of seeds.")]
 
 
-def _generator(model: str, device: str, offline: bool):
+def _generator(model: str, device: str, offline: bool, raw: bool = False):
     from cyclegan_cli.device import pick_device
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.zoo.resolve import load
 
     dev = pick_device(device)
-    loaded = load(model, nets=["G"], device=dev, offline=offline)
+    loaded = load(model, nets=["G", "G_ema"], device=dev, offline=offline)
     if loaded.config.kind != "dcgan":
         raise UsageError(f"{model} is a {loaded.config.kind} model; sample/interpolate need a DCGAN (use translate)")
-    G = loaded.nets["G"]
+    G = loaded.generator(raw=raw)  # the EMA of the weights where the run kept one
     return G, G.nz, dev
 
 
@@ -69,6 +69,7 @@ def sample(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Latents per network call.")] = 64,
     scale: ScaleOpt = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    raw_weights: Annotated[bool, typer.Option("--raw-weights", help="Use the raw weights, not the moving average (--ema) a checkpoint may hold.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
     quiet: QuietOpt = False,
@@ -102,7 +103,7 @@ def sample(
             side = int(-(-n ** 0.5 // 1))
             raise UsageError(f"--grid {grid} holds {cols * rows} images but --seeds gives {n}; "
                              f"use --grid {side}x{-(-n // side)} or fewer seeds")
-    G, nz, dev = _generator(model, device, offline)
+    G, nz, dev = _generator(model, device, offline, raw_weights)
     seed_list, z = _latents(seeds, z_file, nz)
     if grid and len(z) > cols * rows:
         raise UsageError(f"--grid {grid} holds {cols * rows} images but --z-file gives {len(z)}")

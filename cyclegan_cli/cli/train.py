@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
@@ -19,7 +18,8 @@ _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_
           "lambda_cycle_a": "lambda_cycle_a", "lambda_cycle_b": "lambda_cycle_b",
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
           "deterministic": "deterministic", "precision": "precision", "direction": "direction",
-          "lambda_l1": "lambda_l1", "paired": "paired"}
+          "lambda_l1": "lambda_l1", "paired": "paired", "method": "method", "lambda_nce": "lambda_nce",
+          "augment": "augment", "ema": "ema"}
 
 
 def _explicit(ctx, param: str) -> bool:
@@ -71,6 +71,10 @@ def train(
     ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", min=1, help="CycleGAN generator ResNet blocks (official 9).")] = 9,
     generator: Annotated[Literal["resnet", "unet"], typer.Option("--generator", help="CycleGAN generator: resnet (official default, --blocks) or unet (official --netG unet_128/unet_256; --size a power of two).")] = "resnet",
+    method: Annotated[Literal["cyclegan", "cut", "fastcut"], typer.Option("--method", help="Unpaired method for two folders: cyclegan (official recipe), cut or fastcut (contrastive, one generator: faster, A->B only).")] = "cyclegan",
+    lambda_nce: Annotated[Optional[float], typer.Option("--lambda-nce", min=0.0, help="CUT/FastCUT: PatchNCE weight (official: CUT 1, FastCUT 10).", show_default=False)] = None,
+    augment: Annotated[str, typer.Option("--augment", metavar="POLICY", help="DiffAugment before the discriminator, on real and fake images alike: comma-separated color, translation, cutout; or none.")] = "none",
+    ema: Annotated[float, typer.Option("--ema", metavar="DECAY", help="Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; 0: none); translate and sample use it unless --raw-weights.")] = 0.0,
     paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="pix2pix: translate A to B (default) or B to A.")] = "AtoB",
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", min=0.0, help="pix2pix: L1 weight (official 100).")] = 100.0,
@@ -130,7 +134,7 @@ def train(
                   lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
                   lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
                   deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
-                  paired=paired)
+                  paired=paired, method=method, lambda_nce=lambda_nce, augment=augment, ema=ema)
     given = {k for k in values if _explicit(ctx, k)}
     run_dir = None
     if resume:
@@ -143,10 +147,14 @@ def train(
     if run_dir is not None:
         opts = registry.read_options(run_dir)
         kind = opts.get("kind")
+        saved_method = opts.get("method", "cyclegan" if kind == "cyclegan" else None)
+        if "method" in given and method != saved_method:
+            raise UsageError(f"run {run_dir.name} is a {saved_method or kind} run; it cannot continue with "
+                             f"--method {method} (leave --method out, or choose another --name)")
         if kind == "pix2pix":
             saved_folders = [f for f in (opts.get("folder_a"), opts.get("folder_b")) if f]
         else:
-            saved_folders = [opts.get("folder_a"), opts.get("folder_b")] if kind == "cyclegan" else [opts.get("folder")]
+            saved_folders = [opts.get("folder_a"), opts.get("folder_b")] if kind in ("cyclegan", "cut") else [opts.get("folder")]
         if folders and [str(Path(f).resolve()) for f in folders] != saved_folders:
             raise UsageError(f"run {run_dir.name} trains on {' '.join(map(str, saved_folders))}; give no folders "
                              "to continue it, or choose another --name")
@@ -166,6 +174,23 @@ def train(
     lambda_cycle_a, lambda_cycle_b = v["lambda_cycle_a"], v["lambda_cycle_b"]
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
     direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
+    method, lambda_nce, ema = v["method"] or "cyclegan", v["lambda_nce"], v["ema"] or 0.0
+    try:
+        from cyclegan_cli.train.augment import parse_policy
+
+        policy = parse_policy(v["augment"])
+    except ValueError as exc:
+        raise UsageError(f"--augment: {exc}") from None
+    if ema and not 0.0 < ema < 1.0:
+        raise UsageError(f"--ema {ema}: the decay must be between 0 and 1 (e.g. 0.999), or 0 for none")
+    if method != "cyclegan":
+        if paired:
+            raise UsageError(f"--method {method} is unpaired (two folders, no pairs); --paired trains pix2pix")
+        if model not in (None, "cut"):
+            raise UsageError(f"--method {method} trains a CUT model, not --model {model}")
+        if len(folders) != 2:
+            raise UsageError(f"--method {method} takes two folders (A B); {len(folders)} given")
+        model = "cut"
     if not folders:
         raise UsageError("give one folder (DCGAN) or two folders (CycleGAN), or --resume RUN")
     if eval_every and eval_data is None:
@@ -182,42 +207,48 @@ def train(
     if model is None and len(folders) > 2:
         raise UsageError(f"training takes one folder (DCGAN) or two (CycleGAN); {len(folders)} given")
     kind = model or ("cyclegan" if len(folders) == 2 else "dcgan")
-    if kind not in ("cyclegan", "dcgan", "pix2pix"):
+    if kind not in ("cyclegan", "dcgan", "pix2pix", "cut"):
         raise UsageError(f"--model {kind!r}: cyclegan or dcgan (or --paired for pix2pix)")
     if kind == "cyclegan" and len(folders) != 2:
         raise UsageError(f"CycleGAN training takes two folders (A B); {len(folders)} given")
     if kind == "dcgan" and len(folders) != 1:
         raise UsageError(f"DCGAN training takes one folder; {len(folders)} given (two folders train a CycleGAN)")
+    from cyclegan_cli.device import pick_device, training_dtype
 
+    training_dtype(pick_device(device), precision)  # before the run folder is made (the task checks it again)
+
+    from cyclegan_cli.cli.common import duration, eta_to_say
     from cyclegan_cli.train.loop import Callbacks
 
-    bar = o.progress("train", max_steps, "it", interval=log_seconds)
-    started = {}
+    # the first steps (allocation, kernel choice, caches) are not the pace: measured after them
+    bar = o.progress("train", max_steps, "it", interval=log_seconds, warmup=(3, 60.0))
+    started, said = {}, {}
 
     def on_start(info):
-        started.update(info, t=time.monotonic())
+        started.update(info)
         o.info(f"run {info['run']} on {info['device']}" + (f" x{info['world']}" if info["world"] > 1 else "")
                + f": {info['total'] - info['step']:,} steps to go" + (f" from step {info['step']:,}" if info["step"] else ""))
         bar.update(info["step"], info["total"])
 
     def on_tick(step, total):
         bar.update(step, total)
-        done = step - started.get("step", 0)
-        if "estimated" not in started and (done >= 3 or time.monotonic() - started.get("t", 0) >= 20):
-            started["estimated"] = True  # once, from the first steps of this process
-            eta = bar.eta_seconds()
-            if eta is not None and eta >= 60:  # worth saying only when it is long
-                from cyclegan_cli.cli.common import duration
-
-                px = size or (256 if kind == "cyclegan" else 64)
-                smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
-                hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
-                o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px "
-                       f"({1 / max(bar.rate(), 1e-9):.2f} s/step){hint}")
+        first = "eta" not in said
+        eta = eta_to_say(bar, said)  # after the warm-up, then again when the pace has moved it
+        if eta is None or (first and eta < 60):  # worth saying only when it is long
+            return
+        pace = f"{1 / max(bar.rate(), 1e-9):.2f} s/step"
+        if not first:
+            o.info(f"now ≈{duration(eta)} to go ({pace})")
+            return
+        px = size or (256 if kind == "cyclegan" else 64)
+        smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
+        hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
+        o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px ({pace}){hint}")
 
     def on_step(step, total, stats):
-        short = {"loss_cycle_A": "cyc_A", "loss_cycle_B": "cyc_B", "loss_idt_A": "idt_A", "loss_idt_B": "idt_B"}
-        losses = {short.get(k, k.replace("loss_", "")): v for k, v in stats.items() if k.startswith("loss")}
+        from cyclegan_cli.train.plot import loss_label  # the names loss.png uses
+
+        losses = {loss_label(k): v for k, v in stats.items() if k.startswith("loss")}
         bar.update(step, total, force=True, **losses)
         if o.json_mode:
             o.json({"event": "step", **stats})
@@ -237,7 +268,7 @@ def train(
                   sample_every=sample_every, save_every=save_every, keep_checkpoints=keep, callbacks=cb,
                   flip=not no_flip, ngf=ngf, ndf=ndf, eval_every=eval_every, eval_data=eval_data,
                   eval_metrics=[m.strip() for m in eval_metrics.split(",") if m.strip()], eval_num=eval_num,
-                  eval_features=eval_features)
+                  eval_features=eval_features, augment=policy, ema=ema)
     with bar:
         if kind == "pix2pix":
             from cyclegan_cli.train.pix2pix import train_pix2pix
@@ -248,6 +279,12 @@ def train(
                                     epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
                                     batch_size=batch_size or 1, size=size or 256, load_size=load_size,
                                     upsample=upsample, loss=loss or "nonsat", lambda_l1=lambda_l1, **common)
+        elif kind == "cut":
+            from cyclegan_cli.train.cut import train_cut
+
+            run_dir = train_cut(folders[0], folders[1], method=method, epochs=epochs, decay_epochs=decay_epochs,
+                                batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
+                                upsample=upsample, loss=loss or "lsgan", lambda_nce=lambda_nce, **common)
         elif kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
 
 import typer
 
 from cyclegan_cli.cli.common import (DeviceOpt, JsonOpt, MaxPixelsOpt, ModelOpt, OfflineOpt, Output, TranslatePrecisionOpt,
-                                     QuietOpt, VerboseOpt)
+                                     QuietOpt, VerboseOpt, duration)
 
 
 def _direction(model, direction: str, to: Optional[str]) -> str:
@@ -46,10 +47,12 @@ def translate(
     shard: Annotated[Optional[str], typer.Option("--shard", help="K/N: take a stable 1/N of the inputs.")] = None,
     backend: Annotated[Literal["auto", "torch", "onnxruntime"], typer.Option("--backend", help="auto: ONNX Runtime on the CPU when installed, else torch.")] = "auto",
     max_pixels: MaxPixelsOpt = 89_478_485,
+    raw_weights: Annotated[bool, typer.Option("--raw-weights", help="Use the generator's raw weights, not the moving average (--ema) that a checkpoint may hold.")] = False,
     dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write OUT/index.html: each input beside its output, to look through in a browser (relative links, nothing from the network).")] = False,
     crf: Annotated[int, typer.Option("--crf", help="Video quality, H.264 CRF: 0 lossless .. 51 worst (default 18: visually lossless).")] = 18,
     preset: Annotated[Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"], typer.Option("--video-preset", "--preset", help="libx264/libx265 preset: faster encodes, bigger files (default medium, x264's own).")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
@@ -58,6 +61,7 @@ def translate(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: start time in seconds.")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: end time in seconds.")] = None,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Video: at most N frames.")] = None,
+    stabilize: Annotated[bool, typer.Option("--stabilize/--no-stabilize", help="Video: blend each frame with the previous output along the input's motion, against flicker (scene cuts start afresh; -v lists them); --no-stabilize: every frame on its own.")] = True,
     device: DeviceOpt = "auto",
     precision: TranslatePrecisionOpt = "auto",
     offline: OfflineOpt = False,
@@ -85,7 +89,8 @@ def translate(
     from cyclegan_cli.infer.translate import check_options
 
     video_options = {"crf": crf, "preset": preset, "codec": codec, "container": container,
-                     "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames}
+                     "frames_out": frames_out, "start": start, "end": end, "max_frames": max_frames,
+                     "stabilize": stabilize}
     if engine == "ray":
         from cyclegan_cli.infer.ray_engine import import_ray
 
@@ -119,16 +124,31 @@ def translate(
                          "them; use ganctl sample")
     d = _direction(loaded, direction, to)
     counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
+    why_skipped: dict[str, int] = {}
     progress = o.progress("translate", None, "files")
 
-    def on_plan(jobs):
-        progress.update(0, len(jobs))
+    def on_plan(jobs):  # the inputs already reported (missing, not images) count in the total too
+        progress.update(progress.done, progress.done + len(jobs))
 
-    def on_frames(info):  # inside a video: its frame count on the detail line
-        progress.update(progress.done, video=f"{Path(info['input']).name} frame {info['frames']}")
+    video_started = {}
+
+    def on_frames(info):  # inside a video: its frames (of how many) and the time it has left, on the detail line
+        now = time.monotonic()
+        first = video_started.setdefault(info["input"], (info["frames"], now))
+        n, total = info["frames"], info.get("total")
+        text = f"{Path(info['input']).name} frame {n}" + (f"/{total}" if total else "")
+        if total and n > first[0] and now > first[1]:
+            text += f", eta {duration((total - n) * (now - first[1]) / (n - first[0]))}"
+        progress.update(progress.done, video=text)
+
+    pairs = []  # (input, output) for --html
 
     def on_result(r: dict) -> None:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r["status"] in ("ok", "skipped") and r.get("output") and Path(r["output"]).is_file():
+            pairs.append((Path(r["input"]), Path(r["output"])))
+        if r["status"] == "skipped":
+            why_skipped[r.get("reason") or "exists"] = why_skipped.get(r.get("reason") or "exists", 0) + 1
         if r["status"] == "failed":
             o.error(r["error"])
         if o.json_mode:
@@ -138,22 +158,31 @@ def translate(
         elif r["status"] == "planned":
             o.result(f"{r['input']} -> {r['output']}")
         elif r["status"] == "skipped":
+            target = f" -> {r['output']}" if r["output"] else ""
             if dry_run:
-                o.result(f"{r['input']} -> {r['output']} (skip: {r.get('reason') or 'exists'})")
-            else:
+                o.result(f"{r['input']}{target} (skip: {r.get('reason') or 'exists'})")
+            elif r["output"]:
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
+            else:
+                o.detail(f"skipped {r['input']}: {r.get('reason')}")
         progress.advance()
 
     with progress:
         run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
-                      video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine,
+                      video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
                       ray_address=ray_address, compile=compile_net, on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
+    if html and not dry_run and pairs:
+        from cyclegan_cli.infer.page import write_page
+
+        o.info(f"page: {write_page(out, pairs, f'ganctl translate --model {model} ({d})')}")
     if dry_run:
         o.info(f"translate --dry-run: {counts['planned']} to convert, {counts['skipped']} to skip; nothing written")
     else:
-        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped (exist), {counts['failed']} failed")
+        whys = ", ".join(f"{n} {'exist' if why == 'exists' else why}" if len(why_skipped) > 1 else
+                         ("exist" if why == "exists" else why) for why, n in why_skipped.items()) or "exist"
+        o.info(f"translate: {counts['ok']} converted, {counts['skipped']} skipped ({whys}), {counts['failed']} failed")
     if counts["failed"]:
         raise SomeInputsFailed("")

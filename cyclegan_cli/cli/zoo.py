@@ -153,14 +153,14 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
 
 
 @app.command("rm")
-def rm(name: str, json_out: JsonOpt = False):
+def rm(name: str, quiet: QuietOpt = False, json_out: JsonOpt = False):
     """Remove NAME from your zoo, or a downloaded model from the cache."""
     import shutil
 
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.zoo import catalog
 
-    o = Output(False, False, json_out)
+    o = Output(quiet, False, json_out)
     e = _entry(name)
     if e.origin == "user":
         path = catalog.remove_user(e.name)
@@ -169,7 +169,7 @@ def rm(name: str, json_out: JsonOpt = False):
         shutil.rmtree(path, ignore_errors=True)
     else:
         raise UsageError(f"{name} is shipped with ganctl and cannot be removed")
-    o.emit(f"removed {path}", {"name": e.name, "removed": str(path)})
+    o.emit("" if quiet else f"removed {path}", {"name": e.name, "removed": str(path)})
 
 
 @app.command("verify")

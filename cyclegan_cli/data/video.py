@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from cyclegan_cli.errors import InputError, reason
 from cyclegan_cli.files import replacing
 
 
@@ -34,6 +35,34 @@ def rotate(arr: np.ndarray, rotation: int) -> np.ndarray:
     if r == 0:
         return arr
     return np.ascontiguousarray(np.rot90(arr, k=r // 90))
+
+
+def open_video(src: Path):
+    """(container, its first video stream); InputError (one line) when the file cannot be opened
+    as a container or holds no video stream (an audio-only file, say)."""
+    try:
+        inp = av.open(str(src))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{src}: cannot open video ({reason(exc)})") from None
+    if not inp.streams.video:
+        inp.close()
+        raise InputError(f"{src}: no video stream")
+    return inp, inp.streams.video[0]
+
+
+def read_frames(src: Path):
+    """Every frame of the first video stream as (H, W, 3) uint8 RGB, display rotation applied."""
+    inp, vin = open_video(src)
+    vin.thread_type = "AUTO"
+    n = 0
+    try:
+        for frame in inp.decode(vin):
+            yield rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+            n += 1
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{src}: video decoding stopped after {n} frame(s) ({reason(exc)})") from None
+    finally:
+        inp.close()
 
 
 def even(arr: np.ndarray) -> np.ndarray:
@@ -70,23 +99,30 @@ class VideoWriter:
         self.vout = None
         self.tags: dict = {}
         self.offset = t0 or 0
+        self.ains, self.container, self.notice = list(ains), container, notice
         self.audio_map = {}
         self.reencode = {}
-        allowed = COPYABLE_AUDIO.get(container, None)
-        for a in ains:
-            name = a.codec_context.name
-            if allowed is None or name in allowed:
-                self.audio_map[a.index] = self.out.add_stream_from_template(a)
-            else:
-                target = "libopus" if container == "webm" else "aac"
-                notice(f"audio codec {name} cannot go into {container} as is: re-encoding to {target}")
-                o = self.out.add_stream(target, rate=a.codec_context.sample_rate)
-                self.audio_map[a.index] = o
-                self.reencode[a.index] = (a, o)
         self.last_pts = None
         self.early_audio = []  # packets that arrive before the first frame fixes the video size
 
+    def _add_audio(self, a) -> None:
+        allowed = COPYABLE_AUDIO.get(self.container, None)
+        name = a.codec_context.name
+        if allowed is None or name in allowed:
+            self.audio_map[a.index] = self.out.add_stream_from_template(a)
+        else:
+            target = "libopus" if self.container == "webm" else "aac"
+            self.notice(f"audio codec {name} cannot go into {self.container} as is: re-encoding to {target}")
+            o = self.out.add_stream(target, rate=a.codec_context.sample_rate)
+            self.audio_map[a.index] = o
+            self.reencode[a.index] = (a, o)
+
     def _open_video(self, h: int, w: int):
+        # the streams in the input's order (players and tools take stream 0 for the picture); the
+        # video's size is known only now, so every stream is added at the first frame
+        for a in self.ains:
+            if a.index < self.vin.index:
+                self._add_audio(a)
         rate = self.vin.average_rate or self.vin.guessed_rate or Fraction(30)
         v = self.out.add_stream(self.codec, rate=rate)
         v.width, v.height = w + w % 2, h + h % 2
@@ -101,6 +137,9 @@ class VideoWriter:
             if self.threads:
                 v.options = {**v.options, "threads": str(self.threads)}
         self.vout = v
+        for a in self.ains:
+            if a.index > self.vin.index:
+                self._add_audio(a)
         early, self.early_audio = self.early_audio, []
         for packet in early:  # every stream exists now: the header can be written
             self.audio(packet)

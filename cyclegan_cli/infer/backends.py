@@ -1,5 +1,5 @@
 """The ONNX Runtime backend (a generator exported once to ONNX, cached by its weights' hash, run
-on the CPU), ONNX export, and the weights' identity. The int8 backend builds on these
+on the CPU), ONNX export (with ``PadCrop`` for any-size graphs), and the weights' identity. The int8 backend builds on these
 (:mod:`cyclegan_cli.infer.quantize`); the engine chooses between them and torch."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from cyclegan_cli.errors import UsageError
 from cyclegan_cli.models.padding import min_side
@@ -22,6 +23,13 @@ def weights_hash(net) -> str:
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     h.update(type(net).__name__.encode())
     return h.hexdigest()
+
+
+def onnx_folder(cache_dir=None) -> Path:
+    """Where ONNX exports (and what is derived from them: int8 graphs, ranges, fast verdicts) are kept."""
+    from cyclegan_cli.zoo.paths import cache_home
+
+    return Path(cache_dir) if cache_dir else cache_home() / "onnx"
 
 
 def cpu_session(path: Path):
@@ -43,10 +51,7 @@ class OnnxBackend:
 
     @staticmethod
     def _export(net, cache_dir) -> Path:
-        from cyclegan_cli.zoo.paths import cache_home
-
-        folder = Path(cache_dir) if cache_dir else cache_home() / "onnx"
-        path = folder / f"{weights_hash(net)[:24]}.onnx"
+        path = onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
         if not path.is_file():
             export_onnx(net, path)
         return path
@@ -55,8 +60,26 @@ class OnnxBackend:
         return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]
 
 
-def export_onnx(net, path: Path, opset: int = 17) -> Path:
-    """Export with dynamic batch, height and width; written atomically."""
+class PadCrop(torch.nn.Module):
+    """An image-to-image generator that takes any height and width: the input is padded (reflected)
+    to the network's size multiple and the output cropped back, as :meth:`Translator.forward` does,
+    inside an exported graph."""
+
+    def __init__(self, net, multiple: int):
+        super().__init__()
+        self.net, self.multiple = net, multiple
+        self.size_multiple = multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]  # traced: the graph computes them from its input
+        ph, pw = (self.multiple - h % self.multiple) % self.multiple, (self.multiple - w % self.multiple) % self.multiple
+        y = self.net(F.pad(x, [0, pw, 0, ph], mode="reflect"))
+        return y[:, :, :h, :w]
+
+
+def export_onnx(net, path: Path, opset: int = 17, metadata: dict[str, str] | None = None) -> Path:
+    """Export with dynamic batch, height and width; written atomically. ``metadata``: the model's
+    metadata_props (what the graph takes and gives, for whoever deploys it)."""
     import importlib.util
     import warnings
 
@@ -77,4 +100,10 @@ def export_onnx(net, path: Path, opset: int = 17) -> Path:
         warnings.simplefilter("ignore")
         torch.onnx.export(net, dummy, str(tmp), dynamo=False, opset_version=opset, input_names=names[0],
                           output_names=names[1], dynamic_axes=axes)
+        if metadata:
+            import onnx
+
+            proto = onnx.load(str(tmp))
+            onnx.helper.set_model_props(proto, {str(k): str(v) for k, v in metadata.items()})
+            onnx.save(proto, str(tmp))
     return path

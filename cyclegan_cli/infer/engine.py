@@ -11,7 +11,7 @@ import torch
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.infer.backends import OnnxBackend
+from cyclegan_cli.infer.backends import OnnxBackend, onnx_folder, weights_hash
 from cyclegan_cli.infer.tiling import TILED_WORKING_PIXELS, receptive_radius, run_tiled
 from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
@@ -54,7 +54,10 @@ class Translator:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.notes: list[str] = []  # what was decided for the user (shown with -v)
         if precision == "fast":
-            precision, why = fast_precision(self.device)
+            if self.device.type == "cpu" and not dropout:
+                precision, why = measure_fast(net, config, cache_dir, onnx=backend != "torch")
+            else:
+                precision, why = fast_precision(self.device, have_onnxruntime=False if dropout else None)
             self.notes.append(f"--precision fast: {precision} ({why})")
         if precision == "int8":
             if self.device.type != "cpu":
@@ -222,3 +225,64 @@ class Translator:
         if self.needs_tiling(h, w):
             return run_tiled(self, rgb, self.tile_size(), self.overlap)
         return self(rgb[None])[0]
+
+
+def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onnx: bool = True) -> tuple[str, str]:
+    """``--precision fast`` on the CPU: (precision, why), measured once per machine and weights
+    (:mod:`cyclegan_cli.infer.fastpath`). ``onnx=False`` (``--backend torch``): no int8, fp32 in torch."""
+    import importlib.util
+    import time
+
+    from cyclegan_cli.device import cpu_flags
+    from cyclegan_cli.infer import fastpath
+    from cyclegan_cli.infer.quantize import GUARD_EVERY, turned_down
+
+    flags = cpu_flags() if flags is None else flags
+    have_ort = onnx and importlib.util.find_spec("onnxruntime") is not None
+    net = net.cpu().eval()
+    fp32_path = onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
+    allowed = fastpath.fast_candidates(flags, have_ort, have_ort and turned_down(fp32_path))
+    if allowed == ["fp32"]:
+        return "fp32", ("no AMX or AVX512-BF16 here, and int8 runs with --backend onnxruntime (auto)" if not onnx else
+                        "no AMX or AVX512-BF16 here, and int8 needs the onnx extra: pip install 'ganctl[onnx]'"
+                        if not have_ort else "no AMX or AVX512-BF16 here, and int8 fell below 30 dB for this model before")
+    path = fastpath.verdict_path(fp32_path.parent, fp32_path.stem, flags, have_ort)
+    verdict = fastpath.read_verdict(path)
+    if verdict is not None and set(allowed) <= set(verdict["results"]):
+        best, figures = fastpath.choose(verdict["results"], allowed)
+        return best, f"measured before on this CPU for these weights: {figures}"
+    # 1. the probe, as the network takes it
+    norm = config.normalization
+    mean, std = (torch.tensor(norm[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+    x = (torch.from_numpy(fastpath.probe_image()).permute(2, 0, 1)[None].float() / 255.0 - mean) / std
+    x, _, _ = pad_to_multiple(x, size_grid(net), min_side(net))
+    x = x.contiguous()
+    t0 = time.perf_counter()
+    # 2. one runner per candidate, each as a job would run it
+    runners = {}
+    if "bf16" in allowed:
+        def bf16():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return net(x).float().numpy()
+        runners["bf16"] = bf16
+    if have_ort:
+        fp32 = OnnxBackend(net, cache_dir)
+        xn = x.numpy()
+        runners["fp32"] = lambda: fp32.run(xn)
+        if "int8" in allowed:
+            from cyclegan_cli.infer.quantize import probe_session
+
+            session = probe_session(fp32, xn)
+            runners["int8"] = lambda: session.run(None, {fp32.input_name: xn})[0]
+    else:
+        def plain():
+            with torch.inference_mode():
+                return net(x).numpy()
+        runners["fp32"] = plain
+    # 3. timed in turns; int8 pays for its guard (an fp32 pass per GUARD_EVERY images)
+    results = fastpath.measure(runners)
+    if "int8" in results:
+        results["int8"]["s"] += results["fp32"]["s"] / GUARD_EVERY
+    fastpath.write_verdict(path, {"weights": fp32_path.stem, "results": results})
+    best, figures = fastpath.choose(results, allowed)
+    return best, f"measured on this CPU in {time.perf_counter() - t0:.1f} s, kept for these weights: {figures}"

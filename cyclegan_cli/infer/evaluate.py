@@ -120,7 +120,15 @@ def _inception(offline: bool, on_progress):
     entry = catalog.load_manifest().get("inception-fid")
     if entry is None:
         raise UsageError("the zoo manifest has no inception-fid entry")
-    raw = catalog.materialize(entry, offline=offline, on_progress=on_progress)
+    from cyclegan_cli.errors import DownloadError
+
+    try:
+        raw = catalog.materialize(entry, offline=offline, on_progress=on_progress)
+    except DownloadError as exc:  # an offline machine: say the two ways that need no network
+        raise DownloadError(f"the FID Inception weights: {exc}",
+                            hint=f"on an offline machine, copy {entry.url} here and run: ganctl zoo import FILE "
+                                 "--name inception-fid; or evaluate with --features PATH.pt (a TorchScript "
+                                 "feature network; figures then compare only with its own)") from None
     # torch-fidelity reads its weights file with a full unpickler; we read ours with weights_only
     # (a file that would run code is refused) and hand it a plain tensor file written here
     state = torch.load(raw, map_location="cpu", weights_only=True)
@@ -131,8 +139,10 @@ def _inception(offline: bool, on_progress):
 
 
 def evaluate(real: np.ndarray, fake: np.ndarray, features: Features, metrics: list[str],
-             train: np.ndarray | None = None, kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict:
-    """Every requested metric for uint8 image stacks; returns a JSON-ready dict."""
+             train: np.ndarray | None = None, kid_subsets: int = 100, kid_subset_size: int = 1000,
+             on_notice=None) -> dict:
+    """Every requested metric for uint8 image stacks; returns a JSON-ready dict. ``on_notice`` hears
+    what makes a figure less reliable."""
     from cyclegan_cli.infer import metrics as M
 
     bad = [m for m in metrics if m not in METRICS]
@@ -144,7 +154,7 @@ def evaluate(real: np.ndarray, fake: np.ndarray, features: Features, metrics: li
     fr, ff = features(real), features(fake)
     out = {"n_real": len(real), "n_fake": len(fake), "features": features.name, "dim": int(fr.shape[1])}
     if "fid" in metrics:
-        out["fid"] = M.fid(fr, ff)
+        out["fid"] = M.fid(fr, ff, on_notice)
     if "kid" in metrics:
         out["kid"], out["kid_std"] = M.kid(fr, ff, kid_subsets, kid_subset_size)
     if "pr" in metrics:

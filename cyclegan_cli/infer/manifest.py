@@ -16,6 +16,36 @@ from cyclegan_cli.files import atomic_write_bytes
 MANIFEST = ".ganctl-manifest.json"
 
 
+@contextlib.contextmanager
+def _folder_lock(path: Path):
+    """An exclusive lock on ``path`` (in the output folder, so shards on other machines sharing it
+    see it too) that leaves no file behind: the holder deletes it before letting go, and whoever
+    then wakes on the deleted file sees it is no longer the one at ``path`` and locks afresh."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock's lock, which stays as an empty file
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:  # deleted by the holder we waited for
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
 class Manifest:
     """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
     changes pixels) made each output, so skip-existing never passes off another model's file as
@@ -46,9 +76,7 @@ class Manifest:
         return {"version": 1, "makers": {}, "files": {}, "pending": {}}
 
     def _lock(self):
-        from filelock import FileLock
-
-        return FileLock(str(self.out / (MANIFEST + ".lock")))
+        return _folder_lock(self.out / (MANIFEST + ".lock"))
 
     def _write(self, data: dict) -> None:
         atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())

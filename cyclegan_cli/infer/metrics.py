@@ -29,16 +29,27 @@ def check_counts(metrics: list[str], n_real: int, n_fake: int) -> None:
             raise UsageError(f"{m} needs at least {need} images in each set; got {n_real} real and {n_fake} generated")
 
 
-def fid(real: np.ndarray, fake: np.ndarray) -> float:
+def fid(real: np.ndarray, fake: np.ndarray, on_notice=None) -> float:
+    """The Fréchet distance of two feature sets. A (nearly) singular covariance product, as with fewer
+    images than feature dimensions, is said once through ``on_notice`` (SciPy would warn with its
+    own source path)."""
+    import warnings
+
     from scipy import linalg
 
     real, fake = real.astype(np.float64), fake.astype(np.float64)
     mu1, mu2 = real.mean(0), fake.mean(0)
     s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():  # singular product: offset the diagonals (as pytorch-fid does)
-        offset = np.eye(s1.shape[0]) * 1e-6
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():  # singular product: offset the diagonals (as pytorch-fid does)
+            offset = np.eye(s1.shape[0]) * 1e-6
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if on_notice is not None and any(issubclass(w.category, linalg.LinAlgWarning) for w in caught):
+        on_notice(f"FID: the feature covariances are singular or nearly so ({len(real)} and {len(fake)} images, "
+                  f"{real.shape[1]} features; fewer images than features, or features that never change): "
+                  "the figure may be inaccurate")
     covmean = covmean.real
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

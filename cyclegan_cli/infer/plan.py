@@ -78,12 +78,18 @@ def _is_within(child: Path, parent: Path) -> bool:
         return False
 
 
+NOT_MEDIA = "not an image or video"
+
+
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
               video_container: str = "mp4", include_videos: bool = True,
-              on_skip: Callable[[str], None] | None = None) -> tuple[list[Job], list[str]]:
+              on_skip: Callable[[str], None] | None = None,
+              others: list | None = None) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
     inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
-    that leads back to a folder already planned is reported through ``on_skip``."""
+    that leads back to a folder already planned is reported through ``on_skip``. A folder's files
+    that are neither images nor videos are left out, and added to ``others`` as (path, reason) when
+    it is given; a file named on its own goes to the decoder, which says what is wrong with it."""
     out = Path(out)
     jobs, problems, seen = [], [], {}
     folders = [p for p in inputs if p.is_dir()]
@@ -99,6 +105,8 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             base = out / p.resolve().name if several else out
             for f in img.walk_files(p, on_skip):
                 kind = sniff_kind(f)
+                if kind is None and others is not None and in_shard(str(f.relative_to(p)), shard):
+                    others.append((f, NOT_MEDIA))
                 if kind is None or (kind == "video" and not include_videos):
                     continue
                 jobs.append((f, base, f.relative_to(p), kind))

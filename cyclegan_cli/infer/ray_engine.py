@@ -40,7 +40,7 @@ class RayTranslator:
             Path(pidfile, str(os.getpid())).write_text("")
         loaded = load_model(model_path)
         self.options = options
-        self.translator = Translator(loaded.generator(direction), loaded.config, device=options["device"],
+        self.translator = Translator(loaded.generator(direction, raw=options.get("raw_weights", False)), loaded.config, device=options["device"],
                                      precision=options["precision"], backend=options["backend"],
                                      tile=options["tile"], max_memory=options["max_memory"],
                                      dropout=options["dropout"])

@@ -20,8 +20,8 @@ from cyclegan_cli.files import remove_stale_tmp
 # the steps' names, importable from here as before the split
 from cyclegan_cli.infer.manifest import MANIFEST, Manifest  # noqa: F401
 from cyclegan_cli.infer.pipeline import INTERRUPTED, InOrder, Summary, one_line, translate_images  # noqa: F401
-from cyclegan_cli.infer.plan import (VIDEO_EXTENSIONS, Job, in_shard, parse_shard, plan_jobs,  # noqa: F401
-                                     sniff_kind)
+from cyclegan_cli.infer.plan import (NOT_MEDIA, VIDEO_EXTENSIONS, Job, in_shard, parse_shard,  # noqa: F401
+                                     plan_jobs, sniff_kind)
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -94,6 +94,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               engine: str = "local", ray_address: str | None = None, compile: bool = False,
+              raw_weights: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -113,7 +114,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     inputs = [Path(p) for p in inputs]
     if not inputs:
         raise UsageError("no inputs given")
-    video_options = dict(video_options or {})
+    video_options = {"stabilize": True, **(video_options or {})}
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r}: local or ray")
     if engine == "ray":
@@ -130,13 +131,18 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         raise NotFoundError(f"{inputs[0]}: no such file or folder")
     notice = on_notice or (lambda m: None)
     detail = on_detail or (lambda m: None)
+    others = []
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
-                               video_container=video_options.get("container", "mp4"), on_skip=notice)
+                               video_container=video_options.get("container", "mp4"), on_skip=notice, others=others)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
         (on_result or (lambda r: None))({"input": msg.split(":")[0], "output": None, "status": "failed",
                                          "ms": None, "error": msg})
+    for src, why in others:  # reported before the plan: every input is counted once
+        summary.skipped += 1
+        (on_result or (lambda r: None))({"input": str(src), "output": None, "status": "skipped", "reason": why,
+                                         "ms": None, "error": None})
     report = InOrder(on_result or (lambda r: None), jobs)
     if on_plan:
         on_plan(jobs)
@@ -146,10 +152,10 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     if loaded.config.kind not in TRANSLATION_KINDS:
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
                          "rather than translating them; use ganctl sample")
-    net = loaded.generator(direction)
+    net = loaded.generator(direction, raw=raw_weights)  # the EMA weights where the checkpoint has them
     maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
              "precision": precision, "tile": tile, "dropout": dropout,
-             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames")}}
+             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames", "stabilize")}}
     manifest = Manifest(Path(out), maker)
     todo, skipped = manifest.claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
     skipped_dst = {str(j.dst): why for j, why in skipped}
@@ -178,7 +184,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
 
         options = {"device": device, "precision": precision, "backend": backend, "tile": tile,
                    "max_memory": max_memory, "dropout": dropout, "size": size, "fmt": fmt, "quality": quality,
-                   "max_pixels": max_pixels, "video": video_options}
+                   "max_pixels": max_pixels, "video": video_options, "raw_weights": raw_weights}
         try:
             converted, failed = run_jobs(todo, loaded.path, direction, options, ray_address,
                                          workers if workers_given else None, done)
@@ -213,7 +219,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             t0 = time.perf_counter()
             try:
                 info = translate_video(translator, job.src, job.dst, size=size, batch_size=batch_size,
-                                       on_notice=notice, on_progress=on_progress, **video_options)
+                                       on_notice=notice, on_progress=on_progress, on_detail=detail, **video_options)
             except (InputError, OSError) as exc:
                 summary.failed += 1
                 done({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,

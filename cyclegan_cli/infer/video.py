@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
-from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, rotate
+from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, open_video, rotate
 from cyclegan_cli.errors import InputError, reason
 
 _END = object()
@@ -22,32 +22,43 @@ _END = object()
 def translate_video(translator, src: Path, dst: Path, *, size: int | None = None, batch_size: int = 4,
                     crf: int = 18, preset: str = "medium", codec: str = "libx264", container: str = "mp4",
                     frames_out: Path | None = None, start: float | None = None, end: float | None = None,
-                    max_frames: int | None = None, on_notice: Callable[[str], None] | None = None,
-                    on_progress: Callable[[dict], None] | None = None) -> dict:
+                    max_frames: int | None = None, stabilize: bool = True,
+                    on_notice: Callable[[str], None] | None = None, on_progress: Callable[[dict], None] | None = None,
+                    on_detail: Callable[[str], None] | None = None) -> dict:
     """Translate every frame of ``src`` into ``dst`` (or PNG frames under ``frames_out``).
 
-    Returns {"frames": n, "error": None or one line}. An interrupted run leaves no file under ``dst``.
+    ``stabilize``: each output frame blended with the previous one along the input's motion
+    (:mod:`cyclegan_cli.infer.stabilize`); off, every frame is the network's own output. Scene cuts
+    found on the way go to ``on_detail``.
+
+    Returns {"frames": n, "error": None or one line, "cuts": [frame numbers, from 1]}. An
+    interrupted run leaves no file under ``dst``.
     """
     notice = on_notice or (lambda m: None)
     src, dst = Path(src), Path(dst)
-    try:
-        inp = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"{src}: cannot open video ({reason(exc)})") from None
-    if not inp.streams.video:
-        inp.close()
-        raise InputError(f"{src}: no video stream")
-    vin = inp.streams.video[0]
+    inp, vin = open_video(src)
     vin.thread_type = "AUTO"
     ains = list(inp.streams.audio)
     others = [s for s in inp.streams if s.type not in ("video", "audio")]
     if others or len(inp.streams.video) > 1:
         notice(f"{src}: dropping {len(others) + len(inp.streams.video) - 1} stream(s) that are not the video or audio")
+    total = _frame_total(inp, vin, start, end, max_frames)
     tb = vin.time_base
     t0 = None if start is None else int(start / tb)
     t1 = None if end is None else int(end / tb)
     if t0 is not None:
         inp.seek(t0, stream=vin, backward=True, any_frame=False)
+    stab = None
+    if stabilize:
+        from cyclegan_cli.infer.stabilize import Stabilizer
+
+        rate = float(vin.average_rate or vin.guessed_rate or 0)
+
+        def on_cut(i):
+            at = f" ({i / rate:.2f} s)" if rate else ""
+            (on_detail or (lambda m: None))(f"{src}: scene cut at frame {i + 1}{at}: stabilisation starts afresh")
+
+        stab = Stabilizer(on_cut=on_cut)
 
     # 1. a decode thread: video frames (RGB, rotated) and audio packets in demux order
     q_in: "queue.Queue" = queue.Queue(maxsize=4 * batch_size)
@@ -70,7 +81,9 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                     if t1 is not None and frame.pts is not None and frame.pts > t1:
                         raise StopIteration
                     arr = rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
-                    q_in.put(("video", (arr, frame.pts)))
+                    arr = resize_short_side(arr, size)
+                    # the input side of the stabiliser (optical flow) runs here, beside the network
+                    q_in.put(("video", (arr, frame.pts, None if stab is None else stab.motion(arr))))
                     n += 1
                     if max_frames is not None and n >= max_frames:
                         raise StopIteration
@@ -97,27 +110,36 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
         else:
             (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
         pending: list = []
+        said_odd: list = []
 
         def flush():
             nonlocal frames
             if not pending:
                 return
-            arrs = [resize_short_side(a, size) for a, _ in pending]
+            arrs = [a for a, _, _ in pending]
             h, w = arrs[0].shape[:2]
             if translator.needs_tiling(h, w):
                 outs = [translator.run_image(a) for a in arrs]
             else:
                 outs = translator(np.stack(arrs))
-            for (_, pts), out in zip(pending, outs):
+            oh, ow = outs[0].shape[:2]
+            if writer is not None and (oh % 2 or ow % 2) and not said_odd:
+                said_odd.append(True)
+                notice(f"{src}: {ow}x{oh} frames, and H.264 (yuv420p) needs even sides: the video is "
+                       f"{ow + ow % 2}x{oh + oh % 2}, its last {'column' if ow % 2 else 'row'}"
+                       f"{' and row' if ow % 2 and oh % 2 else ''} repeated (--frames-out keeps the exact size)")
+            for (_, pts, motion), out in zip(pending, outs):
                 frames += 1
+                if stab is not None:
+                    out = stab.apply(out, motion)
                 if writer is not None:
                     writer.video(out, pts)
                 else:
                     from PIL import Image
 
                     save_image_atomic(Image.fromarray(out), Path(frames_out) / src.stem / f"frame_{frames:06d}.png")
-            if on_progress:
-                on_progress({"input": str(src), "frames": frames})
+            if on_progress:  # total: from the container's header, so an estimate (None when it says nothing)
+                on_progress({"input": str(src), "frames": frames, "total": max(total, frames) if total else None})
             pending.clear()
 
         while True:
@@ -159,6 +181,19 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             except queue.Empty:
                 reader.join(0.05)
         inp.close()
-    return {"frames": frames, "error": decode_error[0] if decode_error else None}
+    return {"frames": frames, "error": decode_error[0] if decode_error else None,
+            "cuts": [] if stab is None else [i + 1 for i in stab.cuts]}
 
 
+def _frame_total(inp, vin, start: float | None, end: float | None, max_frames: int | None) -> int | None:
+    """How many frames the job will translate, from the container's header: its frame count, or its
+    duration times its frame rate, within --start/--end and --max-frames. None when it cannot say."""
+    rate = vin.average_rate or vin.guessed_rate
+    seconds = float(vin.duration * vin.time_base) if vin.duration else (
+        inp.duration / av.time_base if inp.duration else None)
+    n = vin.frames or (round(seconds * rate) if seconds and rate else 0)
+    if (start is not None or end is not None) and seconds and rate:
+        n = max(0, round((min(end if end is not None else seconds, seconds) - (start or 0.0)) * rate))
+    if max_frames is not None:
+        n = min(n, max_frames) if n else max_frames
+    return n or None

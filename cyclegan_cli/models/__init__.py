@@ -5,3 +5,4 @@ from cyclegan_cli.models.registry import ARCHITECTURES, build, register  # noqa:
 # importing the modules registers their architectures
 from cyclegan_cli.models import cyclegan as _cyclegan  # noqa: F401,E402
 from cyclegan_cli.models import dcgan as _dcgan  # noqa: F401,E402
+from cyclegan_cli.models import cut as _cut  # noqa: F401,E402

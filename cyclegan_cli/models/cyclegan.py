@@ -67,7 +67,7 @@ class ResnetGenerator(nn.Module):
     """
 
     def __init__(self, input_nc=3, output_nc=3, ngf=64, n_blocks=9, norm="instance", use_dropout=False,
-                 upsample="transpose"):
+                 upsample="transpose", antialias=False):
         super().__init__()
         check_upsample(upsample)
         self.size_multiple = 4
@@ -76,19 +76,74 @@ class ResnetGenerator(nn.Module):
         model = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=use_bias), nl(ngf), nn.ReLU(True)]
         for i in range(2):  # x: (N, ngf*2^i, H/2^i, W/2^i) -> halved
             mult = 2**i
-            model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
-                      nl(ngf * mult * 2), nn.ReLU(True)]
+            if antialias:  # the official CUT default: a stride-1 conv, then a blurred stride-2 subsampling
+                model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, padding=1, bias=use_bias),
+                          nl(ngf * mult * 2), nn.ReLU(True), BlurDownsample(ngf * mult * 2)]
+            else:
+                model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=use_bias),
+                          nl(ngf * mult * 2), nn.ReLU(True)]
         for _ in range(n_blocks):  # (N, 4ngf, H/4, W/4)
             model.append(ResnetBlock(ngf * 4, nl, use_dropout, use_bias))
         for i in range(2):  # (N, ngf*2^(2-i), h, w) -> (N, ngf*2^(1-i), 2h, 2w)
             mult = 2 ** (2 - i)
-            model += _upsample_layers(upsample, ngf * mult, ngf * mult // 2, use_bias)
+            if antialias:  # the official CUT default: a blurred x2 up-sampling, then a stride-1 conv
+                model += [BlurUpsample(ngf * mult), nn.Conv2d(ngf * mult, ngf * mult // 2, 3, padding=1, bias=use_bias)]
+            else:
+                model += _upsample_layers(upsample, ngf * mult, ngf * mult // 2, use_bias)
             model += [nl(ngf * mult // 2), nn.ReLU(True)]
         model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*model)
 
     def forward(self, x):
         return self.model(x)
+
+    def encode(self, x, layers: list[int]) -> list[torch.Tensor]:
+        """The outputs of the given layers of ``model`` (indices as in the official CUT
+        ``nce_layers``: 0 is the padded input), computed no further than the last of them."""
+        feats, wanted = [], set(layers)
+        for i, layer in enumerate(self.model):
+            x = layer(x)
+            if i in wanted:
+                feats.append(x)
+            if i >= max(layers):
+                break
+        return feats
+
+
+def _binomial(n: int) -> torch.Tensor:
+    """The n x n binomial blur of the anti-aliased CUT layers (Zhang 2019), summing to 1."""
+    import math
+
+    a = torch.tensor([math.comb(n - 1, k) for k in range(n)], dtype=torch.float32)
+    f = a[:, None] * a[None, :]
+    return f / f.sum()
+
+
+class BlurDownsample(nn.Module):
+    """The official CUT ``Downsample``: reflect-pad 1, 3x3 binomial blur per channel, stride 2.
+    ``filt`` is a buffer, as in official state dicts."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", _binomial(3)[None, None].repeat(channels, 1, 1, 1))
+        self.pad = nn.ReflectionPad2d(1)
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, ceil(H/2), ceil(W/2))
+        return nn.functional.conv2d(self.pad(x), self.filt, stride=2, groups=x.shape[1])
+
+
+class BlurUpsample(nn.Module):
+    """The official CUT ``Upsample``: replicate-pad 1, a 4x4 binomial transposed blur, stride 2,
+    cropped to exactly twice the size."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.register_buffer("filt", (_binomial(4) * 4)[None, None].repeat(channels, 1, 1, 1))
+        self.pad = nn.ReplicationPad2d(1)
+
+    def forward(self, x):  # (N, C, H, W) -> (N, C, 2H, 2W)
+        y = nn.functional.conv_transpose2d(self.pad(x), self.filt, stride=2, padding=2, groups=x.shape[1])
+        return y[:, :, 1:-1, 1:-1]
 
 
 def _unet_up(kind: str, cin: int, cout: int, bias: bool) -> nn.Module:

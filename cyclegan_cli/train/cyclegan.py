@@ -18,6 +18,9 @@ from cyclegan_cli.train import loop
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.pool import ImagePool
+from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
+from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.task import GANTask
 
 
@@ -58,7 +61,7 @@ class Discriminators(nn.Module):
 class CycleGANTask(GANTask):
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, generator, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
-                 channels_last, compile_nets, domains, options, dist, device, on_skip=None):
+                 channels_last, compile_nets, domains, options, dist, device, on_skip=None, augment=(), ema=0.0):
         self.device, self.dist = device, dist
         self.loss_kind, self.lambda_identity = loss, lambda_identity
         self.lambda_A, self.lambda_B = lambda_cycle  # A->B->A and B->A->B weights (the official lambda_A, lambda_B)
@@ -75,6 +78,9 @@ class CycleGANTask(GANTask):
                  "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
         # N(0, 0.02), the official --init_type normal
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
+        self.augment, self.ema = tuple(augment), ema
+        if ema:
+            add_ema(self.nets, self.specs, ["G_A", "G_B"])
         gens = Generators(self.nets["G_A"], self.nets["G_B"])
         discs = Discriminators(self.nets["D_A"], self.nets["D_B"], loss)
         self.gens = loop.wrap_ddp(gens, dist, device)
@@ -105,14 +111,15 @@ class CycleGANTask(GANTask):
         discs = self.discs.module if hasattr(self.discs, "module") else self.discs
         D_A, D_B = discs.D_A, discs.D_B
         identity = self.lambda_identity > 0
+        gen = self.step_generator(step) if self.augment else None
         # 1. generators: D frozen, GAN + cycle + identity losses
         for p in discs.parameters():
             p.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake_B, rec_A, fake_A, rec_B, idt_A, idt_B = self.gens(real_A, real_B, identity)
-            loss_G_A = g_loss(self.loss_kind, D_A(fake_B))
-            loss_G_B = g_loss(self.loss_kind, D_B(fake_A))
+            loss_G_A = g_loss(self.loss_kind, D_A(diff_augment(fake_B, self.augment, gen)))
+            loss_G_B = g_loss(self.loss_kind, D_B(diff_augment(fake_A, self.augment, gen)))
             loss_cycle_A = F.l1_loss(rec_A, real_A) * self.lambda_A
             loss_cycle_B = F.l1_loss(rec_B, real_B) * self.lambda_B
             loss_G = loss_G_A + loss_G_B + loss_cycle_A + loss_cycle_B
@@ -132,10 +139,13 @@ class CycleGANTask(GANTask):
         pooled_B = self.pool_fake_B.query(fake_B.detach().float())
         pooled_A = self.pool_fake_A.query(fake_A.detach().float())
         with autocast(self.device, self.amp):
-            loss_D_A, loss_D_B = self.discs(real_B, pooled_B, real_A, pooled_A)
+            aug = lambda x: diff_augment(x, self.augment, gen)  # noqa: E731
+            loss_D_A, loss_D_B = self.discs(aug(real_B), aug(pooled_B), aug(real_A), aug(pooled_A))
         self.scaler.scale(loss_D_A + loss_D_B).backward()
         self.scaler.step(self.opt_D)
         self.scaler.update()
+        if self.ema:
+            update_ema(self.nets, ["G_A", "G_B"], self.ema, step)
         losses.update(loss_G_A=loss_G_A, loss_G_B=loss_G_B, loss_cycle_A=loss_cycle_A,
                       loss_cycle_B=loss_cycle_B, loss_D_A=loss_D_A, loss_D_B=loss_D_B)
         return {k: v.detach().float() for k, v in losses.items()}
@@ -146,7 +156,7 @@ class CycleGANTask(GANTask):
         """Rows: real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
         from torchvision.utils import make_grid
 
-        G_A, G_B = self.nets["G_A"], self.nets["G_B"]
+        G_A, G_B = self.nets.get("G_A_ema", self.nets["G_A"]), self.nets.get("G_B_ema", self.nets["G_B"])
         was = G_A.training
         G_A.eval()
         G_B.eval()
@@ -218,6 +228,8 @@ def train_cyclegan(
     eval_metrics=("kid",),  # fid, kid, pr
     eval_num=500,  # samples (and real images) per evaluation
     eval_features="inception",  # the feature network: inception or a TorchScript file
+    augment=(),  # DiffAugment policy before the discriminators: color, translation, cutout
+    ema=0.0,  # EMA decay of the generators' weights (0: none)
     callbacks=None,  # loop.Callbacks: how progress is reported
 ) -> Path:
     """Train a CycleGAN on two folders; returns the run folder."""
@@ -240,6 +252,7 @@ def train_cyclegan(
     for flag, v in (("--lambda-cycle", lambda_cycle), ("--lambda-cycle-a", lambda_a), ("--lambda-cycle-b", lambda_b)):
         if not v >= 0:
             raise loop.UsageError(f"{flag} {v}: must be 0 or more")
+    check_decay(ema)
     cb = callbacks or loop.Callbacks()
     files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)  # one line per unreadable file
     files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
@@ -253,7 +266,8 @@ def train_cyclegan(
                                 norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_a,
                                 lambda_cycle_b=lambda_b, lambda_identity=lambda_identity,
                                 lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
-                                precision=precision, world_size=dist.world, domains=domains)
+                                precision=precision, world_size=dist.world, domains=domains,
+                                augment=",".join(augment) or "none", ema=ema)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
@@ -262,7 +276,7 @@ def train_cyclegan(
                         lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
                         decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
                         channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
-                        dist=dist, device=dev, on_skip=cb.on_notice)
+                        dist=dist, device=dev, on_skip=cb.on_notice, augment=augment, ema=ema)
     from cyclegan_cli.train.evaluation import evaluator_for
 
     evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)

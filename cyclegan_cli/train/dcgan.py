@@ -11,6 +11,8 @@ from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import SingleDataset, epoch_order, scan_folder
 from cyclegan_cli.models.dcgan import init_dcgan_weights
 from cyclegan_cli.train import loop
+from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.task import GANTask
@@ -21,12 +23,15 @@ DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2
 
 class DCGANTask(GANTask):
     def __init__(self, files, *, nz, ngf, ndf, image_size, flip, loss, lr, beta1, seed, precision,
-                 channels_last, compile_nets, options, dist, device, sample_count=64, on_skip=None):
+                 channels_last, compile_nets, options, dist, device, sample_count=64, on_skip=None, augment=(), ema=0.0):
         self.device, self.dist, self.loss_kind, self.lr = device, dist, loss, lr
         self.seed, self.options, self.nz, self.image_size = seed, options, nz, image_size
         specs = {"G": ("dcgan_generator", {"nz": nz, "ngf": ngf, "nc": 3, "image_size": image_size}),
                  "D": ("dcgan_discriminator", {"ndf": ndf, "nc": 3, "image_size": image_size})}
         self._build_nets(specs, init_dcgan_weights, device, precision, channels_last, seed)
+        self.augment, self.ema = tuple(augment), ema
+        if ema:
+            add_ema(self.nets, self.specs, ["G"])
         self.G = loop.wrap_ddp(self.nets["G"], dist, device)
         self.D = loop.wrap_ddp(self.nets["D"], dist, device)
         if compile_nets:
@@ -52,12 +57,13 @@ class DCGANTask(GANTask):
         # noise from (seed, rank, step): the same after a resume, different on every rank
         gen = torch.Generator(device=self.device).manual_seed(hash((self.seed, self.dist.rank, step)) & 0x7FFFFFFF)
         z = torch.randn(n, self.nz, 1, 1, device=self.device, generator=gen)
+        aug_gen = self.step_generator(step) if self.augment else None
         # 1. discriminator: real vs fake, as in the examples (two forwards, two backwards)
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake = self.G(z)
-            out_real = self.D(real)
-            out_fake = self.D(fake.detach())
+            out_real = self.D(diff_augment(real, self.augment, aug_gen))
+            out_fake = self.D(diff_augment(fake.detach(), self.augment, aug_gen))
             loss_D = d_loss(self.loss_kind, out_real, out_fake)
             if self.loss_kind == "wgangp":
                 loss_D = loss_D + GP_WEIGHT * gradient_penalty(self.D, real, fake.detach())
@@ -66,10 +72,12 @@ class DCGANTask(GANTask):
         # 2. generator
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_G = g_loss(self.loss_kind, self.D(fake))
+            loss_G = g_loss(self.loss_kind, self.D(diff_augment(fake, self.augment, aug_gen)))
         self.scaler.scale(loss_G).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
+        if self.ema:
+            update_ema(self.nets, ["G"], self.ema, step)
         return {"loss_D": loss_D.detach().float(), "loss_G": loss_G.detach().float(),
                 "D_real": out_real.detach().float().mean(), "D_fake": out_fake.detach().float().mean()}
 
@@ -77,7 +85,7 @@ class DCGANTask(GANTask):
     def save_samples(self, path: Path) -> None:
         from torchvision.utils import make_grid
 
-        G = self.nets["G"]
+        G = self.nets.get("G_ema", self.nets["G"])
         was = G.training
         G.eval()
         imgs = G(self.fixed_z.to(self.device)).float().cpu()
@@ -124,6 +132,8 @@ def train_dcgan(
     eval_metrics=("kid",),  # fid, kid, pr
     eval_num=500,  # samples (and real images) per evaluation
     eval_features="inception",  # the feature network: inception or a TorchScript file
+    augment=(),  # DiffAugment policy before the discriminator: color, translation, cutout
+    ema=0.0,  # EMA decay of the generator's weights (0: none)
     callbacks=None,
 ) -> Path:
     """Train a DCGAN on one folder; returns the run folder."""
@@ -132,6 +142,7 @@ def train_dcgan(
     if image_size not in DCGAN_SIZES:
         sizes = ", ".join(map(str, DCGAN_SIZES[:-1])) + f" or {DCGAN_SIZES[-1]}"
         raise loop.UsageError(f"--size {image_size}: DCGAN takes {sizes}")
+    check_decay(ema)
     cb = callbacks or loop.Callbacks()
     files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file
     dist, dev = loop.start_process(device, seed, deterministic, cb)
@@ -141,13 +152,13 @@ def train_dcgan(
     options = loop.options_dict(folder=Path(folder).resolve(), epochs=epochs, max_steps=total, batch_size=batch_size,
                                 image_size=image_size, nz=nz, ngf=ngf, ndf=ndf, flip=flip, loss=loss, lr=lr,
                                 beta1=beta1, seed=seed, deterministic=deterministic, precision=precision,
-                                world_size=dist.world)
+                                world_size=dist.world, augment=",".join(augment) or "none", ema=ema)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "dcgan", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
     task = DCGANTask(files, nz=nz, ngf=ngf, ndf=ndf, image_size=image_size, flip=flip, loss=loss, lr=lr, beta1=beta1,
                      seed=seed, precision=precision, channels_last=channels_last, compile_nets=compile,
-                     options=options, dist=dist, device=dev, on_skip=cb.on_notice)
+                     options=options, dist=dist, device=dev, on_skip=cb.on_notice, augment=augment, ema=ema)
     from cyclegan_cli.train.evaluation import evaluator_for
 
     evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)

@@ -52,7 +52,8 @@ def samples(task, n: int) -> np.ndarray:
     from cyclegan_cli.data.datasets import to_tensor
     from cyclegan_cli.infer.evaluate import clean_resize, dcgan_samples
 
-    G = task.nets["G_A"] if "G_A" in task.nets else task.nets["G"]
+    name = "G_A" if "G_A" in task.nets else "G"
+    G = task.nets.get(name + "_ema", task.nets[name])  # the moving average, as translate and sample use it
     was = G.training
     G.eval()
     out = []

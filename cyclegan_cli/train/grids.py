@@ -9,7 +9,7 @@ from pathlib import Path
 def save_grid(grid, path: Path, row_labels: list[str] | None = None, title: str = "") -> None:
     """``grid`` ((3, H, W) float tensor in [0, 1], as torchvision's make_grid gives) as a PNG, with
     each row's label in a left margin (and a title line above), written atomically."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     from cyclegan_cli.data.images import save_image_atomic
 
@@ -19,6 +19,9 @@ def save_grid(grid, path: Path, row_labels: list[str] | None = None, title: str 
         canvas = Image.new("RGB", (im.width + margin, im.height + top), "white")
         canvas.paste(im, (margin, top))
         d = ImageDraw.Draw(canvas)
+        # Pillow's bitmap font: 6 px a character, spaces included (its default FreeType font draws a
+        # space 2 px wide: "-> A again" read "-> Aagain"); the margin above counts 6 px a character
+        d.font = ImageFont.load_default_imagefont() if hasattr(ImageFont, "load_default_imagefont") else ImageFont.load_default()
         if title:
             d.text((margin + 2, 2), title, fill=(0, 0, 0))
         if row_labels:

@@ -142,7 +142,7 @@ LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a ru
 def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True,
                 dist: "Dist | None" = None) -> tuple[Path, bool]:
     """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
-    from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
+    from cyclegan_cli.zoo.runs import OPTIONS_FILE, checkpoint_steps, read_options
 
     from cyclegan_cli.zoo.names import check_free_user_name, check_name
 
@@ -165,6 +165,9 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
             raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
                              "or another --name")
         length = {k: options[k] for k in LENGTH_OPTIONS if k in options}
+        done = checkpoint_steps(run_dir)
+        if done and (length.get("max_steps") or done[-1]) < done[-1]:
+            return run_dir, True  # already past it: fit() says so and trains nothing; the run keeps its length
         if main and any(old.get(k) != v for k, v in length.items()):
             _write_options(run_dir, {**old, **length})
         return run_dir, True
@@ -302,6 +305,10 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
         state = LoopState(resume["step"], resume["epoch"], resume["pos"])
         set_rng_state(resume["rng"])
         cb.on_notice(f"resuming {run_dir.name} from step {state.step}")
+        if state.step > max_steps:  # nothing to train, and nothing to save (the stats stay whole too)
+            cb.on_notice(f"run {run_dir.name} is already at step {state.step:,}, past --max-steps {max_steps:,}: "
+                         "nothing to train (a larger --max-steps continues it)")
+            return {}
     if dist.main:
         _truncate_stats(run_dir / "stats.jsonl", state.step)
         if state.step:  # loss.png marks where a run was resumed

@@ -16,6 +16,8 @@ from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_folders, scan_folder
 from cyclegan_cli.models.cyclegan import check_upsample, init_weights
 from cyclegan_cli.train import loop
+from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
 from cyclegan_cli.train.task import GANTask
@@ -24,7 +26,7 @@ from cyclegan_cli.train.task import GANTask
 class Pix2PixTask(GANTask):
     def __init__(self, pairs, *, ngf, ndf, upsample, size, load_size, flip, loss, lambda_l1, lr, beta1, epochs, decay_epochs,
                  seed, precision, channels_last, compile_nets, direction, domains, options, dist, device,
-                 on_skip=None):
+                 on_skip=None, augment=(), ema=0.0):
         self.device, self.dist, self.loss_kind, self.lambda_l1 = device, dist, loss, lambda_l1
         self.lr, self.epochs, self.decay_epochs, self.seed = lr, epochs, decay_epochs, seed
         self.size, self.domains, self.options = size, domains, options
@@ -34,6 +36,9 @@ class Pix2PixTask(GANTask):
         d_args = {"input_nc": 6, "ndf": ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
         specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
+        self.augment, self.ema = tuple(augment), ema
+        if ema:
+            add_ema(self.nets, self.specs, ["G_A"])
         self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
         self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
         if compile_nets:
@@ -66,8 +71,11 @@ class Pix2PixTask(GANTask):
         # 1. discriminator on (input, target) against (input, generated), no image pool
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_D = d_loss(self.loss_kind, self.D(torch.cat([real_in, real_out], 1)),
-                            self.D(torch.cat([real_in, fake.detach()], 1))) * 0.5
+            # DiffAugment takes the (input, output) pair as one 6-channel image: both move together
+            gen = self.step_generator(step) if self.augment else None
+            aug = lambda x: diff_augment(x, self.augment, gen)  # noqa: E731
+            loss_D = d_loss(self.loss_kind, self.D(aug(torch.cat([real_in, real_out], 1))),
+                            self.D(aug(torch.cat([real_in, fake.detach()], 1)))) * 0.5
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
         # 2. generator: fool D, and stay close to the target (L1)
@@ -75,13 +83,15 @@ class Pix2PixTask(GANTask):
             p.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
-            loss_G_GAN = g_loss(self.loss_kind, self.D(torch.cat([real_in, fake], 1)))
+            loss_G_GAN = g_loss(self.loss_kind, self.D(aug(torch.cat([real_in, fake], 1))))
             loss_G_L1 = F.l1_loss(fake, real_out) * self.lambda_l1
         self.scaler.scale(loss_G_GAN + loss_G_L1).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
         for p in D.parameters():
             p.requires_grad_(True)
+        if self.ema:
+            update_ema(self.nets, ["G_A"], self.ema, step)
         return {"loss_G_GAN": loss_G_GAN.detach().float(), "loss_G_L1": loss_G_L1.detach().float(),
                 "loss_D": loss_D.detach().float()}
 
@@ -92,7 +102,7 @@ class Pix2PixTask(GANTask):
 
         from cyclegan_cli.models.cyclegan import for_translation
 
-        G = for_translation(self.nets["G_A"])  # as translate runs it: per-image statistics, no dropout
+        G = for_translation(self.nets.get("G_A_ema", self.nets["G_A"]))  # as translate runs it: per-image statistics, no dropout
         x = self.fixed_in.to(self.device)
         rows = torch.cat([x, G(x), self.fixed_target.to(self.device)]).float().cpu()
         save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path,
@@ -137,6 +147,8 @@ def train_pix2pix(
     save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
     keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
     domains=None,  # names of the input and target domains (default the folder names)
+    augment=(),  # DiffAugment policy before the discriminator (the pair as one image)
+    ema=0.0,  # EMA decay of the generator's weights (0: none)
     callbacks=None,
 ) -> Path:
     """Train pix2pix on paired folders (or one aligned folder); returns the run folder."""
@@ -152,6 +164,7 @@ def train_pix2pix(
     if load_size < size:
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
     check_upsample(upsample)
+    check_decay(ema)
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
         pairs = pair_folders(Path(folder_a), Path(folder_b), on_skip=cb.on_notice)
@@ -172,14 +185,15 @@ def train_pix2pix(
                                 max_steps=total, batch_size=batch_size, size=size, load_size=load_size, flip=flip,
                                 ngf=ngf, ndf=ndf, upsample=upsample, loss=loss, lambda_l1=lambda_l1, lr=lr, beta1=beta1, seed=seed,
                                 deterministic=deterministic, precision=precision, world_size=dist.world,
-                                domains=domains)
+                                domains=domains, augment=",".join(augment) or "none", ema=ema)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "pix2pix", options, dist.main, dist)
     dist.barrier()
     options["name"] = run_dir.name
     task = Pix2PixTask(pairs, ngf=ngf, ndf=ndf, upsample=upsample, size=size, load_size=load_size, flip=flip, loss=loss,
                        lambda_l1=lambda_l1, lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed,
                        precision=precision, channels_last=channels_last, compile_nets=compile, direction=direction,
-                       domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice)
+                       domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice,
+                       augment=augment, ema=ema)
     loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
              sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
              dist=dist, device=dev, callbacks=cb)

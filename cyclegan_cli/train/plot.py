@@ -90,10 +90,18 @@ def _chart(series: dict[str, list[tuple[float, float]]], title: str, marks: list
     save_image_atomic(im, Path(out))
 
 
+# the one short name of each logged loss: in loss.png's legend and on the terminal's progress line
+SHORT_LOSS_NAMES = {"loss_cycle_A": "cyc_A", "loss_cycle_B": "cyc_B", "loss_idt_A": "idt_A", "loss_idt_B": "idt_B"}
+
+
+def loss_label(key: str) -> str:
+    return SHORT_LOSS_NAMES.get(key, key.replace("loss_", ""))
+
+
 def plot_losses(stats: Path, out: Path) -> None:
     rows = read_stats(stats)
     keys = sorted({k for r in rows for k in r if k.startswith("loss")})
-    series = {k.replace("loss_", ""): [(r["step"], r[k]) for r in rows if k in r] for k in keys}
+    series = {loss_label(k): [(r["step"], r[k]) for r in rows if k in r] for k in keys}
     marks = [r["step"] for r in rows if r.get("event") == "resume"]
     _chart(series, "losses (light: as logged; dark: smoothed)", marks, out)
 

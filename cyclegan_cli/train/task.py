@@ -12,10 +12,10 @@ class GANTask:
     def _build_nets(self, specs: dict, init, device: torch.device, precision: str, channels_last, seed: int) -> None:
         """Precision and memory format for ``device``, then every net of ``specs`` (name -> (arch,
         args)) built, initialised by ``init`` from ``seed`` and moved to the device."""
-        from cyclegan_cli.device import autocast_dtype, memory_format
+        from cyclegan_cli.device import memory_format, training_dtype
         from cyclegan_cli.models import build
 
-        self.amp = autocast_dtype(device, precision)
+        self.amp = training_dtype(device, precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
         self.mem = memory_format(device, channels_last)
         self.specs = specs
@@ -29,6 +29,12 @@ class GANTask:
     def _optimizers(self, lr: float, beta1: float, g_params, d_params) -> None:
         self.opt_G = torch.optim.Adam(g_params, lr=lr, betas=(beta1, 0.999))
         self.opt_D = torch.optim.Adam(d_params, lr=lr, betas=(beta1, 0.999))
+
+    def step_generator(self, step: int) -> torch.Generator:
+        """A CPU generator seeded by (seed, rank, step) for a step's own random draws (augmentation,
+        patch sampling, flips): the same after a resume, whenever the global generator was last used."""
+        rank = getattr(getattr(self, "dist", None), "rank", 0)
+        return torch.Generator().manual_seed(hash((self.seed, rank, step, 1)) & 0x7FFFFFFF)
 
     def current_lr(self) -> float:
         return self.opt_G.param_groups[0]["lr"]

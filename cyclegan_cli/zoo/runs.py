@@ -80,12 +80,26 @@ def is_run_dir(d: Path) -> bool:
     return (Path(d) / OPTIONS_FILE).is_file()
 
 
-def register(run_dir: Path) -> RunInfo:
+def last_change(run_dir: Path) -> float:
+    """When the run last wrote its options, stats or a checkpoint (the folder's own record)."""
+    run_dir = Path(run_dir)
+    files = [run_dir / OPTIONS_FILE, run_dir / "stats.jsonl",
+             *(checkpoint_dir(run_dir, s) for s in checkpoint_steps(run_dir))]
+    times = []
+    for f in files:
+        try:
+            times.append(f.stat().st_mtime)
+        except OSError:
+            pass
+    return max(times, default=time.time())
+
+
+def register(run_dir: Path, updated: float | None = None) -> RunInfo:
     run_dir = Path(run_dir).resolve()
     opts = read_options(run_dir)
     steps = checkpoint_steps(run_dir)
     info = RunInfo(name=opts.get("name", run_dir.name), path=str(run_dir), kind=opts.get("kind", "?"),
-                   last_step=steps[-1] if steps else 0, updated=time.time())
+                   last_step=steps[-1] if steps else 0, updated=time.time() if updated is None else updated)
     with closing(_connect()) as con, con:
         con.execute(f"INSERT OR REPLACE INTO run_paths ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
                     (info.name, info.path, info.kind, info.last_step, info.updated))
@@ -112,7 +126,7 @@ def scan(folders: list[Path] | None = None) -> list[RunInfo]:
                     candidates.add(d.resolve())
     with closing(_connect()) as con, con:
         con.execute("DELETE FROM run_paths")
-    return [register(p) for p in sorted(candidates)]
+    return [register(p, updated=last_change(p)) for p in sorted(candidates)]  # a scan changes no run
 
 
 def find_run(name: str, runs_dir: Path | None = None) -> RunInfo | None:

@@ -63,7 +63,7 @@ def main() -> None:
     refs = [quality.pencil(x) for x in images]
     rows = []
     for step in checkpoint_steps(a.run_dir):
-        model = load_model(checkpoint_dir(a.run_dir, step), nets=["G_A"])
+        model = load_model(checkpoint_dir(a.run_dir, step), nets=["G_A", "G_A_ema"])  # the EMA where kept
         fwd = Translator(model.generator("AtoB"), model.config, device="cpu", backend="torch")
         with torch.inference_mode():
             s = [quality.scores(fwd.run_image(x), r) for x, r in zip(images, refs)]

@@ -1,0 +1,192 @@
+"""Flicker of the shipped photo2sketch on video, per frame against --stabilize, on three clips.
+
+    python benchmarks/temporal.py [--model photo2sketch] [--frames 48] [--json] [--keep DIR]
+
+No real video ships with the project and nothing can be downloaded, so the three clips are made
+here from the held-out photos (see examples/README.md for their sources and licences), at
+480x270, 24 fps, H.264 crf 20 (so with a real codec's noise):
+
+- fixed camera: boats.jpg still, a sprite (the cat's head from cat.jpg) crossing it, sensor noise
+  (sigma 2.5 gray levels a pixel a frame) and a slow exposure drift of +-2 levels;
+- moving camera: mountains.jpg, a slow pan and a 15 % zoom (sub-pixel motion), sensor noise 1.5;
+- animation: forest.jpg and the cat's head made flat-shaded (bilateral filter, 6 levels a channel,
+  dark outlines), the background panning and the sprite moving, drawn "on twos" (12 drawings a
+  second, each held two frames), no noise.
+
+For each clip: the warping error (``cyclegan_cli.infer.temporal``: Farneback flow, not the DIS flow
+of the stabiliser) of the input, of the per-frame output and of the stabilised output, before
+encoding; what each output adds over the input; and per-frame quality against the pencil sketch of
+each input frame (mean abs. difference and edge correlation, as benchmarks/quality.py). The
+stabilised frames are the per-frame outputs run through the same Stabilizer ``translate_video``
+uses; the first clip is also translated end to end by ``translate_video`` to check they are equal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from quality import edge_correlation, gray, pencil  # noqa: E402
+
+W, H, FPS = 480, 270, 24
+
+
+def photo(name: str) -> np.ndarray:
+    for folder in (REPO / "examples" / "photos", REPO / "benchmarks" / "heldout"):
+        if (folder / name).exists():
+            return np.asarray(Image.open(folder / name).convert("RGB"))
+    raise FileNotFoundError(name)
+
+
+def sprite() -> tuple[np.ndarray, np.ndarray]:
+    """The cat's head from cat.jpg and a soft elliptical mask."""
+    cat = photo("cat.jpg")[20:330, 40:440]
+    cat = cv2.resize(cat, (120, 96), interpolation=cv2.INTER_AREA)
+    mask = np.zeros(cat.shape[:2], np.float32)
+    cv2.ellipse(mask, (60, 48), (56, 44), 0, 0, 360, 1.0, -1)
+    return cat, cv2.GaussianBlur(mask, (0, 0), 2)[..., None]
+
+
+def paste(bg: np.ndarray, fg: np.ndarray, mask: np.ndarray, x: float, y: float) -> np.ndarray:
+    """``fg`` at a sub-pixel position (x, y) over ``bg``."""
+    m = np.float32([[1, 0, x], [0, 1, y]])
+    f = cv2.warpAffine(fg, m, (bg.shape[1], bg.shape[0]), flags=cv2.INTER_LINEAR)
+    a = cv2.warpAffine(mask, m, (bg.shape[1], bg.shape[0]), flags=cv2.INTER_LINEAR)[..., None]
+    return (bg * (1 - a) + f * a).astype(np.float32)
+
+
+def noisy(frame: np.ndarray, rng, sigma: float, offset: float = 0.0) -> np.ndarray:
+    return np.clip(frame + offset + rng.normal(0, sigma, frame.shape), 0, 255).astype(np.uint8)
+
+
+def fixed_camera(n: int) -> list[np.ndarray]:
+    bg = photo("boats.jpg")[25:25 + H, 16:16 + W].astype(np.float32)
+    cat, mask = sprite()
+    rng = np.random.default_rng(1)
+    return [noisy(paste(bg, cat, mask, -120 + (W + 120) * t / (n - 1), 120 + 10 * np.sin(t / 5)), rng, 2.5,
+                  2 * np.sin(2 * np.pi * t / n)) for t in range(n)]
+
+
+def moving_camera(n: int) -> list[np.ndarray]:
+    src = photo("mountains.jpg").astype(np.float32)  # 512x384
+    rng = np.random.default_rng(2)
+    frames = []
+    for t in range(n):
+        s = t / (n - 1)
+        scale = 1.0 + 0.15 * s  # zoom in
+        w, h = 420 / scale, 236 / scale
+        x0, y0 = 20 + 60 * s + (420 - w) / 2, 60 + 30 * s + (236 - h) / 2
+        m = np.float32([[W / w, 0, -x0 * W / w], [0, H / h, -y0 * H / h]])
+        frames.append(noisy(cv2.warpAffine(src, m, (W, H), flags=cv2.INTER_LINEAR), rng, 1.5))
+    return frames
+
+
+def cartoon(rgb: np.ndarray) -> np.ndarray:
+    smooth = rgb
+    for _ in range(3):
+        smooth = cv2.bilateralFilter(smooth, 9, 40, 7)
+    flat = (smooth // 43) * 43 + 21  # 6 levels a channel
+    edges = cv2.adaptiveThreshold(cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 5), 255,
+                                  cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 11, 9)
+    return (flat * (edges[..., None] > 0)).astype(np.uint8)
+
+
+def animation(n: int) -> list[np.ndarray]:
+    bg = cartoon(photo("forest.jpg")).astype(np.float32)  # 512x320
+    cat, mask = sprite()
+    cat = cartoon(cat)
+    frames = []
+    for t in range(n):
+        d = t // 2 * 2  # drawn on twos
+        view = bg[20:20 + H, 8 + d // 2:8 + d // 2 + W]
+        frames.append(np.clip(paste(view, cat, mask, 40 + 6 * d, 150 - 2 * d), 0, 255).astype(np.uint8))
+    return frames
+
+
+CLIPS = {"fixed camera": fixed_camera, "moving camera": moving_camera, "animation": animation}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="photo2sketch")
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--keep", type=Path, help="keep the clips and the outputs (as MP4) here")
+    a = ap.parse_args()
+    import torch
+
+    from cyclegan_cli.data.video import read_frames, write_frames_mp4
+    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.infer.stabilize import Stabilizer
+    from cyclegan_cli.infer.temporal import warping_error
+    from cyclegan_cli.infer.video import translate_video
+    from cyclegan_cli.zoo.resolve import load
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = load(a.model)
+    net = Translator(model.generator("AtoB"), model.config, device="cpu")  # the CLI's defaults
+    folder = a.keep or Path(tempfile.mkdtemp(prefix="ganctl-temporal-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (kind, make) in enumerate(CLIPS.items()):
+        clip = folder / f"{kind.replace(' ', '-')}.mp4"
+        write_frames_mp4(np.stack(make(a.frames)), clip, fps=FPS, crf=20)
+        frames = list(read_frames(clip))
+        t0 = time.perf_counter()
+        per_frame = [net(f[None])[0] for f in frames]
+        t_net = time.perf_counter() - t0
+        stab = Stabilizer()
+        t0 = time.perf_counter()
+        stable = [stab.apply(o, stab.motion(f)) for f, o in zip(frames, per_frame)]
+        t_stab = time.perf_counter() - t0
+        if i == 0:  # the shipped path gives the same frames
+            out = folder / "e2e"
+            translate_video(net, clip, folder / "unused.mp4", frames_out=out)
+            e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / clip.stem).glob("*.png"))]
+            assert len(e2e) == len(stable) and all(np.array_equal(x, y) for x, y in zip(e2e, stable)), "end to end differs"
+        if a.keep:
+            write_frames_mp4(np.stack(per_frame), folder / f"{clip.stem}-per-frame.mp4", fps=FPS)
+            write_frames_mp4(np.stack(stable), folder / f"{clip.stem}-stabilized.mp4", fps=FPS)
+        e_pf, e_st = warping_error(frames, per_frame), warping_error(frames, stable)
+        refs = [pencil(f) for f in frames]
+
+        def quality(outs):
+            mad = np.mean([np.abs(gray(o).astype(np.float32) - r.astype(np.float32)).mean() for o, r in zip(outs, refs)])
+            return float(mad), float(np.mean([edge_correlation(o, r) for o, r in zip(outs, refs)]))
+
+        (mad_pf, edg_pf), (mad_st, edg_st) = quality(per_frame), quality(stable)
+        rows.append({"clip": kind, "frames": len(frames), "cuts": stab.cuts, "input": e_pf["input"],
+                     "per_frame": e_pf["output"], "stabilized": e_st["output"],
+                     "added_per_frame": e_pf["added"], "added_stabilized": e_st["added"],
+                     "ratio": e_st["added"] / e_pf["added"] if e_pf["added"] > 0 else None,
+                     "mad_per_frame": mad_pf, "mad_stabilized": mad_st, "edges_per_frame": edg_pf,
+                     "edges_stabilized": edg_st, "net_s_per_frame": t_net / len(frames),
+                     "stabilizer_s_per_frame": t_stab / len(frames)})
+    if a.json:
+        print(json.dumps({"model": a.model, "size": f"{W}x{H}", "clips": rows}, indent=1))
+        return
+    print(f"{a.model} on {W}x{H} clips, {a.frames} frames at {FPS} fps, H.264 crf 20; warping error in gray levels")
+    print(f"{'clip':<15}{'input':>7}{'per-frame':>10}{'stable':>8} | {'added: per-frame':>16}{'stable':>8}{'ratio':>7} | "
+          f"{'mad pf/st':>11} | {'edges pf/st':>11} | {'s/frame net, stabiliser':>24}")
+    for r in rows:
+        print(f"{r['clip']:<15}{r['input']:7.2f}{r['per_frame']:10.2f}{r['stabilized']:8.2f} | "
+              f"{r['added_per_frame']:16.2f}{r['added_stabilized']:8.2f}{r['ratio']:7.2f} | "
+              f"{r['mad_per_frame']:5.1f}/{r['mad_stabilized']:<5.1f} | {r['edges_per_frame']:5.3f}/{r['edges_stabilized']:<5.3f} | "
+              f"{r['net_s_per_frame']:11.2f} {r['stabilizer_s_per_frame']:9.3f}")
+    print("targets: added error stabilised <= 1/3 of per-frame; mad within +3, edges within -0.03 of per-frame")
+
+
+if __name__ == "__main__":
+    main()

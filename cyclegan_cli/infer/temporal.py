@@ -1,0 +1,93 @@
+"""Warping error: how much a video changes from frame to frame beyond what its motion explains.
+
+For each pair of consecutive frames, the optical flow of the *input* video (Farneback, so not the
+DIS flow the stabiliser uses) carries the previous frame onto the current one; the error is the
+mean absolute difference (gray levels, 0-255, over the three channels) between the current frame
+and the carried-over previous one, over the pixels whose motion is reliable (the forward and
+backward flows agree, and the motion stays inside the frame), averaged over all pairs. Measured on
+the output video it is its flicker plus whatever the input itself changes; measured on the input
+the same way, the latter alone; the difference is what the translation adds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from cyclegan_cli.errors import UsageError
+
+FB_ALPHA, FB_BETA = 0.01, 0.5  # the forward-backward check of Sundaram et al. (2010)
+
+
+def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(H, W, 2): for each pixel of ``a``, where it is in ``b``."""
+    return cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=4, winsize=15, iterations=3,
+                                        poly_n=5, poly_sigma=1.2, flags=0)
+
+
+def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(grid (H, W, 2) float32: where each pixel of ``gray`` was in ``prev_gray``, mask (H, W) bool)."""
+    h, w = gray.shape
+    back = _flow(gray, prev_gray)
+    fwd = _flow(prev_gray, gray)
+    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))) + back
+    fwd_there = cv2.remap(fwd, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mask = ((back + fwd_there) ** 2).sum(-1) <= FB_ALPHA * ((back**2).sum(-1) + (fwd_there**2).sum(-1)) + FB_BETA
+    mask &= (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
+    return grid, mask
+
+
+def pair_error(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray) -> float | None:
+    """Mean |cur - prev carried along grid| over ``mask`` (gray levels), None when the mask is empty."""
+    if not mask.any():
+        return None
+    warped = cv2.remap(prev, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    diff = np.abs(cur.astype(np.float32) - warped.astype(np.float32))
+    return float(diff[mask].mean())
+
+
+def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
+                  on_progress: Callable[[int], None] | None = None) -> dict:
+    """Frames of an input video and of its translation (same count) -> {"frames", "pairs",
+    "output", "input", "added"} (None for errors when no pair has reliable motion). Outputs of
+    another size than their inputs are compared with the inputs resized to them."""
+    prev_in = prev_out = prev_gray = None
+    err_out, err_in, n = [], [], 0
+    it_in, it_out = iter(inputs), iter(outputs)
+    while True:
+        a, b = next(it_in, None), next(it_out, None)
+        if a is None or b is None:
+            if a is not None or b is not None:
+                more = "input" if a is not None else "output"
+                rest = 1 + sum(1 for _ in (it_in if a is not None else it_out))
+                raise UsageError(f"the {more} video has {rest} frame(s) more than the other: "
+                                 "give the input the output was made from (cut the same way)")
+            break
+        n += 1
+        if a.shape[:2] != b.shape[:2]:
+            a = cv2.resize(a, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+        if prev_gray is not None and prev_gray.shape == gray.shape:
+            grid, mask = reliable_grid(prev_gray, gray)
+            eo, ei = pair_error(grid, mask, prev_out, b), pair_error(grid, mask, prev_in, a)
+            if eo is not None:
+                err_out.append(eo)
+                err_in.append(ei)
+        prev_in, prev_out, prev_gray = a, b, gray
+        if on_progress:
+            on_progress(n)
+    out = float(np.mean(err_out)) if err_out else None
+    inp = float(np.mean(err_in)) if err_in else None
+    return {"frames": n, "pairs": len(err_out), "output": out, "input": inp,
+            "added": None if out is None else out - inp}
+
+
+def video_warping_error(input_video: Path, output_video: Path, on_progress: Callable[[int], None] | None = None) -> dict:
+    """:func:`warping_error` of two video files, with their paths in the result."""
+    from cyclegan_cli.data.video import read_frames
+
+    result = warping_error(read_frames(Path(input_video)), read_frames(Path(output_video)), on_progress)
+    return {"input_video": str(input_video), "output_video": str(output_video), **result}

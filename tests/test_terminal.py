@@ -1,0 +1,120 @@
+"""A person in a terminal piping results: stderr is a terminal (the live progress display runs), stdout
+is a pipe, and every result still reaches the pipe, none of it the screen."""
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from conftest import save_rgb
+
+BAR = "━"  # Rich's bar: proof that the live display ran
+
+
+def run_in_terminal(*args, timeout=300):
+    """ganctl with a pseudo-terminal on stderr and a pipe on stdout: (exit code, stdout, screen)."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
+    p = subprocess.Popen([sys.executable, "-m", "cyclegan_cli", *map(str, args)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    screen = bytearray()
+
+    def drain():  # the child blocks once the terminal's buffer is full
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            screen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    out = p.stdout.read().decode()
+    code = p.wait(timeout=timeout)
+    reader.join(timeout=30)
+    os.close(master)
+    return code, out, screen.decode(errors="replace")
+
+
+def on_screen(text: str, screen: str) -> bool:
+    """Whether ``text`` was drawn, wherever the 80-column terminal wrapped it (spaces ignored)."""
+    return re.sub(r"\s", "", text) in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\s", "", screen)
+
+
+def test_translate_results_reach_the_pipe_with_a_terminal_on_stderr(tmp_path, tiny_cyclegan):
+    ins = [save_rgb(tmp_path / "in" / f"{i}.png", 16, 16, seed=i) for i in range(3)]
+    base = ["translate", *ins, "--model", tiny_cyclegan, "--out", tmp_path / "o"]
+
+    code, out, screen = run_in_terminal(*base, "--dry-run")
+    assert code == 0, screen
+    assert BAR in screen
+    assert out.splitlines() == [f"{p} -> {tmp_path / 'o' / p.name}" for p in ins]
+    assert not on_screen(str(ins[0]), screen)
+
+    code, out, screen = run_in_terminal(*base)
+    assert code == 0, screen
+    assert out.splitlines() == [str(tmp_path / "o" / p.name) for p in ins]
+    assert not on_screen(str(tmp_path / "o" / "0.png"), screen) and "3 converted" in screen
+
+    code, out, screen = run_in_terminal(*base, "--json")
+    assert code == 0, screen
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["status"] for r in rows] == ["skipped"] * 3 and '"status"' not in screen
+
+
+def test_train_results_reach_the_pipe_with_a_terminal_on_stderr(tmp_path):
+    from test_train import make_domains
+
+    a, b = make_domains(tmp_path, n=2)
+    base = ["train", a, b, "--runs-dir", tmp_path / "runs", "--size", "32", "--load-size", "32", "--ngf", "4",
+            "--ndf", "4", "--blocks", "1", "--log-every", "2", "--workers", "0"]
+    code, out, screen = run_in_terminal(*base, "--name", "plain", "--max-steps", "2")
+    assert code == 0, screen
+    assert BAR in screen
+    assert out.strip() == str(tmp_path / "runs" / "plain")
+
+    code, out, screen = run_in_terminal(*base, "--name", "js", "--max-steps", "4", "--json")
+    assert code == 0, screen
+    events = [json.loads(line)["event"] for line in out.splitlines()]
+    # the step lines are printed while the live display runs
+    assert events.count("step") == 2 and events[-1] == "done", out
+    assert '"event"' not in screen
+
+
+def test_other_files_are_skipped_with_a_reason_and_the_counts_agree(tmp_path, tiny_cyclegan):
+    """A folder with two images and a text file, and a missing path: four inputs, four results;
+    the bar's total, the --json rows and the summary count the same four."""
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    save_rgb(tmp_path / "in" / "b.png", 16, 16, seed=1)
+    (tmp_path / "in" / "notes.txt").write_text("not a picture")
+    args = ["translate", tmp_path / "in", tmp_path / "missing.png", "--model", tiny_cyclegan, "--out", tmp_path / "o"]
+    code, out, screen = run_in_terminal(*args, "-v")
+    assert code == 1, screen
+    assert out.splitlines() == [str(tmp_path / "o" / "in" / "a.png"), str(tmp_path / "o" / "in" / "b.png")]
+    assert "4/4" in screen, screen
+    assert on_screen(f"skipped {tmp_path / 'in' / 'notes.txt'}: not an image or video", screen)
+    assert on_screen("2 converted, 1 skipped (not an image or video), 1 failed", screen)
+    code, out, screen = run_in_terminal(*args, "--json")  # again: the images are there now
+    assert code == 1, screen
+    rows = {Path(r["input"]).name: r for r in map(json.loads, out.splitlines())}
+    assert rows["notes.txt"]["status"] == "skipped" and rows["notes.txt"]["reason"] == "not an image or video"
+    assert [rows[n]["status"] for n in ("a.png", "b.png", "missing.png")] == ["skipped", "skipped", "failed"]
+    assert "4/4" in screen and on_screen("0 converted, 3 skipped (1 not an image or video, 2 exist), 1 failed", screen)
+
+
+def test_video_progress_shows_frames_of_the_total(tmp_path, tiny_cyclegan):
+    from test_video import make_video
+
+    src = make_video(tmp_path / "clip.mp4", w=32, h=24, fps=10, seconds=2, audio=False)
+    code, out, screen = run_in_terminal("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o")
+    assert code == 0, screen
+    assert out.strip() == str(tmp_path / "o" / "clip.mp4")
+    assert on_screen("clip.mp4 frame 20/20", screen), screen
