@@ -287,3 +287,21 @@ def test_official_cut_generator_translates_like_the_official_code(tmp_path, cli,
         ref = official_pipeline(net, tmp_path / "in" / f"im{i}.png").astype(np.int16)
         assert ours.shape == ref.shape
         assert np.abs(ours - ref).max() <= 1
+
+
+@pytest.mark.slow
+def test_fastcut_under_torchrun_two_processes(tmp_path):
+    """DDP on the CPU (gloo): both ranks end with the same weights, and no warning reaches stderr."""
+    import test_train as tt
+
+    a, b = make_domains(tmp_path)
+    cmd, env = tt._torchrun(a, b, tmp_path / "runs", "--method", "fastcut", "--ema", "0.9", "--augment", "translation",
+                            "--name", "d", "--max-steps", "3")
+    env["GANCTL_DDP_DUMP"] = str(tmp_path / "dump")
+    r = tt.subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Warning" not in r.stderr, r.stderr[-2000:]
+    w0 = tt.load_file(tmp_path / "dump" / "rank0.safetensors")
+    w1 = tt.load_file(tmp_path / "dump" / "rank1.safetensors")
+    assert w0.keys() == w1.keys() and any(k.startswith("F.") for k in w0)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)

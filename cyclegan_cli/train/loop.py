@@ -109,7 +109,7 @@ def wrap_ddp(module: torch.nn.Module, dist: Dist, device: torch.device):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     ids = [device.index] if device.type == "cuda" else None
-    return DDP(module, device_ids=ids, broadcast_buffers=True)
+    return DDP(module, device_ids=ids)  # buffers broadcast from rank 0 each forward (the default)
 
 
 # ---------------------------------------------------------------------------------------------
