@@ -297,16 +297,19 @@ def test_manifest_lock_leaves_no_file_and_still_excludes(tmp_path, cli, tiny_cyc
 
     def shard(k):
         start.wait()
-        for i in range(10):
-            Manifest(out, {"shard": k}).claim([Job(tmp_path / f"{k}-{i}.png", out / f"{k}-{i}.png")], overwrite=False)
+        for i in range(10):  # a job's two locked steps: claim before, commit (at close) after the write
+            m = Manifest(out, {"shard": k})
+            m.claim([Job(tmp_path / f"{k}-{i}.png", out / f"{k}-{i}.png")], overwrite=False)
+            m.commit(out / f"{k}-{i}.png")
+            m.close()
 
     threads = [threading.Thread(target=shard, args=(k,)) for k in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    files = json.loads((out / MANIFEST).read_text())["files"]
-    assert len(files) == 80 and sorted(p.name for p in out.iterdir()) == [MANIFEST]
+    data = json.loads((out / MANIFEST).read_text())
+    assert len(data["files"]) == 80 and not data["pending"] and sorted(p.name for p in out.iterdir()) == [MANIFEST]
 
 
 def test_onnx_export_keeps_odd_sizes_and_says_what_it_takes(tmp_path, cli, tiny_cyclegan):
