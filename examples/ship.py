@@ -31,9 +31,13 @@ def main():
     a = ap.parse_args()
     step = a.step or checkpoint_steps(a.run_dir)[-1]
     model = load_model(checkpoint_dir(a.run_dir, step))
-    keep = {k: v for k, v in model.nets.items() if k.startswith("G")}
+    # generators only; where the run kept a moving average of a generator's weights (--ema), that
+    # average ships in its place (what translate would use), under the generator's own name
+    gens = [k for k in model.nets if k.startswith("G") and not k.endswith("_ema")]
+    keep = {k: model.nets.get(k + "_ema", model.nets[k]) for k in gens}
+    ema = [k for k in gens if k + "_ema" in model.nets]
     cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in keep},
-                              source=f"ganctl run {a.run_dir.name} step {step}")
+                              source=f"ganctl run {a.run_dir.name} step {step}" + (" (EMA weights)" if ema else ""))
     target = REPO / "pretrained" / a.name
     save_checkpoint(target, cfg, keep, dtype=torch.float16)
     manifest_file = REPO / "pretrained" / "zoo.json"

@@ -28,7 +28,7 @@ def test_shipped_model(name, tmp_path, cli):
     assert weights.stat().st_size <= 10 * 2**20
     model = load_model(folder)  # strict
     assert model.config.kind == e["kind"] and e["license"] and e["source"]
-    if e["kind"] in ("cyclegan", "pix2pix"):
+    if e["kind"] in ("cyclegan", "pix2pix", "cut"):
         save_rgb(tmp_path / "in.png", 70, 50)
         r = cli("translate", tmp_path / "in.png", "--model", name, "--out", tmp_path / "o")
         assert r.code == 0, r.err
