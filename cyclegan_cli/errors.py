@@ -83,8 +83,7 @@ def from_os_error(exc: BaseException) -> GanctlError | None:
     if not isinstance(exc, OSError) or exc.errno not in OS_ERRORS:
         return None
     what, code = OS_ERRORS[exc.errno]
-    where = exc.filename if exc.filename is not None else None
-    message = f"{where}: {what}" if where is not None else what
+    message = f"{exc.filename}: {what}" if exc.filename is not None else what
     return UsageError(message) if code == 2 else WriteError(message)
 
 

@@ -108,10 +108,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _at(exc: OSError, path: Path) -> OSError:
-    """``exc`` naming ``path`` (a write to an open file has no file name of its own)."""
-    if exc.errno is None:
+    """``exc``, naming ``path`` when it names no file (a write to an open file has no name of its
+    own); ``OSError(errno, ...)`` gives the subclass for the errno (PermissionError, ...)."""
+    if exc.errno is None or exc.filename is not None:
         return exc
-    return type(exc)(exc.errno, exc.strerror, str(path))
+    return OSError(exc.errno, exc.strerror, str(path))
 
 
 def atomic_write_bytes(dst: Path, data) -> None:

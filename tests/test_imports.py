@@ -79,7 +79,7 @@ def format_graph(graph: dict[str, set[str]]) -> str:
     return "\n".join(f"{short(m)} -> {', '.join(short(d) for d in sorted(graph[m])) or '-'}" for m in sorted(graph))
 
 
-def test_the_helper_sees_function_level_imports(tmp_path):
+def test_the_helper_sees_function_level_imports():
     graph = import_graph()
     assert "cyclegan_cli.checkpoints" in graph["cyclegan_cli.zoo.resolve"]  # imported inside load()
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -88,6 +88,23 @@ def test_the_helper_sees_function_level_imports(tmp_path):
 def test_no_import_cycles():
     found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+# the layers, from the ground up (the house in STYLE.md); a module imports only from its own
+# layer and below. The package root holds the version alone and counts as ground.
+LAYERS = [("cyclegan_cli", "errors", "files", "device"), ("models", "data"), ("official",), ("checkpoints",),
+          ("zoo",), ("train", "infer"), ("cli", "__main__")]
+
+
+def layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else module
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_imports_go_down_the_layers():
+    graph = import_graph()
+    upward = [f"{m} -> {d}" for m in sorted(graph) for d in sorted(graph[m]) if layer(d) > layer(m)]
+    assert not upward, upward
 
 
 if __name__ == "__main__":

@@ -105,8 +105,6 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every error becomes one line on stderr and a documented exit code."""
     ARGV[:] = list(sys.argv[1:] if argv is None else argv)

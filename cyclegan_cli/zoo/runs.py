@@ -42,7 +42,7 @@ def _connect() -> sqlite3.Connection:
     with con:
         con.execute("CREATE TABLE IF NOT EXISTS run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, "
                     "last_step INTEGER, updated REAL)")
-        # registries before 0.1.1 were keyed by name (one run per name across all projects)
+        # a registry written before runs were keyed by folder (one run per name across all projects)
         if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
             con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
             con.execute("DROP TABLE runs")
@@ -134,9 +134,10 @@ def find_run(name: str, runs_dir: Path | None = None) -> RunInfo | None:
     run, else the one registered run of that name; None when there is none. A name that several
     registered runs share is a UsageError listing their folders."""
     here = Path(runs_dir if runs_dir is not None else paths.default_runs_dir()) / name
-    if is_run_dir(here):  # the run of the project the user is in wins; keep the registry current
-        return register(here)
     with closing(_connect()) as con:
+        if is_run_dir(here):  # the run of the project the user is in wins
+            row = con.execute(f"SELECT {_COLUMNS} FROM run_paths WHERE path = ?", (str(here.resolve()),)).fetchone()
+            return RunInfo(*row) if row else register(here)  # not registered (the registry was deleted, say)
         rows = con.execute(f"SELECT {_COLUMNS} FROM run_paths WHERE name = ? ORDER BY path", (name,)).fetchall()
     found = [RunInfo(*r) for r in rows if Path(r[1]).is_dir()]
     if len(found) > 1:
