@@ -50,16 +50,28 @@ AMX = AVX512 | {"avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}  # e.g. Sapph
 @pytest.mark.parametrize("flags, expected", [(AVX2_ONLY, "int8"), (AVX512, "int8"), (AMX, "bf16")],
                          ids=["avx2", "avx512", "amx"])
 def test_fast_picks_on_every_cpu_kind(cli, tiny_cyclegan, tmp_path, monkeypatch, flags, expected):
-    """What a user of --precision fast gets, with the CPU's flags faked: the same on any test machine."""
+    """What a user of --precision fast gets, with the CPU's flags faked and its timings too (each
+    candidate as quick as it is where it is native): the same on any test machine. The flags decide
+    what is measured; the figures, which is chosen."""
     pytest.importorskip("onnxruntime")
     from conftest import save_rgb
 
+    from cyclegan_cli.infer import fastpath
+
+    measured = []
+
+    def measure(runners, **k):
+        measured.append(sorted(runners))
+        return {n: {"s": {"bf16": 0.1, "int8": 0.2}.get(n, 1.0), "db": 40.0} for n in runners}
+
     monkeypatch.setattr("cyclegan_cli.device.cpu_flags", lambda: set(flags))
+    monkeypatch.setattr(fastpath, "measure", measure)
     save_rgb(tmp_path / "in" / "a.png", 32, 32)
     r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--precision", "fast",
             "-v", "--json")
     assert r.code == 0, r.err
     assert f"--precision fast: {expected}" in r.err
+    assert measured == [sorted(["bf16", "int8", "fp32"] if flags is AMX else ["int8", "fp32"])]  # bf16: native only
     # int8 runs its first images in fp32 while it calibrates
     assert json.loads(r.out)["precision"] == ("fp32" if expected == "int8" else expected)
 

@@ -80,6 +80,9 @@ def test_train_results_reach_the_pipe_with_a_terminal_on_stderr(tmp_path):
     assert code == 0, screen
     assert BAR in screen
     assert out.strip() == str(tmp_path / "runs" / "plain")
+    # nothing to train: said, and no empty bar left on the screen
+    code, out, screen = run_in_terminal("train", "--resume", "plain", "--runs-dir", tmp_path / "runs", "--max-steps", "1")
+    assert code == 0 and on_screen("already at step 2, past --max-steps 1", screen) and BAR not in screen, screen
 
     code, out, screen = run_in_terminal(*base, "--name", "js", "--max-steps", "4", "--json")
     assert code == 0, screen

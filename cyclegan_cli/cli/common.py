@@ -135,7 +135,7 @@ class Progress:
             # would be drawn on the screen instead of reaching the pipe
             self._live = Live(Group(self._bar, self._extra), console=self.out.console, refresh_per_second=4,
                               redirect_stdout=same_terminal())
-            self._live.__enter__()
+            # drawn from the first update on: a job with nothing to do leaves no empty bar behind
         return self
 
     def advance(self, n: int = 1, **fields) -> None:
@@ -167,6 +167,8 @@ class Progress:
             self.fields = "  ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
         rate = self.rate()
         if self._live is not None:
+            if not self._live.is_started:
+                self._live.start(refresh=True)
             self._bar.update(self._task, completed=self.done, total=self.total, rate=f"{rate:.3g} {self.unit}/s")
             self._extra.plain = self.fields
         elif not self.out.quiet and done > self._start[0] and (force or (
@@ -188,7 +190,7 @@ class Progress:
         self.out._err(f"{self.description}: {self.done}{total} {self.unit} ({rate:.3g} {self.unit}/s){eta} {self.fields}".rstrip())
 
     def __exit__(self, *exc):
-        if self._live is not None:
+        if self._live is not None and self._live.is_started:
             self._live.__exit__(*exc)
         return False
 
