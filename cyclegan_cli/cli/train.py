@@ -18,7 +18,7 @@ _SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_
           "lambda_cycle_a": "lambda_cycle_a", "lambda_cycle_b": "lambda_cycle_b",
           "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
           "deterministic": "deterministic", "precision": "precision", "direction": "direction",
-          "lambda_l1": "lambda_l1", "paired": "paired", "method": "method", "lambda_nce": "lambda_nce",
+          "lambda_l1": "lambda_l1", "paired": "paired", "method": "method", "lambda_nce": "lambda_nce", "nce_layers": "nce_layers",
           "augment": "augment", "ema": "ema"}
 
 
@@ -73,6 +73,7 @@ def train(
     generator: Annotated[Literal["resnet", "unet"], typer.Option("--generator", help="CycleGAN generator: resnet (official default, --blocks) or unet (official --netG unet_128/unet_256; --size a power of two).")] = "resnet",
     method: Annotated[Literal["cyclegan", "cut", "fastcut"], typer.Option("--method", help="Unpaired method for two folders: cyclegan (official recipe), cut or fastcut (contrastive, one generator: faster, A->B only).")] = "cyclegan",
     lambda_nce: Annotated[Optional[float], typer.Option("--lambda-nce", min=0.0, help="CUT/FastCUT: PatchNCE weight (official: CUT 1, FastCUT 10).", show_default=False)] = None,
+    nce_layers: Annotated[str, typer.Option("--nce-layers", metavar="LAYERS", help="CUT/FastCUT: generator layers PatchNCE compares (official 0,4,8,12,16; 0 is the image's own pixels, which ties the output's tones to the input's).")] = "0,4,8,12,16",
     augment: Annotated[str, typer.Option("--augment", metavar="POLICY", help="DiffAugment before the discriminator, on real and fake images alike: comma-separated color, translation, cutout; or none.")] = "none",
     ema: Annotated[float, typer.Option("--ema", metavar="DECAY", help="Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; 0: none); translate and sample use it unless --raw-weights.")] = 0.0,
     paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
@@ -134,7 +135,7 @@ def train(
                   lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
                   lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
                   deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
-                  paired=paired, method=method, lambda_nce=lambda_nce, augment=augment, ema=ema)
+                  paired=paired, method=method, lambda_nce=lambda_nce, nce_layers=nce_layers, augment=augment, ema=ema)
     given = {k for k in values if _explicit(ctx, k)}
     run_dir = None
     if resume:
@@ -175,6 +176,11 @@ def train(
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
     direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
     method, lambda_nce, ema = v["method"] or "cyclegan", v["lambda_nce"], v["ema"] or 0.0
+    nce_layers = v["nce_layers"] if isinstance(v["nce_layers"], list) else str(v["nce_layers"] or "0,4,8,12,16").split(",")
+    try:
+        nce_layers = [int(x) for x in nce_layers if str(x).strip()]
+    except ValueError:
+        raise UsageError(f"--nce-layers {v['nce_layers']!r}: comma-separated layer numbers, e.g. 0,4,8,12,16") from None
     try:
         from cyclegan_cli.train.augment import parse_policy
 
@@ -284,7 +290,7 @@ def train(
 
             run_dir = train_cut(folders[0], folders[1], method=method, epochs=epochs, decay_epochs=decay_epochs,
                                 batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                upsample=upsample, loss=loss or "lsgan", lambda_nce=lambda_nce, **common)
+                                upsample=upsample, loss=loss or "lsgan", lambda_nce=lambda_nce, nce_layers=nce_layers, **common)
         elif kind == "cyclegan":
             from cyclegan_cli.train.cyclegan import train_cyclegan
 

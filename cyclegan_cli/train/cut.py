@@ -34,16 +34,17 @@ RECIPES = {"cut": (1.0, True, False, 200, 200), "fastcut": (10.0, False, True, 1
 
 class CUTTask(GANTask):
     def __init__(self, files_a, files_b, *, method, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size,
-                 flip, loss, lambda_nce, lr, beta1, epochs, decay_epochs, seed, precision, channels_last,
+                 flip, loss, lambda_nce, nce_layers, lr, beta1, epochs, decay_epochs, seed, precision, channels_last,
                  compile_nets, augment, ema, domains, options, dist, device, on_skip=None):
         self.device, self.dist, self.loss_kind = device, dist, loss
         self.lambda_nce, self.nce_idt, self.flip_eq = lambda_nce, *RECIPES[method][1:3]
+        self.nce_layers = tuple(nce_layers)
         self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
         self.seed, self.domains, self.options, self.size = seed, domains, options, size
         self.augment, self.ema = augment, ema
         g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm, "upsample": upsample}
         d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
-        f_args = {"channels": list(_feature_channels(g_args)), "nc": 256}
+        f_args = {"channels": list(_feature_channels(g_args, self.nce_layers)), "nc": 256}
         specs = {"G_A": ("resnet_generator", g_args), "D_A": ("patch_discriminator", d_args),
                  "F": ("patch_nce_head", f_args)}
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
@@ -71,15 +72,15 @@ class CUTTask(GANTask):
     def _nce(self, src, tgt, flipped: bool, gen: torch.Generator):
         """The mean PatchNCE over layers between the encoder features of ``src`` and of its output ``tgt``."""
         enc = self.nets["G_A"]
-        feat_q = enc.encode(tgt, NCE_LAYERS)
+        feat_q = enc.encode(tgt, self.nce_layers)
         if flipped:  # the output was made from a flipped input: compare it at the input's places
             feat_q = [torch.flip(f, [3]) for f in feat_q]
-        feat_k = enc.encode(src, NCE_LAYERS)
+        feat_k = enc.encode(src, self.nce_layers)
         k_pool, ids = self.F(feat_k, NUM_PATCHES, None, gen)
         q_pool, _ = self.F(feat_q, NUM_PATCHES, ids)
         n = src.shape[0]
         total = sum(patch_nce(q, k, n, NCE_T).mean() * self.lambda_nce for q, k in zip(q_pool, k_pool))
-        return total / len(NCE_LAYERS)
+        return total / len(self.nce_layers)
 
     def train_step(self, batch, step: int) -> dict:
         from cyclegan_cli.device import autocast
@@ -150,12 +151,12 @@ class CUTTask(GANTask):
                            source=f"ganctl train --method {self.options.get('method')} ({self.options.get('name', '')})")
 
 
-def _feature_channels(g_args: dict) -> list[int]:
+def _feature_channels(g_args: dict, layers) -> list[int]:
     """Channels of the generator's NCE layers, read off a tiny forward pass of an identical net."""
     from cyclegan_cli.models import build
 
     with torch.no_grad():
-        feats = build("resnet_generator", **g_args).encode(torch.zeros(1, 3, 16, 16), NCE_LAYERS)
+        feats = build("resnet_generator", **g_args).encode(torch.zeros(1, 3, 16, 16), layers)
     return [f.shape[1] for f in feats]
 
 
@@ -181,6 +182,7 @@ def train_cut(
     upsample="transpose",  # transpose (official with --no_antialias_up) or resize (bilinear + conv)
     loss="lsgan",  # official gan_mode lsgan
     lambda_nce=None,  # PatchNCE weight (official: CUT 1, FastCUT 10)
+    nce_layers=NCE_LAYERS,  # generator layers PatchNCE compares (official 0,4,8,12,16; 0 is the input's pixels)
     lr=2e-4,  # Adam learning rate (official 0.0002)
     beta1=0.5,  # Adam beta1 (official 0.5; beta2 0.999)
     augment=(),  # DiffAugment policy for the discriminator's inputs: color, translation, cutout
@@ -205,6 +207,7 @@ def train_cut(
     callbacks=None,
 ) -> Path:
     """Train CUT or FastCUT on two folders; returns the run folder."""
+    from cyclegan_cli.models import build
     from cyclegan_cli.train.ema import check_decay
 
     if method not in METHODS:
@@ -222,6 +225,10 @@ def train_cut(
         raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
     recipe = RECIPES[method]
     lambda_nce = recipe[0] if lambda_nce is None else lambda_nce
+    nce_layers = sorted(set(int(x) for x in nce_layers))
+    depth = len(build("resnet_generator", ngf=1, n_blocks=blocks, upsample=upsample).model)
+    if not nce_layers or nce_layers[0] < 0 or nce_layers[-1] >= depth:
+        raise loop.UsageError(f"--nce-layers {','.join(map(str, nce_layers))}: layers of this generator are 0..{depth - 1}")
     epochs = recipe[3] if epochs is None else epochs
     decay_epochs = recipe[4] if decay_epochs is None else decay_epochs
     cb = callbacks or loop.Callbacks()
@@ -235,7 +242,7 @@ def train_cut(
                                 epochs=epochs, decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size,
                                 size=size, load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks,
                                 d_layers=d_layers, norm=norm, upsample=upsample, loss=loss, lambda_nce=lambda_nce,
-                                lr=lr, beta1=beta1, augment=",".join(augment) or "none", ema=ema, seed=seed,
+                                nce_layers=nce_layers, lr=lr, beta1=beta1, augment=",".join(augment) or "none", ema=ema, seed=seed,
                                 deterministic=deterministic, precision=precision, world_size=dist.world,
                                 domains=domains)
     run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cut", options, dist.main, dist)
@@ -243,7 +250,7 @@ def train_cut(
     options["name"] = run_dir.name
     task = CUTTask(files_a, files_b, method=method, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample,
                    d_layers=d_layers, size=size, load_size=load_size, flip=flip, loss=loss, lambda_nce=lambda_nce,
-                   lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed, precision=precision,
+                   nce_layers=nce_layers, lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed, precision=precision,
                    channels_last=channels_last, compile_nets=compile, augment=tuple(augment), ema=ema,
                    domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice)
     from cyclegan_cli.train.evaluation import evaluator_for

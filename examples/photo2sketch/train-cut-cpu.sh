@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=work-data/photo2sketch
-METHOD=${METHOD:-fastcut}
+METHOD=${METHOD:-cut}
+NAME=${NAME:-p2s-$METHOD}
 [ -d $W/photo ] || python examples/photo2sketch/prepare.py crops $W
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ganctl train $W/photo $W/sketch --method $METHOD --name p2s-$METHOD \
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} ganctl train $W/photo $W/sketch --method $METHOD --name $NAME \
   --runs-dir work-data/runs --size 128 --load-size 144 --ngf 32 --ndf 32 --blocks 6 --upsample resize --ema 0.999 \
   --epochs 1 --decay-epochs 1 --log-every 50 --sample-every 250 --save-every 250 --keep 40 "$@"
