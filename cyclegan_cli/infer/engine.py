@@ -339,13 +339,13 @@ def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onn
     return best, f"measured on this CPU in {time.perf_counter() - t0:.1f} s, kept for these weights: {figures}"
 
 
-def cpu_session(path: Path):
-    """An ONNX Runtime session on the CPU with every graph optimisation."""
+def cpu_session(model: Path | bytes):
+    """An ONNX Runtime session on the CPU with every graph optimisation (a file, or a model's bytes)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=["CPUExecutionProvider"])
 
 
 class OnnxBackend:
