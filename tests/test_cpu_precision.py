@@ -1,13 +1,10 @@
 """Precision on the CPU decided by its flags (faked here): bf16 training only where it is native,
 ``--precision fast`` for translate measured and cached per CPU and weights, the int8 per-image guard
-and its VNNI choice."""
-
-import json
+and its VNNI choice, and the OpenMP waiting policy the CLI sets."""
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from test_train import TINY, make_domains
 
