@@ -1,13 +1,10 @@
 """Precision on the CPU decided by its flags (faked here): bf16 training only where it is native,
 ``--precision fast`` for translate measured and cached per CPU and weights, the int8 per-image guard
-and its VNNI choice."""
-
-import json
+and its VNNI choice, and the OpenMP waiting policy the CLI sets."""
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from test_train import TINY, make_domains
 
@@ -81,13 +78,13 @@ def test_int8_guard_redoes_a_bad_image_in_fp32(tmp_path):
     q, ref = int8_translator(tmp_path, notes)
     real, calls = q.backend.session, []
 
-    class Spoiled:  # the int8 graph, wrong by a wide margin on the images named in `bad`
+    class Spoiled:  # the int8 graph, wrong by a wide margin on the images named in `bad`, never clipping
         def run(self, names, feed):
-            y = real.run(names, feed)
+            y, *extremes = real.run(names, feed)
             calls.append(1)
             if len(calls) - 1 in bad:
-                y[0] = np.clip(y[0] + 0.5, -1, 1)
-            return y
+                y = np.clip(y + 0.5, -1, 1)
+            return [y, *(np.float32(0) for _ in extremes)]
 
     q.backend.session = Spoiled()
     n = 2 * GUARD_EVERY + 1
@@ -101,6 +98,49 @@ def test_int8_guard_redoes_a_bad_image_in_fp32(tmp_path):
     assert np.abs(outs[1].astype(int) - refs[1]).mean() > 20  # the unchecked one stays spoiled
     assert len(notes) == 1 and "redone in fp32" in notes[0] and "below 30" in notes[0], notes
     assert q.backend.redone == 2 and q.backend.ran_int8 == n - 2
+
+
+def test_int8_guard_checks_every_image_whose_activations_clip(tmp_path):
+    """An image whose activations leave their calibrated range is checked against fp32 whether or not
+    its turn has come; the int8 graph reports those ranges without changing its output."""
+    pytest.importorskip("onnxruntime")
+    from test_fullres import photo_like
+
+    from cyclegan_cli.infer.engine import cpu_session, pad_to_multiple
+    from cyclegan_cli.infer.quantize import went_out
+
+    notes = []
+    q, ref = int8_translator(tmp_path, notes)
+    b = q.backend
+    assert len(b.probes) >= 6
+    x = pad_to_multiple(q.to_tensor(photo_like(64, 48, 0)[None]), 4, 8)[0].numpy()
+    y, *extremes = b.session.run(None, {b.input_name: x})
+    assert np.array_equal(y, cpu_session(b.path).run(None, {b.input_name: x})[0])  # the same output as without
+    assert len(extremes) == 2 * len(b.probes)
+    assert not went_out(b.probes, extremes)  # a calibration image stays within its ranges (margin 1.75)
+    # a dark picture with one small bright spot: after InstanceNorm the spot is many deviations out
+    spot = np.full_like(x, -1.0)
+    spot[..., 20:23, 20:23] = 1.0
+    assert went_out(b.probes, b.session.run(None, {b.input_name: spot})[1:])
+
+    real, calls = b.session, []
+
+    class Reported:  # int8 spoiled on images 1 and 2; clipping reported on images 1 and 3
+        def run(self, names, feed):
+            y, *extremes = real.run(names, feed)
+            calls.append(1)
+            k = len(calls) - 1
+            if k in (1, 2):
+                y = np.clip(y + 0.5, -1, 1)
+            return [y, *(np.float32(1e6 if k in (1, 3) else 0) for _ in extremes)]
+
+    b.session, b.guard_every = Reported(), 10**6  # no checks by turn after the first image
+    images = [photo_like(64, 48, 20 + i) for i in range(5)]
+    outs = [q(im[None])[0] for im in images]
+    refs = [ref(im[None])[0] for im in images]
+    assert [np.array_equal(o, r) for o, r in zip(outs, refs)] == [False, True, False, False, False]
+    assert np.abs(outs[2].astype(int) - refs[2]).mean() > 20  # not clipped, not its turn: not checked
+    assert len(notes) == 1 and b.redone == 1 and b.ran_int8 == 4
 
 
 def test_int8_weights_keep_8_bits_where_the_cpu_has_vnni(tmp_path, monkeypatch):

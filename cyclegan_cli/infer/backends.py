@@ -32,13 +32,13 @@ def onnx_folder(cache_dir=None) -> Path:
     return Path(cache_dir) if cache_dir else cache_home() / "onnx"
 
 
-def cpu_session(path: Path):
-    """An ONNX Runtime session on the CPU with every graph optimisation."""
+def cpu_session(model: Path | bytes):
+    """An ONNX Runtime session on the CPU with every graph optimisation (a file, or a model's bytes)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=["CPUExecutionProvider"])
 
 
 class OnnxBackend:
