@@ -27,9 +27,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-STRENGTH = 0.8  # the share of the carried-over frame where motion is reliable: flicker x ~0.2
+STRENGTH = 0.85  # the share of the carried-over frame where motion is reliable (0.8 and 0.9 tried, docs/benchmarks.md)
 FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al. 2010): |f + b|^2 <= a(|f|^2 + |b|^2) + b
-CHANGE_LO, CHANGE_HI = 6.0, 20.0  # input difference after warping (gray levels): reliable below, not above
+CHANGE_LO, CHANGE_HI = 8.0, 24.0  # input difference after warping (gray levels): reliable below, not above
 CUT_RELIABLE = 0.3  # a cut: less than this share of the frame explained by the previous one...
 CUT_HIST, CUT_MAD = 0.25, 20.0  # ...and the gray histogram (Bhattacharyya) or the thumbnail changed
 MIN_SIDE = 16  # DIS needs a few of its 8-px patches; smaller frames go as they are
