@@ -34,7 +34,8 @@ CUT_RELIABLE = 0.3  # a cut: less than this share of the frame explained by the 
 CUT_HIST, CUT_MAD = 0.25, 20.0  # ...and the gray histogram (Bhattacharyya) or the thumbnail changed
 MIN_SIDE = 16  # DIS needs a few of its 8-px patches; smaller frames go as they are
 # OpenCV's DIS crashes (a segfault, OpenCV 5.0) on small or very wide frames, e.g. 20x300: it gets
-# frames padded to a short side of at least 64 px and a quarter of the long side (probed up to 800 px)
+# frames padded to a short side of at least 64 px and a quarter of the long side (probed: every
+# short side 16-64 px with long sides up to 1300 px, and 64-200 px with aspects up to 4)
 FLOW_MIN_SIDE, FLOW_MAX_ASPECT = 64, 4
 
 
