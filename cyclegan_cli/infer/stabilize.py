@@ -27,14 +27,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
-STRENGTH = 0.8  # the share of the carried-over frame where motion is reliable: flicker x ~0.2
+STRENGTH = 0.85  # the share of the carried-over frame where motion is reliable (0.8 and 0.9 tried, docs/benchmarks.md)
 FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al. 2010): |f + b|^2 <= a(|f|^2 + |b|^2) + b
-CHANGE_LO, CHANGE_HI = 6.0, 20.0  # input difference after warping (gray levels): reliable below, not above
+CHANGE_LO, CHANGE_HI = 8.0, 24.0  # input difference after warping (gray levels): reliable below, not above
 CUT_RELIABLE = 0.3  # a cut: less than this share of the frame explained by the previous one...
 CUT_HIST, CUT_MAD = 0.25, 20.0  # ...and the gray histogram (Bhattacharyya) or the thumbnail changed
 MIN_SIDE = 16  # DIS needs a few of its 8-px patches; smaller frames go as they are
 # OpenCV's DIS crashes (a segfault, OpenCV 5.0) on small or very wide frames, e.g. 20x300: it gets
-# frames padded to a short side of at least 64 px and a quarter of the long side (probed up to 800 px)
+# frames padded to a short side of at least 64 px and a quarter of the long side (probed: every
+# short side 16-64 px with long sides up to 1300 px, and 64-200 px with aspects up to 4)
 FLOW_MIN_SIDE, FLOW_MAX_ASPECT = 64, 4
 
 
