@@ -106,7 +106,8 @@ def test_int8_guard_checks_every_image_whose_activations_clip(tmp_path):
     pytest.importorskip("onnxruntime")
     from test_fullres import photo_like
 
-    from cyclegan_cli.infer.engine import cpu_session, pad_to_multiple
+    from cyclegan_cli.infer.backends import cpu_session
+    from cyclegan_cli.models.padding import pad_to_multiple
     from cyclegan_cli.infer.quantize import went_out
 
     notes = []
