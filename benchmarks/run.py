@@ -1,6 +1,6 @@
 """ganctl benchmarks: each figure as a ratio against a reference measured in the same run.
 
-    ap.add_argument("--only", default="translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu")
+    python benchmarks/run.py [--only translate,matmul,fullres,folder,tiling,video,stabilize,train,ray,gpu] [--quick]
 
 (The quality of the shipped photo2sketch: python benchmarks/quality.py.)
 

@@ -1,6 +1,6 @@
 """Make the README's pictures from the shipped models: docs/before-after.png (the held-out example
 photos; their photo2sketch translations; OpenCV's pencilSketch of them, the definition of the
-sketch domain; the paired photo2sketch-paired's translations, when it ships) and
+sketch domain; then photo2sketch-paired (pix2pix) and photo2sketch-cyclegan, where they ship) and
 docs/emoji-grid.png (64 samples of emoji32, twice their size).
 
     python examples/readme_images.py
@@ -20,7 +20,7 @@ def main():
     import json
 
     shipped = json.loads((REPO / "pretrained" / "zoo.json").read_text())["models"]
-    models = [m for m in ("photo2sketch", "photo2sketch-paired") if m in shipped]
+    models = [m for m in ("photo2sketch", "photo2sketch-paired", "photo2sketch-cyclegan") if m in shipped]
     with tempfile.TemporaryDirectory() as d:
         for m in models:
             subprocess.run([sys.executable, "-m", "cyclegan_cli", "translate", str(REPO / "examples" / "photos"),
@@ -32,7 +32,7 @@ def main():
 
         photos = sorted((REPO / "examples" / "photos").glob("*.jpg"))
         h = 160
-        columns = []  # photo, the CycleGAN's sketch, OpenCV's pencilSketch (the definition), the pix2pix's sketch
+        columns = []  # photo, photo2sketch, OpenCV's pencilSketch (the definition), then the comparison models
         for p in photos:
             a = Image.open(p).convert("RGB")
             b = Image.open(Path(d) / "photo2sketch" / p.name).convert("RGB")

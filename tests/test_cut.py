@@ -305,3 +305,33 @@ def test_fastcut_under_torchrun_two_processes(tmp_path):
     w1 = tt.load_file(tmp_path / "dump" / "rank1.safetensors")
     assert w0.keys() == w1.keys() and any(k.startswith("F.") for k in w0)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_a_run_from_before_ema_and_augment_resumes_and_refuses_them(tmp_path, cli):
+    """options.json of a run started before --ema and --augment existed: a plain resume works, asking
+    for either is the usual one-line refusal (not a KeyError on the missing EMA weights)."""
+    import json
+
+    a, b = make_domains(tmp_path)
+    assert cli("train", a, b, "--name", "old", "--max-steps", "1", *TINY).code == 0
+    f = tmp_path / "runs" / "old" / "options.json"
+    opts = json.loads(f.read_text())
+    del opts["ema"], opts["augment"]
+    f.write_text(json.dumps(opts))
+    for extra in (["--ema", "0.9"], ["--augment", "cutout"]):
+        r = cli("train", a, b, "--name", "old", "--max-steps", "2", *TINY, *extra)
+        assert r.code == 2 and "other options" in r.err and len(r.err_lines) == 1, r.err
+    assert cli("train", a, b, "--name", "old", "--max-steps", "2", *TINY).code == 0
+
+
+def test_color_augments_each_image_of_a_pair_on_its_own():
+    from cyclegan_cli.train.augment import diff_augment
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    y = torch.rand(2, 3, 8, 8) * 2 - 1
+    g = torch.Generator().manual_seed(7)
+    pair = diff_augment(torch.cat([x, y], 1), ("color",), g)
+    g = torch.Generator().manual_seed(7)
+    alone = diff_augment(x, ("color",), g)
+    assert torch.allclose(pair[:, :3], alone, atol=1e-6)  # the output image does not leak into the input's

@@ -20,7 +20,7 @@ def _run(name: str):
     from cyclegan_cli.zoo import runs
 
     if ("/" in name or os.sep in name) and runs.is_run_dir(Path(name)):
-        return runs.register(Path(name))
+        return runs.known(Path(name))
     r = runs.find_run(name)
     if r is None:
         import difflib

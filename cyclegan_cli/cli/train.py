@@ -187,8 +187,9 @@ def train(
         policy = parse_policy(v["augment"])
     except ValueError as exc:
         raise UsageError(f"--augment: {exc}") from None
-    if ema and not 0.0 < ema < 1.0:
-        raise UsageError(f"--ema {ema}: the decay must be between 0 and 1 (e.g. 0.999), or 0 for none")
+    from cyclegan_cli.train.ema import check_decay
+
+    check_decay(ema)
     if method != "cyclegan":
         if paired:
             raise UsageError(f"--method {method} is unpaired (two folders, no pairs); --paired trains pix2pix")

@@ -304,19 +304,23 @@ def int8_session(path: Path):
             dq = [c for c in consumers.get(n.output[0], []) if c.op_type == "DequantizeLinear"]
             if len(dq) != 1 or any(c.op_type in convs for c in consumers.get(dq[0].output[0], [])):
                 continue
-            t = dq[0].output[0]
+            t = dq[0].output[0]  # saturated here: it cannot pass the range, only reach its edge
+        saturated = t != n.input[0]
         for op in ("ReduceMax", "ReduceMin"):
             added.append(helper.make_node(op, [t], [f"{t}:{op}"], keepdims=0))
             model.graph.output.append(helper.make_tensor_value_info(f"{t}:{op}", TensorProto.FLOAT, []))
-        probes.append(((0 - zero) * scale, (255 - zero) * scale, scale))
+        probes.append(((0 - zero) * scale, (255 - zero) * scale, scale, saturated))
     model.graph.node.extend(added)
     return cpu_session(model.SerializeToString()), probes
 
 
 def went_out(probes: list, extremes: list) -> bool:
     """Whether any activation reached past its range by more than half a step (max, min pairs in order)."""
-    for (lo, hi, step), mx, mn in zip(probes, extremes[0::2], extremes[1::2]):
-        if float(mx) > hi + step / 2 or float(mn) < lo - step / 2:
+    for (lo, hi, step, *sat), mx, mn in zip(probes, extremes[0::2], extremes[1::2]):
+        if sat and sat[0]:  # read after quantization: a clipped activation shows as one at the edge
+            if (float(mx) >= hi - step / 2 and hi > 0) or (float(mn) <= lo + step / 2 and lo < 0):
+                return True
+        elif float(mx) > hi + step / 2 or float(mn) < lo - step / 2:
             return True
     return False
 

@@ -91,6 +91,8 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             pass
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             decode_error.append(f"{src}: video decoding stopped after {n} frame(s) ({reason(exc)})")
+        except Exception as exc:  # the optical flow (OpenCV) runs here too: its failure must not pass as "ok"
+            decode_error.append(f"{src}: stopped after {n} frame(s): {type(exc).__name__}: {reason(exc)}")
         finally:
             q_in.put(_END)
 

@@ -41,14 +41,17 @@ def _randint(lo, hi, shape, generator):
 
 
 def _color(x, generator=None):
-    n = x.shape[0]
-    r = lambda: _rand((n, 1, 1, 1), x, generator)  # noqa: E731
+    """Per RGB image: pix2pix's (input, output) pair (6 channels) is two images, each adjusted on its
+    own statistics, with the same factors."""
+    n, c, h, w = x.shape
+    r = lambda: _rand((n, 1, 1, 1, 1), x, generator)  # noqa: E731
+    x = x.reshape(n, c // 3, 3, h, w)  # (N, images, RGB, H, W)
     x = x + (r() - 0.5)  # brightness: +-0.5 (a quarter of the range)
-    mean = x.mean(dim=1, keepdim=True)
+    mean = x.mean(dim=2, keepdim=True)
     x = (x - mean) * (r() * 2) + mean  # saturation: x0..2
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    mean = x.mean(dim=(2, 3, 4), keepdim=True)
     x = (x - mean) * (r() + 0.5) + mean  # contrast: x0.5..1.5
-    return x.clamp(-1, 1)
+    return x.reshape(n, c, h, w).clamp(-1, 1)
 
 
 def _translation(x, generator=None, ratio: float = 0.125):

@@ -20,7 +20,6 @@ from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradien
 from cyclegan_cli.train.pool import ImagePool
 from cyclegan_cli.train.augment import diff_augment
 from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
-from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.task import GANTask
 
 

@@ -159,9 +159,12 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
         # how long to train may change on a resume; what the networks and data are may not
         free = {*LENGTH_OPTIONS, *RUN_SETTINGS, "name", "kind", "world_size"}
-        changed = sorted(k for k in options if k not in free and k in old and old[k] != options[k])
+        # an option added after the run was started counts as its default then (no EMA, no augmentation)
+        before = {"ema": 0.0, "augment": "none", "nce_layers": [0, 4, 8, 12, 16]}
+        old_of = lambda k: old[k] if k in old else before.get(k, options[k])  # noqa: E731
+        changed = sorted(k for k in options if k not in free and (k in old or k in before) and old_of(k) != options[k])
         if changed:
-            diffs = ", ".join(f"{k} {old[k]} -> {options[k]}" for k in changed[:4])
+            diffs = ", ".join(f"{k} {old_of(k)} -> {options[k]}" for k in changed[:4])
             raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
                              "or another --name")
         length = {k: options[k] for k in LENGTH_OPTIONS if k in options}

@@ -72,7 +72,7 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
         if not p.exists():
             raise NotFoundError(f"model path {p}: no such file or folder")
         if runs.is_run_dir(p):  # a run folder: its latest checkpoint (how to name one of two same-named runs)
-            return Resolved(runs.run_checkpoint(runs.register(p), None), "run", str(p))
+            return Resolved(runs.run_checkpoint(runs.known(p), None), "run", str(p))
         return Resolved(p, "path", str(p))
     name, _, step = spec.partition(":")
     found = [c for c in candidates(spec if not step else name) if forced is None or c[0] == forced]

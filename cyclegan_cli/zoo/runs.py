@@ -106,6 +106,15 @@ def register(run_dir: Path, updated: float | None = None) -> RunInfo:
     return info
 
 
+def known(run_dir: Path) -> RunInfo:
+    """The registry's entry for a run folder, registered (with its own last-change time) when missing:
+    naming a run never touches an entry that is already there."""
+    run_dir = Path(run_dir).resolve()
+    with closing(_connect()) as con:
+        row = con.execute(f"SELECT {_COLUMNS} FROM run_paths WHERE path = ?", (str(run_dir),)).fetchone()
+    return RunInfo(*row) if row else register(run_dir, updated=last_change(run_dir))
+
+
 def list_runs() -> list[RunInfo]:
     with closing(_connect()) as con:
         rows = con.execute(f"SELECT {_COLUMNS} FROM run_paths ORDER BY name, path").fetchall()

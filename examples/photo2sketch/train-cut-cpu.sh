@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# photo2sketch with FastCUT (Park et al. 2020): one generator and one PatchGAN instead of
+# photo2sketch with CUT (Park et al. 2020): one generator and one PatchGAN instead of
 # CycleGAN's two of each, and PatchNCE tying every output patch to the input patch it came from.
 # The same data as the CycleGAN recipe (train-cpu.sh): 128 px random crops of 144 px crops taken
 # at the 512 px scale of use, ResNet-6 ngf 32 with resize up-sampling, an EMA of the generator's
 # weights (decay 0.999, with warm-up), 1 + 1 epochs of 1,140 images at batch 1 (2,280 steps: what a
 # 2-core CPU shared with other work did in the two hours it had).
-# METHOD=cut trains CUT instead. Rerunning the same command resumes.
+# METHOD=fastcut trains FastCUT instead, NAME names the run. Rerunning the same command resumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=work-data/photo2sketch
