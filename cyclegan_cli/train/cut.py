@@ -1,7 +1,12 @@
-"""CUT and FastCUT training (Park et al., ECCV 2020), the official recipe by default
+"""CUT and FastCUT training (Park et al., ECCV 2020), the official losses and their defaults
 (taesungp/contrastive-unpaired-translation ``models/cut_model.py``): one generator, one PatchGAN,
 LSGAN, and PatchNCE on encoder layers 0, 4, 8, 12, 16 with 256 patches a layer through a 256-wide
 MLP head, temperature 0.07, no image pool.
+
+One difference: the generator and discriminator are trained without the official default's blurred
+sampling layers (as the official ``--no_antialias --no_antialias_up``), so that ``--upsample`` works
+as for CycleGAN; layers 4 and 8 are then the two stride-2 stages and 12 and 16 ResNet blocks 3 and 7.
+Official CUT generators *with* those layers load and translate (:mod:`cyclegan_cli.official`).
 
 - CUT: lambda_NCE 1, plus the identity term NCE(G(B), B) on domain B, the two NCE terms averaged.
 - FastCUT: lambda_NCE 10, no identity term, flip equivariance (the input is flipped at random and
