@@ -23,8 +23,8 @@ STEPS = [
     ("Run it again: what exists is skipped (and says so with -v); a different model or direction is refused "
      "rather than silently mixed in",
      ["ganctl translate photos --model photo2sketch --out sketches -v",
-      "ganctl translate photos --model photo2sketch --out sketches --direction BtoA",
-      "ganctl translate photos --model photo2sketch --out sketches --direction BtoA --dry-run --overwrite"]),
+      "ganctl translate photos --model photo2sketch-cyclegan --out sketches",
+      "ganctl translate photos --model photo2sketch-cyclegan --out sketches --dry-run --overwrite"]),
     ("Scripts: one JSON object per file", ["ganctl translate photos/cat.jpg --model photo2sketch --out small --size 128 --json"]),
     ("Train a CycleGAN on two folders (tiny settings so this page builds in seconds; without a terminal, "
      "progress is plain lines)",
