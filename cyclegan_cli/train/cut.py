@@ -22,22 +22,20 @@ from pathlib import Path
 import torch
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, scan_folder
 from cyclegan_cli.models.cut import NCE_LAYERS, NCE_T, NUM_PATCHES, patch_nce
 from cyclegan_cli.models.cyclegan import check_upsample, init_weights
-from cyclegan_cli.train import loop
+from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
-from cyclegan_cli.train.task import GANTask
 
 METHODS = ("cut", "fastcut")
 # per method: (lambda_NCE, identity NCE on B, flip equivariance, epochs, decay epochs), official defaults
 RECIPES = {"cut": (1.0, True, False, 200, 200), "fastcut": (10.0, False, True, 150, 50)}
 
 
-class CUTTask(GANTask):
+class CUTTask(unpaired.UnpairedTask):
     def __init__(self, files_a, files_b, *, method, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size,
                  flip, loss, lambda_nce, nce_layers, lr, beta1, epochs, decay_epochs, seed, precision, channels_last,
                  compile_nets, augment, ema, domains, options, dist, device, on_skip=None):
@@ -63,16 +61,7 @@ class CUTTask(GANTask):
         # G and the projection head step together (the official optimizer_G and optimizer_F, same lr and betas)
         self._optimizers(lr, beta1, [*self.nets["G_A"].parameters(), *self.nets["F"].parameters()],
                          self.nets["D_A"].parameters())
-        self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed, on_skip=on_skip)
-        n = 4
-        self.fixed_A = torch.stack([center(self.dataset.a.get(i), size) for i in range(0, len(files_a), max(1, len(files_a) // n))[:n]])
-        self.fixed_B = torch.stack([center(self.dataset.b.get(i), size) for i in range(0, len(files_b), max(1, len(files_b) // n))[:n]])
-
-    def epoch_keys(self, epoch: int) -> list:
-        n, na, nb = len(self.dataset), len(self.dataset.a), len(self.dataset.b)
-        order = epoch_order(n, self.seed, epoch)
-        order_b = epoch_order(n, self.seed, epoch, salt=1)
-        return [(epoch, i, order[i] % na, order_b[i] % nb) for i in range(n)]
+        self._load_unpaired(files_a, files_b, load_size, size, flip, seed, on_skip)
 
     def _nce(self, src, tgt, flipped: bool, gen: torch.Generator):
         """The mean PatchNCE over layers between the encoder features of ``src`` and of its output ``tgt``."""
@@ -237,12 +226,9 @@ def train_cut(
     epochs = recipe[3] if epochs is None else epochs
     decay_epochs = recipe[4] if decay_epochs is None else decay_epochs
     cb = callbacks or loop.Callbacks()
-    files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)
-    files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
-    dist, dev = loop.start_process(device, seed, deterministic, cb)
-    domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
-    n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
-    total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
+    files_a, files_b, dist, dev, domains, total = unpaired.start(
+        folder_a, folder_b, domains=domains, max_steps=max_steps, epochs=epochs, decay_epochs=decay_epochs,
+        batch_size=batch_size, device=device, seed=seed, deterministic=deterministic, cb=cb)
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), method=method,
                                 epochs=epochs, decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size,
                                 size=size, load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks,

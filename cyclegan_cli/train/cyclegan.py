@@ -12,15 +12,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.data.datasets import UnpairedDataset, center, epoch_order, scan_folder
 from cyclegan_cli.models.cyclegan import check_upsample, init_weights
-from cyclegan_cli.train import loop
+from cyclegan_cli.train import loop, unpaired
+from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
 from cyclegan_cli.train.pool import ImagePool
-from cyclegan_cli.train.augment import diff_augment
-from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
-from cyclegan_cli.train.task import GANTask
 
 
 class Generators(nn.Module):
@@ -57,7 +55,7 @@ class Discriminators(nn.Module):
         return self._one(self.D_A, real_B, fake_B), self._one(self.D_B, real_A, fake_A)
 
 
-class CycleGANTask(GANTask):
+class CycleGANTask(unpaired.UnpairedTask):
     def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, generator, d_layers, size, load_size, flip, loss,
                  lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
                  channels_last, compile_nets, domains, options, dist, device, on_skip=None, augment=(), ema=0.0):
@@ -89,18 +87,8 @@ class CycleGANTask(GANTask):
         self._optimizers(lr, beta1, gens.parameters(), discs.parameters())
         # history pools of generated images, for the discriminators (official: fake_B_pool, fake_A_pool)
         self.pool_fake_B, self.pool_fake_A = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
-        self.dataset = UnpairedDataset(files_a, files_b, load_size, size, flip, seed, on_skip=on_skip)
+        self._load_unpaired(files_a, files_b, load_size, size, flip, seed, on_skip)
         self.size = size
-        n = 4  # a fixed sample set spread over each folder (not its first n files, often one source)
-        self.fixed_A = torch.stack([center(self.dataset.a.get(i), size) for i in range(0, len(files_a), max(1, len(files_a) // n))[:n]])
-        self.fixed_B = torch.stack([center(self.dataset.b.get(i), size) for i in range(0, len(files_b), max(1, len(files_b) // n))[:n]])
-
-    # --------------------------------------------------------------- data order
-    def epoch_keys(self, epoch: int) -> list:
-        n, na, nb = len(self.dataset), len(self.dataset.a), len(self.dataset.b)
-        order = epoch_order(n, self.seed, epoch)
-        order_b = epoch_order(n, self.seed, epoch, salt=1)  # B is drawn independently of A: unpaired
-        return [(epoch, i, order[i] % na, order_b[i] % nb) for i in range(n)]
 
     # --------------------------------------------------------------- one step
     def train_step(self, batch, step: int) -> dict:
@@ -253,12 +241,9 @@ def train_cyclegan(
             raise loop.UsageError(f"{flag} {v}: must be 0 or more")
     check_decay(ema)
     cb = callbacks or loop.Callbacks()
-    files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)  # one line per unreadable file
-    files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
-    dist, dev = loop.start_process(device, seed, deterministic, cb)
-    domains = list(domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name])
-    n = max(len(files_a), len(files_b)) // dist.world // batch_size or 1
-    total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
+    files_a, files_b, dist, dev, domains, total = unpaired.start(
+        folder_a, folder_b, domains=domains, max_steps=max_steps, epochs=epochs, decay_epochs=decay_epochs,
+        batch_size=batch_size, device=device, seed=seed, deterministic=deterministic, cb=cb)
     options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
                                 decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
                                 load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, generator=generator, d_layers=d_layers,
