@@ -197,6 +197,8 @@ def test_cut_trains_translates_with_ema_and_refuses_btoa(tmp_path, cli):
     (["--method", "cut", "--augment", "color,zoom"], "unknown augmentation zoom"),
     (["--method", "cut", "--ema", "1.0"], "between 0 and 1"),
     (["--ema", "-0.5"], "between 0 and 1"),
+    (["--method", "cut", "--nce-layers", "4,x"], "comma-separated layer numbers"),
+    (["--method", "cut", "--nce-layers", "4,99"], "layers of this generator are 0.."),
 ])
 def test_usage_errors(tmp_path, cli, args, says):
     a, b = make_domains(tmp_path)

@@ -176,7 +176,8 @@ def train(
     seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
     direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
     method, lambda_nce, ema = v["method"] or "cyclegan", v["lambda_nce"], v["ema"] or 0.0
-    nce_layers = v["nce_layers"] if isinstance(v["nce_layers"], list) else str(v["nce_layers"] or "0,4,8,12,16").split(",")
+    # a list when restored from a run's options, the option's text otherwise
+    nce_layers = v["nce_layers"] if isinstance(v["nce_layers"], list) else v["nce_layers"].split(",")
     try:
         nce_layers = [int(x) for x in nce_layers if str(x).strip()]
     except ValueError:
