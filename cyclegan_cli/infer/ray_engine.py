@@ -101,10 +101,12 @@ def translate_dataset(ds, model_path: str, direction: str = "AtoB", options: dic
         workers = max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
     if not gpus:
         opts["device"] = "cpu" if opts["device"] == "auto" else opts["device"]
+    # A killed actor is restarted and its batch retried: Ray Data's own default for actor pools
+    # (max_restarts=-1, max_task_retries=-1), which tests/test_ray.py checks; passing them here is the
+    # deprecated ray_remote_args route.
     return ds.map_batches(RayTranslator, fn_constructor_kwargs={"model_path": model_path, "direction": direction,
                                                                 "options": opts},
-                          batch_size=1, concurrency=workers, num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
-                          max_restarts=-1, max_task_retries=-1)
+                          batch_size=1, concurrency=workers, num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
 
 
 def run_jobs(jobs: list, model_path: str, direction: str, options: dict, address: str | None,
