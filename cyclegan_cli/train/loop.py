@@ -13,7 +13,7 @@ import random
 import shutil
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from cyclegan_cli.errors import Interrupted, UsageError
+from cyclegan_cli.train.options import LENGTH_OPTIONS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,12 +137,10 @@ def schedule_length(max_steps: int | None, steps_per_epoch: int, epochs: int, de
     return max_steps or schedule
 
 
-LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
-
-
-def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main: bool = True,
+def prepare_run(runs_dir: Path, name: str | None, kind: str, options, saved: dict, main: bool = True,
                 dist: "Dist | None" = None) -> tuple[Path, bool]:
-    """(run folder, resuming?). An existing run with the same name resumes when its kind matches."""
+    """(run folder, resuming?). An existing run with the same name resumes when its kind matches and
+    its fixed options (``options``, resolved) are the same; ``saved`` is what options.json holds."""
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, checkpoint_steps, read_options
 
     from cyclegan_cli.zoo.names import check_free_user_name, check_name
@@ -158,16 +157,13 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
         if old.get("kind") != kind:
             raise UsageError(f"run {name} exists and is a {old.get('kind')} run; choose another --name")
         # how long to train may change on a resume; what the networks and data are may not
-        free = {*LENGTH_OPTIONS, *RUN_SETTINGS, "name", "kind", "world_size"}
-        # an option added after the run was started counts as its default then (no EMA, no augmentation)
-        before = {"ema": 0.0, "augment": "none", "nce_layers": [0, 4, 8, 12, 16]}
-        old_of = lambda k: old[k] if k in old else before.get(k, options[k])  # noqa: E731
-        changed = sorted(k for k in options if k not in free and (k in old or k in before) and old_of(k) != options[k])
+        changed = options.changes_from(type(options).from_saved(old).resolved())
+        known = {f.name for f in fields(options)} | {"world_size", "name", "kind"}
+        changed += [f"{k} {old[k]} -> {v}" for k, v in sorted(saved.items()) if k not in known and k in old and old[k] != v]
         if changed:
-            diffs = ", ".join(f"{k} {old_of(k)} -> {options[k]}" for k in changed[:4])
-            raise UsageError(f"run {name} was started with other options ({diffs}); use --resume {name} "
+            raise UsageError(f"run {name} was started with other options ({', '.join(changed[:4])}); use --resume {name} "
                              "or another --name")
-        length = {k: options[k] for k in LENGTH_OPTIONS if k in options}
+        length = {k: v for k, v in saved.items() if k in LENGTH_OPTIONS}
         done = checkpoint_steps(run_dir)
         if done and (length.get("max_steps") or done[-1]) < done[-1]:
             return run_dir, True  # already past it: fit() says so and trains nothing; the run keeps its length
@@ -180,7 +176,7 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options: dict, main
     if main:
         (run_dir / "samples").mkdir(parents=True, exist_ok=True)
         (run_dir / "checkpoints").mkdir(exist_ok=True)
-        _write_options(run_dir, {**options, "name": name, "kind": kind})
+        _write_options(run_dir, {**saved, "name": name, "kind": kind})
     return run_dir, False
 
 
@@ -541,5 +537,24 @@ class _Loader:
         return batch.to(self.device, non_blocking=True)
 
 
-def options_dict(**kw: Any) -> dict:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in kw.items()}
+def train_task(kind: str, options, saved: dict, make_task, *, total: int, runs_dir, name, dist: Dist,
+               device: torch.device, cb: Callbacks) -> Path:
+    """What every trainer does once its data is read: the run folder made or checked (``saved``:
+    what options.json holds besides the options), the task built by ``make_task(options, saved)``,
+    then :func:`fit` over ``total`` steps, evaluating when the options ask for it; returns the run folder."""
+    options = replace(options, max_steps=total)
+    saved = {**options.saved(), **saved, "world_size": dist.world}
+    run_dir, _ = prepare_run(Path(runs_dir), name, kind, options, saved, dist.main, dist)
+    dist.barrier()
+    saved["name"] = run_dir.name
+    task = make_task(options, saved)
+    evaluator, every = None, getattr(options, "eval_every", 0)
+    if every:
+        from cyclegan_cli.train.evaluation import evaluator_for
+
+        evaluator = evaluator_for(task, every, options.eval_data, options.eval_metrics, options.eval_num,
+                                  options.eval_features, dist, device)
+    fit(task, run_dir=run_dir, max_steps=total, batch_size=options.batch_size, log_every=options.log_every,
+        sample_every=options.sample_every, save_every=options.save_every, keep_checkpoints=options.keep_checkpoints,
+        workers=options.workers, dist=dist, device=device, callbacks=cb, evaluator=evaluator, eval_every=every)
+    return run_dir
