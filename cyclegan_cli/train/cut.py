@@ -27,6 +27,7 @@ from cyclegan_cli.models.cut import NCE_T, NUM_PATCHES, patch_nce
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.distributed import wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
@@ -49,9 +50,9 @@ class CUTTask(unpaired.UnpairedTask):
         self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
         if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])
-        self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
-        self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
-        self.F = loop.wrap_ddp(self.nets["F"], dist, device)
+        self.G = wrap_ddp(self.nets["G_A"], dist, device)
+        self.D = wrap_ddp(self.nets["D_A"], dist, device)
+        self.F = wrap_ddp(self.nets["F"], dist, device)
         if o.compile:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         # G and the projection head step together (the official optimizer_G and optimizer_F, same lr and betas)

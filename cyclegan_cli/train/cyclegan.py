@@ -15,6 +15,7 @@ from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.distributed import wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
@@ -80,8 +81,8 @@ class CycleGANTask(unpaired.UnpairedTask):
             add_ema(self.nets, self.specs, ["G_A", "G_B"])
         gens = Generators(self.nets["G_A"], self.nets["G_B"])
         discs = Discriminators(self.nets["D_A"], self.nets["D_B"], o.loss)
-        self.gens = loop.wrap_ddp(gens, dist, device)
-        self.discs = loop.wrap_ddp(discs, dist, device)
+        self.gens = wrap_ddp(gens, dist, device)
+        self.discs = wrap_ddp(discs, dist, device)
         if o.compile:
             self.gens, self.discs = torch.compile(self.gens), torch.compile(self.discs)
         self._optimizers(o.lr, o.beta1, gens.parameters(), discs.parameters())

@@ -13,6 +13,7 @@ from cyclegan_cli.data.datasets import SingleDataset, epoch_order, scan_folder
 from cyclegan_cli.models.dcgan import init_dcgan_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.distributed import start_process, wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
@@ -30,8 +31,8 @@ class DCGANTask(GANTask):
         self.augment, self.ema = o.policy, o.ema
         if o.ema:
             add_ema(self.nets, self.specs, ["G"])
-        self.G = loop.wrap_ddp(self.nets["G"], dist, device)
-        self.D = loop.wrap_ddp(self.nets["D"], dist, device)
+        self.G = wrap_ddp(self.nets["G"], dist, device)
+        self.D = wrap_ddp(self.nets["D"], dist, device)
         if o.compile:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         self._optimizers(o.lr, o.beta1, self.nets["G"].parameters(), self.nets["D"].parameters())
@@ -105,7 +106,7 @@ def train_dcgan(folder, options: DCGANOptions | None = None, *, runs_dir="runs",
     o.validate()
     cb = callbacks or loop.Callbacks()
     files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file
-    dist, dev = loop.start_process(o.device, o.seed, o.deterministic, cb)
+    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
     o = replace(o, batch_size=min(o.batch_size, max(1, len(files) // dist.world)))
     total = o.max_steps or (len(files) // dist.world // o.batch_size or 1) * o.epochs
     make = lambda o, saved: DCGANTask(files, o, saved=saved, dist=dist, device=dev, on_skip=cb.on_notice)  # noqa: E731

@@ -18,10 +18,12 @@ from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_
 from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.distributed import start_process, wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
 from cyclegan_cli.train.options import Pix2PixOptions
+from cyclegan_cli.train.runfolder import schedule_length
 from cyclegan_cli.train.task import GANTask
 
 
@@ -40,8 +42,8 @@ class Pix2PixTask(GANTask):
         self.augment, self.ema = o.policy, o.ema
         if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])
-        self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
-        self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
+        self.G = wrap_ddp(self.nets["G_A"], dist, device)
+        self.D = wrap_ddp(self.nets["D_A"], dist, device)
         if o.compile:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         self._optimizers(o.lr, o.beta1, self.nets["G_A"].parameters(), self.nets["D_A"].parameters())
@@ -132,9 +134,9 @@ def train_pix2pix(folder_a, folder_b=None, options: Pix2PixOptions | None = None
         names = ["A", "B"]
     if o.direction == "BtoA":
         names = names[::-1]
-    dist, dev = loop.start_process(o.device, o.seed, o.deterministic, cb)
+    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
     n = len(pairs) // dist.world // o.batch_size or 1
-    total = loop.schedule_length(o.max_steps, n, o.epochs, o.decay_epochs)
+    total = schedule_length(o.max_steps, n, o.epochs, o.decay_epochs)
     o = replace(o.resolved(), domains=list(o.domains or names))
     folders = {"folder_a": str(Path(folder_a).resolve()),
                "folder_b": str(Path(folder_b).resolve()) if folder_b is not None else None}
