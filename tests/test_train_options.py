@@ -18,6 +18,18 @@ def test_every_option_has_help_text():
             assert help_text and help_text.strip()[-1] in ".)", (kind, f.name, help_text)
 
 
+def test_train_help_is_built_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, runpy; sys.argv = ['ganctl', 'train', '--help']\n"
+            "try:\n runpy.run_module('cyclegan_cli', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "print('IMPORTED', [m for m in ('torch', 'numpy') if m in sys.modules], file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "IMPORTED []" in r.stderr and "--lambda-cycle-a" in r.stdout, r.stderr[-500:]
+
+
 def _other(value):
     """A value of the same kind as ``value`` that differs from it."""
     if isinstance(value, bool):
