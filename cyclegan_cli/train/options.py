@@ -46,7 +46,7 @@ def again(cls: type, name: str, default: Any) -> Any:
     """The field ``name`` of ``cls`` (help, flag, ...) with another default, for a kind whose
     recipe differs (DCGAN's 25 epochs)."""
     meta = {f.name: f for f in fields(cls)}[name].metadata
-    return opt(default, **{k: v for k, v in meta.items()})
+    return opt(default, **meta)
 
 
 def flag_of(f: dataclasses.Field) -> str:
@@ -138,10 +138,10 @@ class TrainOptions:
         return {f.name: getattr(self, f.name) for f in self.fields_to("fixed", "length")}
 
     @classmethod
-    def from_saved(cls, saved: dict, **process: Any) -> "TrainOptions":
+    def from_saved(cls, saved: dict) -> "TrainOptions":
         """The options a run was saved with (any version's options.json): a field the run did not
         save (an option added after it was started) is its default, as it was then."""
-        values = dict(process)
+        values = {}
         for f in cls.fields_to("fixed", "length"):
             for key in (f.name, *f.metadata["old"]):
                 if key in saved:
