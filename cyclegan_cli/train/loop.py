@@ -236,13 +236,11 @@ def train_task(kind: str, options, saved: dict, make_task, *, total: int, runs_d
     dist.barrier()
     saved["name"] = run_dir.name
     task = make_task(options, saved)
-    evaluator, every = None, getattr(options, "eval_every", 0)
-    if every:
-        from cyclegan_cli.train.evaluation import evaluator_for
+    from cyclegan_cli.train.evaluation import evaluator_for
 
-        evaluator = evaluator_for(task, every, options.eval_data, options.eval_metrics, options.eval_num,
-                                  options.eval_features, dist, device)
+    evaluator = evaluator_for(task, options, dist, device)
     fit(task, run_dir=run_dir, max_steps=total, batch_size=options.batch_size, log_every=options.log_every,
         sample_every=options.sample_every, save_every=options.save_every, keep_checkpoints=options.keep_checkpoints,
-        workers=options.workers, dist=dist, device=device, callbacks=cb, evaluator=evaluator, eval_every=every)
+        workers=options.workers, dist=dist, device=device, callbacks=cb, evaluator=evaluator,
+        eval_every=getattr(options, "eval_every", 0))
     return run_dir
