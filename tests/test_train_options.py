@@ -137,8 +137,19 @@ def test_resume_of_each_kind_restores_every_saved_option_and_refuses_each_change
         assert r.code == 2 and flag_of(f) in r.err and len(r.err_lines) == 1, (f.name, given, r.err)
         checked.append(f.name)
     assert len(checked) >= 10, checked
-    r = cli("train", "--resume", "r", "--max-steps", "2", "--workers", "0", "-q", *runs)  # nothing given: all restored
+    same = []  # every option given again with the value the run has: no conflict
+    for f in _fixed(cls):
+        saved = first.get(f.name)
+        if not f.metadata["cli"]:
+            continue
+        if params[flag_of(f)].is_flag:
+            same += [flag_of(f)] if (not saved if f.metadata["negate"] else saved) else []
+        else:
+            same += [flag_of(f), ",".join(map(str, saved)) if isinstance(saved, list) else str(saved)]
+    r = cli("train", "--resume", "r", "--max-steps", "2", "--workers", "0", "-q", *runs, *same)
+    assert r.code == 0, (same, r.err)
+    r = cli("train", "--resume", "r", "--max-steps", "3", "--workers", "0", "-q", *runs)  # nothing given: all restored
     assert r.code == 0, r.err
     after = json.loads(opts_file.read_text())
     assert {k: v for k, v in after.items() if k != "max_steps"} == {k: v for k, v in first.items() if k != "max_steps"}
-    assert after["max_steps"] == 2 and (tmp_path / "runs" / "r" / "checkpoints" / "step-00000002").is_dir()
+    assert after["max_steps"] == 3 and (tmp_path / "runs" / "r" / "checkpoints" / "step-00000003").is_dir()
