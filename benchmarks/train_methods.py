@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--ngf", type=int, default=32)
     ap.add_argument("--blocks", type=int, default=6)
     a = ap.parse_args()
-    from run import machine, photo
+    from bench_common import machine, photo
 
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from run import machine
+    from bench_common import machine
 
     if not (a.data / "photo").is_dir():
         sys.exit(f"no training data under {a.data} (run examples/photo2sketch/prepare.py collect, then crops)")

@@ -11,15 +11,24 @@ import typer
 from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
 
 
-# saved option key -> (CLI parameter, how the saved value maps back); None: the same value
-_SAVED = {"epochs": "epochs", "decay_epochs": "decay_epochs", "max_steps": "max_steps", "lr": "lr",
-          "batch_size": "batch_size", "size": "size", "image_size": "size", "load_size": "load_size", "ngf": "ngf",
-          "ndf": "ndf", "blocks": "blocks", "generator": "generator", "upsample": "upsample", "nz": "nz", "lambda_cycle": "lambda_cycle",
-          "lambda_cycle_a": "lambda_cycle_a", "lambda_cycle_b": "lambda_cycle_b",
-          "lambda_identity": "lambda_identity", "loss": "loss", "flip": "no_flip", "seed": "seed",
-          "deterministic": "deterministic", "precision": "precision", "direction": "direction",
-          "lambda_l1": "lambda_l1", "paired": "paired", "method": "method", "lambda_nce": "lambda_nce", "nce_layers": "nce_layers",
-          "augment": "augment", "ema": "ema"}
+from cyclegan_cli.train.options import KINDS, all_fields, flag_of, shared_default
+
+_FIELDS = all_fields()
+
+
+def _o(name: str, **kw) -> typer.Option:
+    """The Typer option for training option ``name``: its flag and help text from the dataclass."""
+    f = _FIELDS[name]
+    return typer.Option(flag_of(f), help=f.metadata["help"], **kw)
+
+
+def _d(name: str):
+    """The option's default on the command line: the kinds' shared default (as text for a list),
+    else None (each kind has its own, said in the help)."""
+    v = shared_default(name)
+    if _FIELDS[name].metadata["negate"]:
+        return not v
+    return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
 
 def _explicit(ctx, param: str) -> bool:
@@ -29,28 +38,16 @@ def _explicit(ctx, param: str) -> bool:
     return src in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
-def _restore(opts: dict, kind: str, values: dict, given: set) -> tuple[dict, list]:
-    """(values restored from a run's options, one 'option saved -> given' text per explicit conflict)."""
-    from cyclegan_cli.train.loop import LENGTH_OPTIONS  # how long to train may change when a run continues
-
-    restored, conflicts = {}, []
-    for key, param in _SAVED.items():
-        if key not in opts or (key == "size" and kind == "dcgan"):
-            continue
-        saved = (not opts[key]) if key == "flip" else opts[key]
-        if param in given and values[param] != saved and param not in LENGTH_OPTIONS:
-            flag = "--" + param.replace("_", "-")
-            conflicts.append(f"{flag} {saved} (given {values[param]})" if key != "flip" else "--no-flip")
-            continue
-        if param not in given or param not in LENGTH_OPTIONS:
-            restored[param] = saved
-    if "max_steps" in given:
-        restored["max_steps"] = values["max_steps"]
-    elif not ({"epochs", "decay_epochs"} & given):
-        restored["max_steps"] = opts.get("max_steps")
-    else:
-        restored["max_steps"] = None  # recomputed from the new schedule
-    return restored, conflicts
+def _given(ctx) -> dict:
+    """The training options given on the command line (field name -> value), found by their flags."""
+    by_flag = {flag_of(f): f for f in _FIELDS.values()}
+    given = {}
+    for p in ctx.command.params:
+        f = next((by_flag[x] for x in p.opts if x in by_flag), None)
+        if f is not None and _explicit(ctx, p.name):
+            v = ctx.params[p.name]
+            given[f.name] = (not v) if f.metadata["negate"] else v
+    return given
 
 
 def train(
@@ -60,47 +57,47 @@ def train(
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Run name; the same name again resumes.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue the run RUN (a name or a run folder).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")] = Path("runs"),
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="CycleGAN: epochs at full lr (100); DCGAN: epochs (25).")] = None,
-    decay_epochs: Annotated[Optional[int], typer.Option("--decay-epochs", min=0, help="CycleGAN: epochs of linear lr decay to zero (100).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after N iterations from the run's start (at most the schedule's length).")] = None,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate (official 0.0002).")] = 2e-4,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Images per step (CycleGAN 1, DCGAN 64).")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", min=8, help="Crop size (CycleGAN 256) or image size (DCGAN 64).")] = None,
-    load_size: Annotated[Optional[int], typer.Option("--load-size", help="CycleGAN: resize before crop (286 for 256).")] = None,
-    ngf: Annotated[int, typer.Option("--ngf", min=1, help="Generator filters in the first layer (official 64).")] = 64,
-    ndf: Annotated[int, typer.Option("--ndf", min=1, help="Discriminator filters in the first layer (official 64).")] = 64,
-    blocks: Annotated[int, typer.Option("--blocks", min=1, help="CycleGAN generator ResNet blocks (official 9).")] = 9,
-    generator: Annotated[Literal["resnet", "unet"], typer.Option("--generator", help="CycleGAN generator: resnet (official default, --blocks) or unet (official --netG unet_128/unet_256; --size a power of two).")] = "resnet",
-    method: Annotated[Literal["cyclegan", "cut", "fastcut"], typer.Option("--method", help="Unpaired method for two folders: cyclegan (official recipe), cut or fastcut (contrastive, one generator: faster, A->B only).")] = "cyclegan",
-    lambda_nce: Annotated[Optional[float], typer.Option("--lambda-nce", min=0.0, help="CUT/FastCUT: PatchNCE weight (official: CUT 1, FastCUT 10).", show_default=False)] = None,
-    nce_layers: Annotated[str, typer.Option("--nce-layers", metavar="LAYERS", help="CUT/FastCUT: generator layers PatchNCE compares (official 0,4,8,12,16; 0 is the image's own pixels, which ties the output's tones to the input's).")] = "0,4,8,12,16",
-    augment: Annotated[str, typer.Option("--augment", metavar="POLICY", help="DiffAugment before the discriminator, on real and fake images alike: comma-separated color, translation, cutout; or none.")] = "none",
-    ema: Annotated[float, typer.Option("--ema", metavar="DECAY", help="Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; 0: none); translate and sample use it unless --raw-weights.")] = 0.0,
+    epochs: Annotated[Optional[int], _o("epochs", min=1)] = _d("epochs"),
+    decay_epochs: Annotated[Optional[int], _o("decay_epochs", min=0)] = _d("decay_epochs"),
+    max_steps: Annotated[Optional[int], _o("max_steps", min=1)] = _d("max_steps"),
+    lr: Annotated[float, _o("lr", min=0.0)] = _d("lr"),
+    batch_size: Annotated[Optional[int], _o("batch_size", min=1)] = _d("batch_size"),
+    size: Annotated[Optional[int], _o("size", min=8)] = _d("size"),
+    load_size: Annotated[Optional[int], _o("load_size")] = _d("load_size"),
+    ngf: Annotated[int, _o("ngf", min=1)] = _d("ngf"),
+    ndf: Annotated[int, _o("ndf", min=1)] = _d("ndf"),
+    blocks: Annotated[int, _o("blocks", min=1)] = _d("blocks"),
+    generator: Annotated[Literal["resnet", "unet"], _o("generator")] = _d("generator"),
+    method: Annotated[Literal["cyclegan", "cut", "fastcut"], _o("method")] = "cyclegan",  # chooses the kind
+    lambda_nce: Annotated[Optional[float], _o("lambda_nce", min=0.0, show_default=False)] = _d("lambda_nce"),
+    nce_layers: Annotated[str, _o("nce_layers", metavar="LAYERS")] = _d("nce_layers"),
+    augment: Annotated[str, _o("augment", metavar="POLICY")] = _d("augment"),
+    ema: Annotated[float, _o("ema", metavar="DECAY")] = _d("ema"),
     paired: Annotated[bool, typer.Option("--paired", help="pix2pix on paired images: A/x.png goes with B/x.*, or one folder of A|B side-by-side images.")] = False,
-    direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="pix2pix: translate A to B (default) or B to A.")] = "AtoB",
-    lambda_l1: Annotated[float, typer.Option("--lambda-l1", min=0.0, help="pix2pix: L1 weight (official 100).")] = 100.0,
-    upsample: Annotated[Literal["transpose", "resize"], typer.Option("--upsample", help="Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) or resize (bilinear + conv: no checkerboard).")] = "transpose",
-    nz: Annotated[int, typer.Option("--nz", min=1, help="DCGAN latent size.")] = 100,
-    lambda_cycle: Annotated[float, typer.Option("--lambda-cycle", min=0.0, help="Cycle-consistency weight per direction (official 10).")] = 10.0,
-    lambda_cycle_a: Annotated[Optional[float], typer.Option("--lambda-cycle-a", min=0.0, help="A->B->A cycle weight only (default --lambda-cycle; official lambda_A): lower it when B holds less than A (photo->sketch), where asking for A back at full weight gives the A->B generator a reason to hide A's detail in its B images.", show_default=False)] = None,
-    lambda_cycle_b: Annotated[Optional[float], typer.Option("--lambda-cycle-b", min=0.0, help="B->A->B cycle weight only (default --lambda-cycle).", show_default=False)] = None,
-    lambda_identity: Annotated[float, typer.Option("--lambda-identity", min=0.0, help="Identity loss, as a fraction of --lambda-cycle (official 0.5).")] = 0.5,
-    loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], typer.Option("--loss", help="CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, lsgan, hinge, wgangp.")] = None,
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="No random horizontal flips.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seeds weights, data order, augmentation and pools.")] = 0,
-    deterministic: Annotated[bool, typer.Option("--deterministic", help="Deterministic algorithms and data order.")] = False,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader workers (default: 0 on CPU, 4 on GPU).")] = None,
-    log_every: Annotated[Optional[int], typer.Option("--log-every", min=1, help="A stats.jsonl line (and a progress line) every N steps (default 50; a resumed run keeps what it was given).", show_default=False)] = None,
+    direction: Annotated[Literal["AtoB", "BtoA"], _o("direction")] = _d("direction"),
+    lambda_l1: Annotated[float, _o("lambda_l1", min=0.0)] = _d("lambda_l1"),
+    upsample: Annotated[Literal["transpose", "resize"], _o("upsample")] = _d("upsample"),
+    nz: Annotated[int, _o("nz", min=1)] = _d("nz"),
+    lambda_cycle: Annotated[float, _o("lambda_cycle", min=0.0)] = _d("lambda_cycle"),
+    lambda_cycle_a: Annotated[Optional[float], _o("lambda_cycle_a", min=0.0, show_default=False)] = _d("lambda_cycle_a"),
+    lambda_cycle_b: Annotated[Optional[float], _o("lambda_cycle_b", min=0.0, show_default=False)] = _d("lambda_cycle_b"),
+    lambda_identity: Annotated[float, _o("lambda_identity", min=0.0)] = _d("lambda_identity"),
+    loss: Annotated[Optional[Literal["lsgan", "minimax", "nonsat", "hinge", "wgangp"]], _o("loss")] = _d("loss"),
+    no_flip: Annotated[bool, _o("flip")] = _d("flip"),
+    seed: Annotated[int, _o("seed")] = _d("seed"),
+    deterministic: Annotated[bool, _o("deterministic")] = _d("deterministic"),
+    workers: Annotated[Optional[int], _o("workers", min=0)] = _d("workers"),
+    log_every: Annotated[Optional[int], _o("log_every", min=1, show_default=False)] = _d("log_every"),
     log_seconds: Annotated[float, typer.Option("--log-seconds", min=1, help="Without a terminal: a progress line at least this often.")] = 30.0,
-    sample_every: Annotated[Optional[int], typer.Option("--sample-every", min=1, help="A sample grid in the run's samples/ every N steps (default 500; a resumed run keeps what it was given).", show_default=False)] = None,
-    save_every: Annotated[Optional[int], typer.Option("--save-every", min=1, help="A checkpoint every N steps and at the end (default 1000; a resumed run keeps what it was given).", show_default=False)] = None,
-    keep: Annotated[Optional[int], typer.Option("--keep", min=1, help="Keep the last K checkpoints (default 3; a resumed run keeps what it was given).", show_default=False)] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", min=0, metavar="STEPS", help="Evaluate the generator every STEPS steps (figures in stats.jsonl and eval.png; then --model RUN:best-kid).")] = 0,
-    eval_data: Annotated[Optional[Path], typer.Option("--eval-data", metavar="FOLDER", help="Real images to evaluate against (CycleGAN: domain B).")] = None,
-    eval_metrics: Annotated[str, typer.Option("--eval-metrics", help="Comma-separated: kid, fid, pr.")] = "kid",
-    eval_num: Annotated[int, typer.Option("--eval-num", min=2, help="Samples and real images per evaluation.")] = 500,
-    eval_features: Annotated[str, typer.Option("--eval-features", metavar="inception|PATH.pt", help="Feature network, as for ganctl eval.")] = "inception",
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
+    sample_every: Annotated[Optional[int], _o("sample_every", min=1, show_default=False)] = _d("sample_every"),
+    save_every: Annotated[Optional[int], _o("save_every", min=1, show_default=False)] = _d("save_every"),
+    keep: Annotated[Optional[int], _o("keep_checkpoints", min=1, show_default=False)] = _d("keep_checkpoints"),
+    eval_every: Annotated[int, _o("eval_every", min=0, metavar="STEPS")] = _d("eval_every"),
+    eval_data: Annotated[Optional[Path], _o("eval_data", metavar="FOLDER")] = _d("eval_data"),
+    eval_metrics: Annotated[str, _o("eval_metrics")] = _d("eval_metrics"),
+    eval_num: Annotated[int, _o("eval_num", min=2)] = _d("eval_num"),
+    eval_features: Annotated[str, _o("eval_features", metavar="inception|PATH.pt")] = _d("eval_features"),
+    compile_: Annotated[bool, _o("compile")] = _d("compile"),
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     quiet: QuietOpt = False,
@@ -130,13 +127,8 @@ def train(
     if name is not None:
         check_name(name, "--name")
     folders = list(folders or [])
-    values = dict(epochs=epochs, decay_epochs=decay_epochs, max_steps=max_steps, lr=lr, batch_size=batch_size,
-                  size=size, load_size=load_size, ngf=ngf, ndf=ndf, blocks=blocks, generator=generator, upsample=upsample, nz=nz,
-                  lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
-                  lambda_identity=lambda_identity, loss=loss, no_flip=no_flip, seed=seed,
-                  deterministic=deterministic, precision=precision, direction=direction, lambda_l1=lambda_l1,
-                  paired=paired, method=method, lambda_nce=lambda_nce, nce_layers=nce_layers, augment=augment, ema=ema)
-    given = {k for k in values if _explicit(ctx, k)}
+    given = _given(ctx)
+    options = None
     run_dir = None
     if resume:
         run = registry.find_run(resume, runs_dir) if not Path(resume).is_dir() else None
@@ -160,37 +152,13 @@ def train(
             raise UsageError(f"run {run_dir.name} trains on {' '.join(map(str, saved_folders))}; give no folders "
                              "to continue it, or choose another --name")
         folders = [Path(f) for f in saved_folders]
-        restored, conflicts = _restore(opts, kind, values, given)
-        if conflicts:
-            raise UsageError(f"run {run_dir.name} was started with other options ({', '.join(conflicts)}); leave "
-                             "them out to continue it, or choose another --name")
-        values.update(restored)
+        if kind in KINDS:
+            options, conflicts = KINDS[kind].continued(opts, given)
+            if conflicts:
+                raise UsageError(f"run {run_dir.name} was started with other options ({', '.join(conflicts)}); leave "
+                                 "them out to continue it, or choose another --name")
         runs_dir, name, model = run_dir.parent, run_dir.name, kind
-    v = values
-    epochs, decay_epochs, max_steps, lr, batch_size, size = (v[k] for k in ("epochs", "decay_epochs", "max_steps",
-                                                                           "lr", "batch_size", "size"))
-    load_size, ngf, ndf, blocks, upsample, nz = (v[k] for k in ("load_size", "ngf", "ndf", "blocks", "upsample", "nz"))
-    generator = v["generator"]
-    lambda_cycle, lambda_identity, loss, no_flip = (v[k] for k in ("lambda_cycle", "lambda_identity", "loss", "no_flip"))
-    lambda_cycle_a, lambda_cycle_b = v["lambda_cycle_a"], v["lambda_cycle_b"]
-    seed, deterministic, precision = v["seed"], v["deterministic"], v["precision"]
-    direction, lambda_l1, paired = v["direction"], v["lambda_l1"], v["paired"] or model == "pix2pix"
-    method, lambda_nce, ema = v["method"] or "cyclegan", v["lambda_nce"], v["ema"] or 0.0
-    # a list when restored from a run's options, the option's text otherwise
-    nce_layers = v["nce_layers"] if isinstance(v["nce_layers"], list) else v["nce_layers"].split(",")
-    try:
-        nce_layers = [int(x) for x in nce_layers if str(x).strip()]
-    except ValueError:
-        raise UsageError(f"--nce-layers {v['nce_layers']!r}: comma-separated layer numbers, e.g. 0,4,8,12,16") from None
-    try:
-        from cyclegan_cli.train.augment import parse_policy
-
-        policy = parse_policy(v["augment"])
-    except ValueError as exc:
-        raise UsageError(f"--augment: {exc}") from None
-    from cyclegan_cli.train.ema import check_decay
-
-    check_decay(ema)
+        method, paired = saved_method or "cyclegan", kind == "pix2pix"
     if method != "cyclegan":
         if paired:
             raise UsageError(f"--method {method} is unpaired (two folders, no pairs); --paired trains pix2pix")
@@ -201,10 +169,6 @@ def train(
         model = "cut"
     if not folders:
         raise UsageError("give one folder (DCGAN) or two folders (CycleGAN), or --resume RUN")
-    if eval_every and eval_data is None:
-        raise UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
-    if eval_data is not None and not eval_data.is_dir():
-        raise NotFoundError(f"--eval-data {eval_data}: no such folder")
     for f in folders:
         if not f.exists():
             raise NotFoundError(f"{f}: no such folder")
@@ -215,21 +179,22 @@ def train(
     if model is None and len(folders) > 2:
         raise UsageError(f"training takes one folder (DCGAN) or two (CycleGAN); {len(folders)} given")
     kind = model or ("cyclegan" if len(folders) == 2 else "dcgan")
-    if kind not in ("cyclegan", "dcgan", "pix2pix", "cut"):
+    if kind not in KINDS:
         raise UsageError(f"--model {kind!r}: cyclegan or dcgan (or --paired for pix2pix)")
     if kind == "cyclegan" and len(folders) != 2:
         raise UsageError(f"CycleGAN training takes two folders (A B); {len(folders)} given")
     if kind == "dcgan" and len(folders) != 1:
         raise UsageError(f"DCGAN training takes one folder; {len(folders)} given (two folders train a CycleGAN)")
+    options = options or KINDS[kind].of(given)
     from cyclegan_cli.device import pick_device, training_dtype
 
-    training_dtype(pick_device(device), precision)  # before the run folder is made (the task checks it again)
+    training_dtype(pick_device(options.device), options.precision)  # before the run folder is made (the task checks it again)
 
     from cyclegan_cli.cli.common import duration, eta_to_say
     from cyclegan_cli.train.loop import Callbacks
 
     # the first steps (allocation, kernel choice, caches) are not the pace: measured after them
-    bar = o.progress("train", max_steps, "it", interval=log_seconds, warmup=(3, 60.0))
+    bar = o.progress("train", options.max_steps, "it", interval=log_seconds, warmup=(3, 60.0))
     started, said = {}, {}
 
     def on_start(info):
@@ -248,7 +213,7 @@ def train(
         if not first:
             o.info(f"now ≈{duration(eta)} to go ({pace})")
             return
-        px = size or (256 if kind == "cyclegan" else 64)
+        px = options.size
         smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
         hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
         o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px ({pace}){hint}")
@@ -271,40 +236,12 @@ def train(
 
     cb = Callbacks(on_start=on_start, on_step=on_step, on_sample=on_sample, on_checkpoint=on_checkpoint,
                    on_notice=o.info, on_tick=on_tick)
-    common = dict(runs_dir=runs_dir, name=name, max_steps=max_steps, lr=lr, seed=seed, deterministic=deterministic,
-                  device=device, precision=precision, compile=compile_, workers=workers, log_every=log_every,
-                  sample_every=sample_every, save_every=save_every, keep_checkpoints=keep, callbacks=cb,
-                  flip=not no_flip, ngf=ngf, ndf=ndf, eval_every=eval_every, eval_data=eval_data,
-                  eval_metrics=[m.strip() for m in eval_metrics.split(",") if m.strip()], eval_num=eval_num,
-                  eval_features=eval_features, augment=policy, ema=ema)
+    import importlib
+
+    train_kind = getattr(importlib.import_module(f"cyclegan_cli.train.{kind}"), f"train_{kind}")  # train.cut.train_cut, ...
+    if kind == "pix2pix" and len(folders) == 1:
+        folders.append(None)  # one folder of A|B images
     with bar:
-        if kind == "pix2pix":
-            from cyclegan_cli.train.pix2pix import train_pix2pix
-
-            common.pop("eval_every"), common.pop("eval_data"), common.pop("eval_metrics"), common.pop("eval_num")
-            common.pop("eval_features")
-            run_dir = train_pix2pix(folders[0], folders[1] if len(folders) == 2 else None, direction=direction,
-                                    epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
-                                    batch_size=batch_size or 1, size=size or 256, load_size=load_size,
-                                    upsample=upsample, loss=loss or "nonsat", lambda_l1=lambda_l1, **common)
-        elif kind == "cut":
-            from cyclegan_cli.train.cut import train_cut
-
-            run_dir = train_cut(folders[0], folders[1], method=method, epochs=epochs, decay_epochs=decay_epochs,
-                                batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                upsample=upsample, loss=loss or "lsgan", lambda_nce=lambda_nce, nce_layers=nce_layers, **common)
-        elif kind == "cyclegan":
-            from cyclegan_cli.train.cyclegan import train_cyclegan
-
-            run_dir = train_cyclegan(folders[0], folders[1], epochs=epochs or 100, decay_epochs=100 if decay_epochs is None else decay_epochs,
-                                     batch_size=batch_size or 1, size=size or 256, load_size=load_size, blocks=blocks,
-                                     generator=generator, upsample=upsample, loss=loss or "lsgan", lambda_cycle=lambda_cycle,
-                                     lambda_cycle_a=lambda_cycle_a, lambda_cycle_b=lambda_cycle_b,
-                                     lambda_identity=lambda_identity, **common)
-        else:
-            from cyclegan_cli.train.dcgan import train_dcgan
-
-            run_dir = train_dcgan(folders[0], epochs=epochs or 25, batch_size=batch_size or 64, image_size=size or 64,
-                                  nz=nz, loss=loss or "nonsat", **common)
+        run_dir = train_kind(*folders, options, runs_dir=runs_dir, name=name, callbacks=cb)
     if os.environ.get("RANK", "0") == "0":
         o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})

@@ -16,7 +16,6 @@ from torch import nn
 
 from cyclegan_cli.models.registry import register
 
-NCE_LAYERS = (0, 4, 8, 12, 16)  # official --nce_layers
 NUM_PATCHES = 256  # official --num_patches
 NCE_T = 0.07  # official --nce_T
 

@@ -8,19 +8,7 @@ from __future__ import annotations
 
 import torch
 
-POLICIES = ("color", "translation", "cutout")
-
-
-def parse_policy(text: str | None) -> tuple[str, ...]:
-    """``"color,translation"`` -> ("color", "translation"); ``none`` or empty -> (). Raises
-    ValueError naming the unknown ones."""
-    if text is None or text.strip().lower() in ("", "none"):
-        return ()
-    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
-    bad = [n for n in names if n not in POLICIES]
-    if bad:
-        raise ValueError(f"unknown augmentation {', '.join(bad)}: choose from {', '.join(POLICIES)} (comma-separated) or none")
-    return names
+from cyclegan_cli.train.options import parse_policy  # noqa: F401  (a policy is an option: parsed there)
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:

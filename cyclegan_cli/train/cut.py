@@ -17,51 +17,48 @@ A CUT model translates A -> B only.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.models.cut import NCE_LAYERS, NCE_T, NUM_PATCHES, patch_nce
-from cyclegan_cli.models.cyclegan import check_upsample, init_weights
+from cyclegan_cli.models.cut import NCE_T, NUM_PATCHES, patch_nce
+from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
+from cyclegan_cli.train.distributed import wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
-
-METHODS = ("cut", "fastcut")
-# per method: (lambda_NCE, identity NCE on B, flip equivariance, epochs, decay epochs), official defaults
-RECIPES = {"cut": (1.0, True, False, 200, 200), "fastcut": (10.0, False, True, 150, 50)}
-
+from cyclegan_cli.train.options import RECIPES, CUTOptions
 
 class CUTTask(unpaired.UnpairedTask):
-    def __init__(self, files_a, files_b, *, method, ngf, ndf, blocks, norm, upsample, d_layers, size, load_size,
-                 flip, loss, lambda_nce, nce_layers, lr, beta1, epochs, decay_epochs, seed, precision, channels_last,
-                 compile_nets, augment, ema, domains, options, dist, device, on_skip=None):
-        self.device, self.dist, self.loss_kind = device, dist, loss
-        self.lambda_nce, self.nce_idt, self.flip_eq = lambda_nce, *RECIPES[method][1:3]
-        self.nce_layers = tuple(nce_layers)
-        self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
-        self.seed, self.domains, self.options, self.size = seed, domains, options, size
-        self.augment, self.ema = augment, ema
-        g_args = {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks, "norm": norm, "upsample": upsample}
-        d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
+    def __init__(self, files_a, files_b, o: CUTOptions, *, saved: dict, dist, device, on_skip=None):
+        """``o``: the run's options, resolved; ``saved``: what its options.json holds (the config's training)."""
+        self.device, self.dist, self.loss_kind = device, dist, o.loss
+        self.lambda_nce, self.nce_idt, self.flip_eq = o.lambda_nce, *RECIPES[o.method][1:3]
+        self.nce_layers = tuple(o.nce_layers)
+        self.lr, self.epochs, self.decay_epochs = o.lr, o.epochs, o.decay_epochs
+        self.seed, self.domains, self.options, self.size = o.seed, o.domains, saved, o.size
+        self.augment, self.ema = o.policy, o.ema
+        g_args = {"input_nc": 3, "output_nc": 3, "ngf": o.ngf, "n_blocks": o.blocks, "norm": o.norm, "upsample": o.upsample}
+        d_args = {"input_nc": 3, "ndf": o.ndf, "n_layers": o.d_layers, "norm": o.norm}
         f_args = {"channels": list(_feature_channels(g_args, self.nce_layers)), "nc": 256}
         specs = {"G_A": ("resnet_generator", g_args), "D_A": ("patch_discriminator", d_args),
                  "F": ("patch_nce_head", f_args)}
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
-        if ema:
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])
-        self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
-        self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
-        self.F = loop.wrap_ddp(self.nets["F"], dist, device)
-        if compile_nets:
+        self.G = wrap_ddp(self.nets["G_A"], dist, device)
+        self.D = wrap_ddp(self.nets["D_A"], dist, device)
+        self.F = wrap_ddp(self.nets["F"], dist, device)
+        if o.compile:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
         # G and the projection head step together (the official optimizer_G and optimizer_F, same lr and betas)
-        self._optimizers(lr, beta1, [*self.nets["G_A"].parameters(), *self.nets["F"].parameters()],
+        self._optimizers(o.lr, o.beta1, [*self.nets["G_A"].parameters(), *self.nets["F"].parameters()],
                          self.nets["D_A"].parameters())
-        self._load_unpaired(files_a, files_b, load_size, size, flip, seed, on_skip)
+        self._load_unpaired(files_a, files_b, o, on_skip)
 
     def _nce(self, src, tgt, flipped: bool, gen: torch.Generator):
         """The mean PatchNCE over layers between the encoder features of ``src`` and of its output ``tgt``."""
@@ -154,100 +151,15 @@ def _feature_channels(g_args: dict, layers) -> list[int]:
     return [f.shape[1] for f in feats]
 
 
-def train_cut(
-    folder_a,  # domain A images (the inputs)
-    folder_b,  # domain B images (what outputs should look like)
-    *,
-    method="cut",  # cut (lambda_NCE 1 + identity NCE) or fastcut (lambda_NCE 10, flip equivariance)
-    runs_dir="runs",  # where run folders live
-    name=None,  # run name; an existing run of that name is resumed
-    epochs=None,  # epochs at the initial learning rate (official: CUT 200, FastCUT 150)
-    decay_epochs=None,  # epochs of linear decay to zero (official: CUT 200, FastCUT 50)
-    max_steps=None,  # stop after this many iterations from the run's start
-    batch_size=1,  # official batch size 1
-    size=256,  # random crop size (official crop_size 256)
-    load_size=None,  # resize before cropping (official 286 for 256)
-    flip=True,  # random horizontal flips of the data
-    ngf=64,  # generator filters (official 64)
-    ndf=64,  # discriminator filters (official 64)
-    blocks=9,  # ResNet blocks (official resnet_9blocks)
-    d_layers=3,  # PatchGAN layers (official basic D)
-    norm="instance",  # official normG / normD instance
-    upsample="transpose",  # transpose (official with --no_antialias_up) or resize (bilinear + conv)
-    loss="lsgan",  # official gan_mode lsgan
-    lambda_nce=None,  # PatchNCE weight (official: CUT 1, FastCUT 10)
-    nce_layers=NCE_LAYERS,  # generator layers PatchNCE compares (official 0,4,8,12,16; 0 is the input's pixels)
-    lr=2e-4,  # Adam learning rate (official 0.0002)
-    beta1=0.5,  # Adam beta1 (official 0.5; beta2 0.999)
-    augment=(),  # DiffAugment policy for the discriminator's inputs: color, translation, cutout
-    ema=0.0,  # EMA decay of the generator's weights (0: none)
-    seed=0,
-    deterministic=False,
-    device="auto",
-    precision="auto",
-    channels_last=None,
-    compile=False,
-    workers=None,
-    log_every=None,
-    sample_every=None,
-    save_every=None,
-    keep_checkpoints=None,
-    domains=None,
-    eval_every=0,
-    eval_data=None,
-    eval_metrics=("kid",),
-    eval_num=500,
-    eval_features="inception",
-    callbacks=None,
-) -> Path:
-    """Train CUT or FastCUT on two folders; returns the run folder."""
-    from cyclegan_cli.models import build
-    from cyclegan_cli.train.ema import check_decay
-
-    if method not in METHODS:
-        raise loop.UsageError(f"--method {method!r}: cyclegan, cut or fastcut")
-    if loss not in ("lsgan", "minimax", "nonsat"):
-        raise loop.UsageError(f"unknown --loss {loss!r} for CUT: lsgan, minimax or nonsat")
-    check_upsample(upsample)
-    check_decay(ema)
-    if size % 4:
-        raise loop.UsageError(f"--size {size}: must be a multiple of 4")
-    if size < 2 ** (d_layers + 2):
-        raise loop.UsageError(f"--size {size}: the {d_layers}-layer PatchGAN needs at least {2 ** (d_layers + 2)} px")
-    load_size = load_size or round(size * 286 / 256)
-    if load_size < size:
-        raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
-    recipe = RECIPES[method]
-    lambda_nce = recipe[0] if lambda_nce is None else lambda_nce
-    nce_layers = sorted(set(int(x) for x in nce_layers))
-    depth = len(build("resnet_generator", ngf=1, n_blocks=blocks, upsample=upsample).model)
-    if not nce_layers or nce_layers[0] < 0 or nce_layers[-1] >= depth:
-        raise loop.UsageError(f"--nce-layers {','.join(map(str, nce_layers))}: layers of this generator are 0..{depth - 1}")
-    epochs = recipe[3] if epochs is None else epochs
-    decay_epochs = recipe[4] if decay_epochs is None else decay_epochs
+def train_cut(folder_a, folder_b, options: CUTOptions | None = None, *, runs_dir="runs", name=None, callbacks=None,
+              **overrides) -> Path:
+    """Train CUT or FastCUT on two folders (A: the inputs, B: what outputs should look like); returns
+    the run folder. ``options`` (or keyword ``overrides`` of its fields) as :class:`CUTOptions`."""
+    o = replace(options or CUTOptions(), **overrides)
+    o.validate()
     cb = callbacks or loop.Callbacks()
-    files_a, files_b, dist, dev, domains, total = unpaired.start(
-        folder_a, folder_b, domains=domains, max_steps=max_steps, epochs=epochs, decay_epochs=decay_epochs,
-        batch_size=batch_size, device=device, seed=seed, deterministic=deterministic, cb=cb)
-    options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), method=method,
-                                epochs=epochs, decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size,
-                                size=size, load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks,
-                                d_layers=d_layers, norm=norm, upsample=upsample, loss=loss, lambda_nce=lambda_nce,
-                                nce_layers=nce_layers, lr=lr, beta1=beta1, augment=",".join(augment) or "none", ema=ema, seed=seed,
-                                deterministic=deterministic, precision=precision, world_size=dist.world,
-                                domains=domains)
-    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cut", options, dist.main, dist)
-    dist.barrier()
-    options["name"] = run_dir.name
-    task = CUTTask(files_a, files_b, method=method, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample,
-                   d_layers=d_layers, size=size, load_size=load_size, flip=flip, loss=loss, lambda_nce=lambda_nce,
-                   nce_layers=nce_layers, lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed, precision=precision,
-                   channels_last=channels_last, compile_nets=compile, augment=tuple(augment), ema=ema,
-                   domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice)
-    from cyclegan_cli.train.evaluation import evaluator_for
-
-    evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)
-    loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
-             sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
-             workers=workers, dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)
-    return run_dir
+    files_a, files_b, dist, dev, o, total = unpaired.start(folder_a, folder_b, o, cb)
+    make = lambda o, saved: CUTTask(files_a, files_b, o, saved=saved, dist=dist, device=dev,  # noqa: E731
+                                    on_skip=cb.on_notice)
+    return loop.train_task("cut", o, unpaired.folders_saved(folder_a, folder_b), make, total=total,
+                           runs_dir=runs_dir, name=name, dist=dist, device=dev, cb=cb)

@@ -4,7 +4,7 @@ junyanz/pytorch-CycleGAN-and-pix2pix ``options/`` + ``models/cycle_gan_model.py`
 from __future__ import annotations
 
 import math
-
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.models.cyclegan import check_upsample, init_weights
+from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
-from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
+from cyclegan_cli.train.distributed import wrap_ddp
+from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
-from cyclegan_cli.train.losses import GP_WEIGHT, LOSSES, d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
+from cyclegan_cli.train.options import CycleGANOptions
 from cyclegan_cli.train.pool import ImagePool
 
 
@@ -56,39 +58,38 @@ class Discriminators(nn.Module):
 
 
 class CycleGANTask(unpaired.UnpairedTask):
-    def __init__(self, files_a, files_b, *, ngf, ndf, blocks, norm, upsample, generator, d_layers, size, load_size, flip, loss,
-                 lambda_cycle, lambda_identity, lr, beta1, epochs, decay_epochs, pool_size, seed, precision,
-                 channels_last, compile_nets, domains, options, dist, device, on_skip=None, augment=(), ema=0.0):
+    def __init__(self, files_a, files_b, o: CycleGANOptions, *, saved: dict, dist, device, on_skip=None):
+        """``o``: the run's options, resolved; ``saved``: what its options.json holds (the config's training)."""
         self.device, self.dist = device, dist
-        self.loss_kind, self.lambda_identity = loss, lambda_identity
-        self.lambda_A, self.lambda_B = lambda_cycle  # A->B->A and B->A->B weights (the official lambda_A, lambda_B)
-        self.lr, self.epochs, self.decay_epochs = lr, epochs, decay_epochs
-        self.seed, self.domains, self.options = seed, domains, options
-        if generator == "unet":  # the official --netG unet_128 / unet_256: one stage per halving of the crop
-            arch, g_args = "unet_generator", {"input_nc": 3, "output_nc": 3, "num_downs": int(math.log2(size)),
-                                              "ngf": ngf, "norm": norm, "upsample": upsample}
+        self.loss_kind, self.lambda_identity = o.loss, o.lambda_identity
+        self.lambda_A, self.lambda_B = o.lambda_cycle_a, o.lambda_cycle_b  # the official lambda_A, lambda_B
+        self.lr, self.epochs, self.decay_epochs = o.lr, o.epochs, o.decay_epochs
+        self.seed, self.domains, self.options = o.seed, o.domains, saved
+        if o.generator == "unet":  # the official --netG unet_128 / unet_256: one stage per halving of the crop
+            arch, g_args = "unet_generator", {"input_nc": 3, "output_nc": 3, "num_downs": int(math.log2(o.size)),
+                                              "ngf": o.ngf, "norm": o.norm, "upsample": o.upsample}
         else:
-            arch, g_args = "resnet_generator", {"input_nc": 3, "output_nc": 3, "ngf": ngf, "n_blocks": blocks,
-                                                "norm": norm, "upsample": upsample}
-        d_args = {"input_nc": 3, "ndf": ndf, "n_layers": d_layers, "norm": norm}
+            arch, g_args = "resnet_generator", {"input_nc": 3, "output_nc": 3, "ngf": o.ngf, "n_blocks": o.blocks,
+                                                "norm": o.norm, "upsample": o.upsample}
+        d_args = {"input_nc": 3, "ndf": o.ndf, "n_layers": o.d_layers, "norm": o.norm}
         specs = {"G_A": (arch, g_args), "G_B": (arch, g_args),
                  "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
         # N(0, 0.02), the official --init_type normal
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
-        self.augment, self.ema = tuple(augment), ema
-        if ema:
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        self.augment, self.ema = o.policy, o.ema
+        if o.ema:
             add_ema(self.nets, self.specs, ["G_A", "G_B"])
         gens = Generators(self.nets["G_A"], self.nets["G_B"])
-        discs = Discriminators(self.nets["D_A"], self.nets["D_B"], loss)
-        self.gens = loop.wrap_ddp(gens, dist, device)
-        self.discs = loop.wrap_ddp(discs, dist, device)
-        if compile_nets:
+        discs = Discriminators(self.nets["D_A"], self.nets["D_B"], o.loss)
+        self.gens = wrap_ddp(gens, dist, device)
+        self.discs = wrap_ddp(discs, dist, device)
+        if o.compile:
             self.gens, self.discs = torch.compile(self.gens), torch.compile(self.discs)
-        self._optimizers(lr, beta1, gens.parameters(), discs.parameters())
+        self._optimizers(o.lr, o.beta1, gens.parameters(), discs.parameters())
         # history pools of generated images, for the discriminators (official: fake_B_pool, fake_A_pool)
-        self.pool_fake_B, self.pool_fake_A = ImagePool(pool_size, seed + 1), ImagePool(pool_size, seed + 2)
-        self._load_unpaired(files_a, files_b, load_size, size, flip, seed, on_skip)
-        self.size = size
+        self.pool_fake_B, self.pool_fake_A = ImagePool(o.pool_size, o.seed + 1), ImagePool(o.pool_size, o.seed + 2)
+        self._load_unpaired(files_a, files_b, o, on_skip)
+        self.size = o.size
 
     # --------------------------------------------------------------- one step
     def train_step(self, batch, step: int) -> dict:
@@ -170,101 +171,16 @@ class CycleGANTask(unpaired.UnpairedTask):
         self.pool_fake_A.load_state_dict(s.get("pool_fake_A", s.get("pool_B")), self.device)
 
 
-def train_cyclegan(
-    folder_a,  # domain A images (recursive, any Pillow format)
-    folder_b,  # domain B images
-    *,
-    runs_dir="runs",  # where run folders live
-    name=None,  # run name; an existing run of that name is resumed
-    epochs=100,  # epochs at the initial learning rate (official n_epochs 100)
-    decay_epochs=100,  # epochs of linear decay to zero (official n_epochs_decay 100)
-    max_steps=None,  # stop after this many iterations from the run's start (default: all epochs)
-    batch_size=1,  # official batch size 1
-    size=256,  # random crop size (official crop_size 256)
-    load_size=None,  # resize before cropping (official load_size 286; default size * 286/256)
-    flip=True,  # random horizontal flips (official: on unless --no_flip)
-    ngf=64,  # generator filters in the first conv layer (official 64)
-    ndf=64,  # discriminator filters in the first conv layer (official 64)
-    blocks=9,  # ResNet blocks (official resnet_9blocks)
-    generator="resnet",  # resnet (official default) or unet (official --netG unet_128/unet_256; size a power of 2)
-    d_layers=3,  # PatchGAN layers: 3 = 70x70 receptive field (official basic D)
-    norm="instance",  # instance norm (official for CycleGAN)
-    upsample="transpose",  # generator up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
-    loss="lsgan",  # lsgan (official), minimax, nonsat, wgangp
-    lambda_cycle=10.0,  # cycle-consistency weight per direction (official lambda_A = lambda_B = 10)
-    lambda_cycle_a=None,  # A->B->A cycle weight only (default lambda_cycle); lower it when B holds less than A
-    lambda_cycle_b=None,  # B->A->B cycle weight only (default lambda_cycle)
-    lambda_identity=0.5,  # identity loss, as a fraction of lambda_cycle (official 0.5)
-    lr=2e-4,  # Adam learning rate (official 0.0002)
-    beta1=0.5,  # Adam beta1 (official 0.5; beta2 0.999)
-    pool_size=50,  # image history pool (official 50)
-    seed=0,  # seeds init, data order, augmentation and pools
-    deterministic=False,  # deterministic algorithms (bit-exact resume on CPU)
-    device="auto",  # auto|cpu|cuda|cuda:N|mps
-    precision="auto",  # auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32
-    channels_last=None,  # default: on for CUDA
-    compile=False,  # torch.compile the nets
-    workers=None,  # DataLoader worker processes (default: 0 on CPU, where they would steal cores from compute; 4 on GPU)
-    log_every=None,  # a stats.jsonl line every N steps (None: what the run was given before, else 50)
-    sample_every=None,  # a sample grid every N steps (None: as before, else 500)
-    save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
-    keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
-    domains=None,  # domain names, default the folder names
-    eval_every=0,  # evaluate the generator every N steps (0: never)
-    eval_data=None,  # real images to evaluate against (CycleGAN: domain B; DCGAN: the data's kind)
-    eval_metrics=("kid",),  # fid, kid, pr
-    eval_num=500,  # samples (and real images) per evaluation
-    eval_features="inception",  # the feature network: inception or a TorchScript file
-    augment=(),  # DiffAugment policy before the discriminators: color, translation, cutout
-    ema=0.0,  # EMA decay of the generators' weights (0: none)
-    callbacks=None,  # loop.Callbacks: how progress is reported
-) -> Path:
-    """Train a CycleGAN on two folders; returns the run folder."""
-    if loss not in LOSSES or loss == "hinge":
-        raise loop.UsageError(f"unknown --loss {loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
-    check_upsample(upsample)
-    if generator not in ("resnet", "unet"):
-        raise loop.UsageError(f"--generator {generator!r}: resnet or unet")
-    if size % 4:
-        raise loop.UsageError(f"--size {size}: must be a multiple of 4")
-    if generator == "unet" and (size < 32 or size & (size - 1)):
-        raise loop.UsageError(f"--size {size}: the U-Net generator takes a power of two, at least 32")
-    if size < 2 ** (d_layers + 2):
-        raise loop.UsageError(f"--size {size}: the {d_layers}-layer PatchGAN needs at least {2 ** (d_layers + 2)} px")
-    load_size = load_size or round(size * 286 / 256)
-    if load_size < size:
-        raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
-    lambda_a = lambda_cycle if lambda_cycle_a is None else lambda_cycle_a
-    lambda_b = lambda_cycle if lambda_cycle_b is None else lambda_cycle_b
-    for flag, v in (("--lambda-cycle", lambda_cycle), ("--lambda-cycle-a", lambda_a), ("--lambda-cycle-b", lambda_b)):
-        if not v >= 0:
-            raise loop.UsageError(f"{flag} {v}: must be 0 or more")
-    check_decay(ema)
+def train_cyclegan(folder_a, folder_b, options: CycleGANOptions | None = None, *, runs_dir="runs", name=None,
+                   callbacks=None, **overrides) -> Path:
+    """Train a CycleGAN on two folders (A, B: images, recursive, any Pillow format); returns the run
+    folder. ``options`` (or keyword ``overrides`` of its fields) as :class:`CycleGANOptions`; ``name``:
+    an existing run of that name is resumed; ``callbacks``: :class:`loop.Callbacks`."""
+    o = replace(options or CycleGANOptions(), **overrides)
+    o.validate()
     cb = callbacks or loop.Callbacks()
-    files_a, files_b, dist, dev, domains, total = unpaired.start(
-        folder_a, folder_b, domains=domains, max_steps=max_steps, epochs=epochs, decay_epochs=decay_epochs,
-        batch_size=batch_size, device=device, seed=seed, deterministic=deterministic, cb=cb)
-    options = loop.options_dict(folder_a=Path(folder_a).resolve(), folder_b=Path(folder_b).resolve(), epochs=epochs,
-                                decay_epochs=decay_epochs, max_steps=total, batch_size=batch_size, size=size,
-                                load_size=load_size, flip=flip, ngf=ngf, ndf=ndf, blocks=blocks, generator=generator, d_layers=d_layers,
-                                norm=norm, upsample=upsample, loss=loss, lambda_cycle=lambda_cycle, lambda_cycle_a=lambda_a,
-                                lambda_cycle_b=lambda_b, lambda_identity=lambda_identity,
-                                lr=lr, beta1=beta1, pool_size=pool_size, seed=seed, deterministic=deterministic,
-                                precision=precision, world_size=dist.world, domains=domains,
-                                augment=",".join(augment) or "none", ema=ema)
-    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "cyclegan", options, dist.main, dist)
-    dist.barrier()
-    options["name"] = run_dir.name
-    task = CycleGANTask(files_a, files_b, ngf=ngf, ndf=ndf, blocks=blocks, norm=norm, upsample=upsample, generator=generator, d_layers=d_layers, size=size,
-                        load_size=load_size, flip=flip, loss=loss, lambda_cycle=(lambda_a, lambda_b),
-                        lambda_identity=lambda_identity, lr=lr, beta1=beta1, epochs=epochs,
-                        decay_epochs=decay_epochs, pool_size=pool_size, seed=seed, precision=precision,
-                        channels_last=channels_last, compile_nets=compile, domains=domains, options=options,
-                        dist=dist, device=dev, on_skip=cb.on_notice, augment=augment, ema=ema)
-    from cyclegan_cli.train.evaluation import evaluator_for
-
-    evaluator = evaluator_for(task, eval_every, eval_data, eval_metrics, eval_num, eval_features, dist, dev)
-    loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
-             sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints,
-             workers=workers, dist=dist, device=dev, callbacks=cb, evaluator=evaluator, eval_every=eval_every)
-    return run_dir
+    files_a, files_b, dist, dev, o, total = unpaired.start(folder_a, folder_b, o, cb)
+    make = lambda o, saved: CycleGANTask(files_a, files_b, o, saved=saved, dist=dist, device=dev,  # noqa: E731
+                                         on_skip=cb.on_notice)
+    return loop.train_task("cyclegan", o, unpaired.folders_saved(folder_a, folder_b), make, total=total,
+                           runs_dir=runs_dir, name=name, dist=dist, device=dev, cb=cb)

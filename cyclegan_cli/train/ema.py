@@ -14,13 +14,6 @@ import torch
 SUFFIX = "_ema"
 
 
-def check_decay(decay: float) -> None:
-    from cyclegan_cli.errors import UsageError
-
-    if decay and not 0.0 < decay < 1.0:
-        raise UsageError(f"--ema {decay}: the decay must be between 0 and 1 (e.g. 0.999), or 0 for none")
-
-
 def add_ema(nets: dict, specs: dict, names: list[str]) -> None:
     """A frozen copy of each named net, as ``NAME_ema`` in ``nets`` and ``specs``."""
     for name in names:

@@ -9,18 +9,15 @@ import numpy as np
 import torch
 
 
-def evaluator_for(task, eval_every, eval_data, metrics, num, features, dist, device):
-    """The ``fit`` evaluator for ``--eval-every`` (None without it). Rank 0 evaluates; the other
-    ranks get an empty one, so that every rank takes part in the checkpoint that follows."""
-    if not eval_every:
+def evaluator_for(task, o, dist, device):
+    """The ``fit`` evaluator for ``--eval-every`` (None without it), from the options ``o``
+    (validated: --eval-data given). Rank 0 evaluates; the other ranks get an empty one, so that
+    every rank takes part in the checkpoint that follows."""
+    if not getattr(o, "eval_every", 0):
         return None
-    from cyclegan_cli.errors import UsageError
-
-    if eval_data is None:
-        raise UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
     if not dist.main:
         return lambda task: {}
-    return make_evaluator(task, Path(eval_data), list(metrics), num, features, device)
+    return make_evaluator(task, Path(o.eval_data), list(o.eval_metrics), o.eval_num, o.eval_features, device)
 
 
 def make_evaluator(task, data: Path, metrics: list[str], num: int, features: str, device: torch.device):

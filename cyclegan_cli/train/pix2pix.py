@@ -7,6 +7,7 @@ loss + 100 x L1, Adam 2e-4 (0.5, 0.999), no image pool, resize 286 then random 2
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,37 +15,39 @@ import torch.nn.functional as F
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_folders, scan_folder
-from cyclegan_cli.models.cyclegan import check_upsample, init_weights
+from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.augment import diff_augment
-from cyclegan_cli.train.ema import add_ema, check_decay, update_ema
+from cyclegan_cli.train.distributed import start_process, wrap_ddp
+from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
+from cyclegan_cli.train.options import Pix2PixOptions
+from cyclegan_cli.train.runfolder import schedule_length
 from cyclegan_cli.train.task import GANTask
 
 
 class Pix2PixTask(GANTask):
-    def __init__(self, pairs, *, ngf, ndf, upsample, size, load_size, flip, loss, lambda_l1, lr, beta1, epochs, decay_epochs,
-                 seed, precision, channels_last, compile_nets, direction, domains, options, dist, device,
-                 on_skip=None, augment=(), ema=0.0):
-        self.device, self.dist, self.loss_kind, self.lambda_l1 = device, dist, loss, lambda_l1
-        self.lr, self.epochs, self.decay_epochs, self.seed = lr, epochs, decay_epochs, seed
-        self.size, self.domains, self.options = size, domains, options
-        num_downs = max(5, int(round(math.log2(size))))  # unet_256 at 256 px, as the official default
-        g_args = {"input_nc": 3, "output_nc": 3, "num_downs": num_downs, "ngf": ngf, "norm": "batch",
-                  "use_dropout": True, "upsample": upsample}
-        d_args = {"input_nc": 6, "ndf": ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
+    def __init__(self, pairs, o: Pix2PixOptions, *, saved: dict, dist, device, on_skip=None):
+        """``o``: the run's options, resolved; ``saved``: what its options.json holds (the config's training)."""
+        self.device, self.dist, self.loss_kind, self.lambda_l1 = device, dist, o.loss, o.lambda_l1
+        self.lr, self.epochs, self.decay_epochs, self.seed = o.lr, o.epochs, o.decay_epochs, o.seed
+        self.size, self.domains, self.options = o.size, o.domains, saved
+        num_downs = max(5, int(round(math.log2(o.size))))  # unet_256 at 256 px, as the official default
+        g_args = {"input_nc": 3, "output_nc": 3, "num_downs": num_downs, "ngf": o.ngf, "norm": "batch",
+                  "use_dropout": True, "upsample": o.upsample}
+        d_args = {"input_nc": 6, "ndf": o.ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
         specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, precision, channels_last, seed)
-        self.augment, self.ema = tuple(augment), ema
-        if ema:
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        self.augment, self.ema = o.policy, o.ema
+        if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])
-        self.G = loop.wrap_ddp(self.nets["G_A"], dist, device)
-        self.D = loop.wrap_ddp(self.nets["D_A"], dist, device)
-        if compile_nets:
+        self.G = wrap_ddp(self.nets["G_A"], dist, device)
+        self.D = wrap_ddp(self.nets["D_A"], dist, device)
+        if o.compile:
             self.G, self.D = torch.compile(self.G), torch.compile(self.D)
-        self._optimizers(lr, beta1, self.nets["G_A"].parameters(), self.nets["D_A"].parameters())
-        self.dataset = PairedDataset(pairs, load_size, size, flip, seed, direction, on_skip=on_skip)
+        self._optimizers(o.lr, o.beta1, self.nets["G_A"].parameters(), self.nets["D_A"].parameters())
+        self.dataset = PairedDataset(pairs, o.load_size, o.size, o.flip, o.seed, o.direction, on_skip=on_skip)
         n = min(4, len(self.dataset))
         picks = range(0, len(self.dataset), max(1, len(self.dataset) // n))
         fixed = [self._center_pair(i) for i in list(picks)[:n]]
@@ -114,57 +117,13 @@ class Pix2PixTask(GANTask):
                            source=f"ganctl train --paired ({self.options.get('name', '')})")
 
 
-def train_pix2pix(
-    folder_a,  # inputs (A), or one folder of aligned A|B images when folder_b is None
-    folder_b=None,  # targets (B): B/x.* pairs with A/x.*
-    *,
-    runs_dir="runs",  # where run folders live
-    name=None,  # run name; an existing run of that name is resumed
-    direction="AtoB",  # AtoB: A -> B; BtoA: B -> A
-    epochs=100,  # epochs at the initial learning rate (official n_epochs 100)
-    decay_epochs=100,  # epochs of linear decay to zero (official n_epochs_decay 100)
-    max_steps=None,  # stop after this many iterations (default: all epochs)
-    batch_size=1,  # official batch size 1
-    size=256,  # random crop size (official crop_size 256)
-    load_size=None,  # resize before cropping (official load_size 286; default size * 286/256)
-    flip=True,  # random horizontal flips, the same for both images of a pair
-    ngf=64,  # generator filters in the first layer (official 64)
-    ndf=64,  # discriminator filters in the first layer (official 64)
-    upsample="transpose",  # U-Net up-sampling: transpose (official) or resize (bilinear + conv, no checkerboard)
-    loss="nonsat",  # the official "vanilla" GAN loss (BCE, non-saturating for G)
-    lambda_l1=100.0,  # L1 weight (official lambda_L1 100)
-    lr=2e-4,  # Adam learning rate (official 0.0002)
-    beta1=0.5,  # Adam beta1 (official 0.5)
-    seed=0,
-    deterministic=False,
-    device="auto",
-    precision="auto",
-    channels_last=None,
-    compile=False,
-    workers=None,
-    log_every=None,  # a stats.jsonl line every N steps (None: what the run was given before, else 50)
-    sample_every=None,  # a sample grid every N steps (None: as before, else 500)
-    save_every=None,  # a checkpoint every N steps and at the end (None: as before, else 1000)
-    keep_checkpoints=None,  # keep the last K checkpoints (default: what the run was given before, else 3)
-    domains=None,  # names of the input and target domains (default the folder names)
-    augment=(),  # DiffAugment policy before the discriminator (the pair as one image)
-    ema=0.0,  # EMA decay of the generator's weights (0: none)
-    callbacks=None,
-) -> Path:
-    """Train pix2pix on paired folders (or one aligned folder); returns the run folder."""
-    from cyclegan_cli.train.losses import LOSSES
-
-    if loss not in LOSSES:
-        raise loop.UsageError(f"unknown --loss {loss!r}: {', '.join(LOSSES)}")
-    if direction not in ("AtoB", "BtoA"):
-        raise loop.UsageError(f"--direction {direction!r}: AtoB or BtoA")
-    if size < 32 or size & (size - 1):
-        raise loop.UsageError(f"--size {size}: pix2pix's U-Net takes a power of two, at least 32")
-    load_size = load_size or round(size * 286 / 256)
-    if load_size < size:
-        raise loop.UsageError(f"--load-size {load_size} is smaller than --size {size}")
-    check_upsample(upsample)
-    check_decay(ema)
+def train_pix2pix(folder_a, folder_b=None, options: Pix2PixOptions | None = None, *, runs_dir="runs", name=None,
+                  callbacks=None, **overrides) -> Path:
+    """Train pix2pix on paired folders (A: inputs, B: targets, B/x.* pairs with A/x.*), or on one
+    folder of aligned A|B images when ``folder_b`` is None; returns the run folder. ``options`` (or
+    keyword ``overrides`` of its fields) as :class:`Pix2PixOptions`."""
+    o = replace(options or Pix2PixOptions(), **overrides)
+    o.validate()
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
         pairs = pair_folders(Path(folder_a), Path(folder_b), on_skip=cb.on_notice)
@@ -173,28 +132,14 @@ def train_pix2pix(
         files, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)
         pairs = [(f, None) for f in files]
         names = ["A", "B"]
-    if direction == "BtoA":
+    if o.direction == "BtoA":
         names = names[::-1]
-    dist, dev = loop.start_process(device, seed, deterministic, cb)
-    n = len(pairs) // dist.world // batch_size or 1
-    total = loop.schedule_length(max_steps, n, epochs, decay_epochs)
-    domains = list(domains or names)
-    options = loop.options_dict(folder_a=Path(folder_a).resolve(),
-                                folder_b=Path(folder_b).resolve() if folder_b is not None else None,
-                                paired=True, direction=direction, epochs=epochs, decay_epochs=decay_epochs,
-                                max_steps=total, batch_size=batch_size, size=size, load_size=load_size, flip=flip,
-                                ngf=ngf, ndf=ndf, upsample=upsample, loss=loss, lambda_l1=lambda_l1, lr=lr, beta1=beta1, seed=seed,
-                                deterministic=deterministic, precision=precision, world_size=dist.world,
-                                domains=domains, augment=",".join(augment) or "none", ema=ema)
-    run_dir, _ = loop.prepare_run(Path(runs_dir), name, "pix2pix", options, dist.main, dist)
-    dist.barrier()
-    options["name"] = run_dir.name
-    task = Pix2PixTask(pairs, ngf=ngf, ndf=ndf, upsample=upsample, size=size, load_size=load_size, flip=flip, loss=loss,
-                       lambda_l1=lambda_l1, lr=lr, beta1=beta1, epochs=epochs, decay_epochs=decay_epochs, seed=seed,
-                       precision=precision, channels_last=channels_last, compile_nets=compile, direction=direction,
-                       domains=domains, options=options, dist=dist, device=dev, on_skip=cb.on_notice,
-                       augment=augment, ema=ema)
-    loop.fit(task, run_dir=run_dir, max_steps=total, batch_size=batch_size, log_every=log_every,
-             sample_every=sample_every, save_every=save_every, keep_checkpoints=keep_checkpoints, workers=workers,
-             dist=dist, device=dev, callbacks=cb)
-    return run_dir
+    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
+    n = len(pairs) // dist.world // o.batch_size or 1
+    total = schedule_length(o.max_steps, n, o.epochs, o.decay_epochs)
+    o = replace(o.resolved(), domains=list(o.domains or names))
+    folders = {"folder_a": str(Path(folder_a).resolve()),
+               "folder_b": str(Path(folder_b).resolve()) if folder_b is not None else None}
+    make = lambda o, saved: Pix2PixTask(pairs, o, saved=saved, dist=dist, device=dev, on_skip=cb.on_notice)  # noqa: E731
+    return loop.train_task("pix2pix", o, folders, make, total=total, runs_dir=runs_dir, name=name, dist=dist,
+                           device=dev, cb=cb)

@@ -1,0 +1,393 @@
+"""Training options as data: one dataclass per model kind (CycleGAN, CUT/FastCUT, pix2pix, DCGAN).
+
+Each field carries its default, its help text, its command-line flag and what a resumed run may do
+with it (``resume``):
+
+- ``fixed``: what the networks and data are; saved in the run's options.json, restored on a
+  resume, and an explicit different value is refused;
+- ``length``: how long to train; saved, and free to change when a run continues;
+- ``setting``: how a run reports and keeps itself (``--log-every``, ``--keep``...); saved when given,
+  remembered when not (see :func:`cyclegan_cli.train.runfolder.run_settings`);
+- ``process``: this process only (device, workers, evaluation); never saved.
+
+No torch here: ``ganctl train --help`` builds its options from these classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from cyclegan_cli.errors import NotFoundError, UsageError
+
+POLICIES = ("color", "translation", "cutout")  # DiffAugment's (train/augment.py)
+NCE_LAYERS = [0, 4, 8, 12, 16]  # the official --nce_layers
+METHODS = ("cut", "fastcut")
+# per method: (lambda_NCE, identity NCE on B, flip equivariance, epochs, decay epochs), official defaults
+RECIPES = {"cut": (1.0, True, False, 200, 200), "fastcut": (10.0, False, True, 150, 50)}
+DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
+DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2 to 6 times)
+LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
+
+
+def opt(default: Any, help: str, resume: str = "fixed", *, flag: str | None = None, negate: bool = False,
+        cli: bool = True, old: tuple = ()) -> Any:
+    """A field: ``flag`` defaults to --NAME; ``negate``: the flag sets the field False (--no-flip);
+    ``cli``: False for options only the Python API sets; ``old``: the keys older runs saved it under."""
+    meta = {"help": help, "resume": resume, "flag": flag, "negate": negate, "cli": cli, "old": old}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def again(cls: type, name: str, default: Any) -> Any:
+    """The field ``name`` of ``cls`` (help, flag, ...) with another default, for a kind whose
+    recipe differs (DCGAN's 25 epochs)."""
+    meta = {f.name: f for f in fields(cls)}[name].metadata
+    return opt(default, **meta)
+
+
+def flag_of(f: dataclasses.Field) -> str:
+    return f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+def parse_policy(text: str | tuple | list | None) -> tuple[str, ...]:
+    """``"color,translation"`` -> ("color", "translation"); ``none`` or empty -> (). Raises
+    ValueError naming the unknown ones."""
+    if isinstance(text, (tuple, list)):
+        text = ",".join(text)
+    if text is None or text.strip().lower() in ("", "none"):
+        return ()
+    names = tuple(dict.fromkeys(t.strip().lower() for t in text.split(",") if t.strip()))
+    bad = [n for n in names if n not in POLICIES]
+    if bad:
+        raise ValueError(f"unknown augmentation {', '.join(bad)}: choose from {', '.join(POLICIES)} (comma-separated) or none")
+    return names
+
+
+def check_decay(decay: float) -> None:
+    if decay and not 0.0 < decay < 1.0:
+        raise UsageError(f"--ema {decay}: the decay must be between 0 and 1 (e.g. 0.999), or 0 for none")
+
+
+@dataclass
+class TrainOptions:
+    """What every kind of training takes."""
+
+    epochs: Optional[int] = opt(None, "CycleGAN: epochs at full lr (100); DCGAN: epochs (25).", "length")
+    max_steps: Optional[int] = opt(None, "Stop after N iterations from the run's start (at most the schedule's length).",
+                                   "length")
+    lr: float = opt(2e-4, "Adam learning rate (official 0.0002).")
+    beta1: float = opt(0.5, "Adam beta1 (official 0.5; beta2 0.999).", cli=False)
+    batch_size: int = opt(1, "Images per step (CycleGAN 1, DCGAN 64).")
+    size: int = opt(256, "Crop size (CycleGAN 256) or image size (DCGAN 64).", old=("image_size",))
+    ngf: int = opt(64, "Generator filters in the first layer (official 64).")
+    ndf: int = opt(64, "Discriminator filters in the first layer (official 64).")
+    flip: bool = opt(True, "No random horizontal flips.", flag="--no-flip", negate=True)
+    loss: str = opt("lsgan", "CycleGAN: lsgan (official), minimax, nonsat, wgangp; DCGAN: nonsat (default), minimax, "
+                    "lsgan, hinge, wgangp.")
+    seed: int = opt(0, "Seeds weights, data order, augmentation and pools.")
+    deterministic: bool = opt(False, "Deterministic algorithms and data order.")
+    precision: str = opt("auto", "auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32.")
+    augment: str = opt("none", "DiffAugment before the discriminator, on real and fake images alike: comma-separated "
+                       "color, translation, cutout; or none.")
+    ema: float = opt(0.0, "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; "
+                     "0: none); translate and sample use it unless --raw-weights.")
+    device: str = opt("auto", "auto|cpu|cuda|cuda:N|mps.", "process")
+    workers: Optional[int] = opt(None, "DataLoader workers (default: 0 on CPU, 4 on GPU).", "process")
+    compile: bool = opt(False, "torch.compile the networks.", "process")
+    channels_last: Optional[bool] = opt(None, "Channels-last memory format (default: on for CUDA).", "process", cli=False)
+    log_every: Optional[int] = opt(None, "A stats.jsonl line (and a progress line) every N steps (default 50; a resumed "
+                                   "run keeps what it was given).", "setting")
+    sample_every: Optional[int] = opt(None, "A sample grid in the run's samples/ every N steps (default 500; a resumed "
+                                      "run keeps what it was given).", "setting")
+    save_every: Optional[int] = opt(None, "A checkpoint every N steps and at the end (default 1000; a resumed run keeps "
+                                    "what it was given).", "setting")
+    keep_checkpoints: Optional[int] = opt(None, "Keep the last K checkpoints (default 3; a resumed run keeps what it "
+                                          "was given).", "setting", flag="--keep")
+
+    def __post_init__(self):
+        try:
+            self.augment = ",".join(parse_policy(self.augment)) or "none"
+        except ValueError as exc:
+            raise UsageError(f"--augment: {exc}") from None
+
+    # ------------------------------------------------------------------ what a kind takes
+    @property
+    def policy(self) -> tuple[str, ...]:
+        """The DiffAugment policy as train/augment.py takes it."""
+        return parse_policy(self.augment)
+
+    def validate(self) -> None:
+        """One-line usage errors for values no run can use (before any work is done)."""
+        check_decay(self.ema)
+
+    def resolved(self) -> "TrainOptions":
+        """The options with the defaults that depend on others filled in: what a run saves."""
+        return self
+
+    # ------------------------------------------------------------------ saving and resuming
+    @classmethod
+    def fields_to(cls, *kinds: str) -> list[dataclasses.Field]:
+        return [f for f in fields(cls) if f.metadata["resume"] in kinds]
+
+    def saved(self) -> dict:
+        """The fields a run keeps in its options.json (the fixed and the length ones)."""
+        return {f.name: getattr(self, f.name) for f in self.fields_to("fixed", "length")}
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "TrainOptions":
+        """The options a run was saved with (any version's options.json): a field the run did not
+        save (an option added after it was started) is its default, as it was then."""
+        values = {}
+        for f in cls.fields_to("fixed", "length"):
+            for key in (f.name, *f.metadata["old"]):
+                if key in saved:
+                    values[f.name] = saved[key]
+                    break
+        return cls(**values)
+
+    @classmethod
+    def of(cls, given: dict) -> "TrainOptions":
+        """The defaults with ``given`` (field -> value) over them; fields of other kinds left out."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in given.items() if k in names})
+
+    @classmethod
+    def continued(cls, saved: dict, given: dict) -> tuple["TrainOptions", list[str]]:
+        """(the options a saved run continues with, one 'flag saved (given value)' text per explicit
+        conflict). Every saved field is restored; a given field replaces it where a resume may change
+        it (length, settings, this process), or where it is the same value."""
+        names = {f.name for f in fields(cls)}
+        given = {k: v for k, v in given.items() if k in names}
+        old = cls.from_saved(saved)
+        new = dataclasses.replace(old, **given)  # given values in the fields' own form
+        conflicts = []
+        for f in cls.fields_to("fixed"):
+            if f.name in given and getattr(new, f.name) != getattr(old, f.name):
+                was = getattr(old, f.name)
+                conflicts.append(flag_of(f) if f.metadata["negate"] else f"{flag_of(f)} {was} (given {given[f.name]})")
+        if "max_steps" not in given and {"epochs", "decay_epochs"} & set(given):
+            new.max_steps = None  # recomputed from the new schedule
+        return new, conflicts
+
+    def changes_from(self, old: "TrainOptions") -> list[str]:
+        """'name old -> new' per fixed field that differs (both resolved)."""
+        return [f"{f.name} {getattr(old, f.name)} -> {getattr(self, f.name)}" for f in self.fields_to("fixed")
+                if getattr(old, f.name) != getattr(self, f.name)]
+
+
+@dataclass
+class EvalOptions:
+    """Evaluation during training (the kinds that have it)."""
+
+    eval_every: int = opt(0, "Evaluate the generator every STEPS steps (figures in stats.jsonl and eval.png; then "
+                          "--model RUN:best-kid).", "process")
+    eval_data: Optional[Path] = opt(None, "Real images to evaluate against (CycleGAN: domain B).", "process")
+    eval_metrics: tuple = opt(("kid",), "Comma-separated: kid, fid, pr.", "process")
+    eval_num: int = opt(500, "Samples and real images per evaluation.", "process")
+    eval_features: str = opt("inception", "Feature network, as for ganctl eval.", "process")
+
+    def check_eval(self) -> None:
+        if isinstance(self.eval_metrics, str):
+            self.eval_metrics = tuple(m.strip() for m in self.eval_metrics.split(",") if m.strip())
+        if self.eval_every and self.eval_data is None:
+            raise UsageError("--eval-every needs --eval-data FOLDER (real images to compare with)")
+        if self.eval_data is not None and not Path(self.eval_data).is_dir():
+            raise NotFoundError(f"--eval-data {self.eval_data}: no such folder")
+
+
+@dataclass
+class ImageToImageOptions(TrainOptions):
+    """What the kinds that translate images (CycleGAN, CUT, pix2pix) add."""
+
+    epochs: Optional[int] = again(TrainOptions, "epochs", 100)
+    decay_epochs: Optional[int] = opt(100, "CycleGAN: epochs of linear lr decay to zero (100).", "length")
+    load_size: Optional[int] = opt(None, "CycleGAN: resize before crop (286 for 256).")
+    upsample: str = opt("transpose", "Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) "
+                        "or resize (bilinear + conv: no checkerboard).")
+    domains: Optional[list] = opt(None, "Domain names (default: the folder names).", cli=False)
+
+    def check_load_size(self) -> None:
+        load = self.load_size or round(self.size * 286 / 256)
+        if load < self.size:
+            raise UsageError(f"--load-size {load} is smaller than --size {self.size}")
+
+    def validate(self) -> None:
+        from cyclegan_cli.models.cyclegan import check_upsample  # the one check, beside the generators
+
+        check_upsample(self.upsample)
+        super().validate()
+
+    def resolved(self):
+        return dataclasses.replace(self, load_size=self.load_size or round(self.size * 286 / 256))
+
+
+@dataclass
+class UnpairedOptions(ImageToImageOptions):
+    """Two unpaired folders (CycleGAN, CUT): a ResNet generator and a PatchGAN."""
+
+    blocks: int = opt(9, "CycleGAN generator ResNet blocks (official 9).")
+    d_layers: int = opt(3, "PatchGAN layers: 3 = 70x70 receptive field (official basic D).", cli=False)
+    norm: str = opt("instance", "Normalisation layers (official for CycleGAN: instance).", cli=False)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.size % 4:
+            raise UsageError(f"--size {self.size}: must be a multiple of 4")
+        self.check_generator()
+        need = 2 ** (self.d_layers + 2)
+        if self.size < need:
+            raise UsageError(f"--size {self.size}: the {self.d_layers}-layer PatchGAN needs at least {need} px")
+        self.check_load_size()
+
+    def check_generator(self) -> None:
+        pass
+
+
+@dataclass
+class CycleGANOptions(UnpairedOptions, EvalOptions):
+    """CycleGAN, the official recipe by default (junyanz/pytorch-CycleGAN-and-pix2pix ``options/``)."""
+
+    generator: str = opt("resnet", "CycleGAN generator: resnet (official default, --blocks) or unet (official --netG "
+                         "unet_128/unet_256; --size a power of two).")
+    lambda_cycle: float = opt(10.0, "Cycle-consistency weight per direction (official 10).")
+    lambda_cycle_a: Optional[float] = opt(None, "A->B->A cycle weight only (default --lambda-cycle; official lambda_A): "
+                                          "lower it when B holds less than A (photo->sketch), where asking for A back at "
+                                          "full weight gives the A->B generator a reason to hide A's detail in its B images.")
+    lambda_cycle_b: Optional[float] = opt(None, "B->A->B cycle weight only (default --lambda-cycle).")
+    lambda_identity: float = opt(0.5, "Identity loss, as a fraction of --lambda-cycle (official 0.5).")
+    pool_size: int = opt(50, "Image history pool for the discriminators (official 50).", cli=False)
+
+    def validate(self) -> None:
+        from cyclegan_cli.train.losses import LOSSES
+
+        if self.loss not in LOSSES or self.loss == "hinge":
+            raise UsageError(f"unknown --loss {self.loss!r} for CycleGAN: lsgan, minimax, nonsat or wgangp")
+        super().validate()
+        resolved = self.resolved()
+        for name in ("lambda_cycle", "lambda_cycle_a", "lambda_cycle_b"):
+            v = getattr(resolved, name)
+            if not v >= 0:
+                raise UsageError(f"--{name.replace('_', '-')} {v}: must be 0 or more")
+        self.check_eval()
+
+    def check_generator(self) -> None:
+        if self.generator not in ("resnet", "unet"):
+            raise UsageError(f"--generator {self.generator!r}: resnet or unet")
+        if self.generator == "unet" and (self.size < 32 or self.size & (self.size - 1)):
+            raise UsageError(f"--size {self.size}: the U-Net generator takes a power of two, at least 32")
+
+    def resolved(self):
+        a = self.lambda_cycle if self.lambda_cycle_a is None else self.lambda_cycle_a
+        b = self.lambda_cycle if self.lambda_cycle_b is None else self.lambda_cycle_b
+        return dataclasses.replace(super().resolved(), lambda_cycle_a=a, lambda_cycle_b=b)
+
+
+@dataclass
+class CUTOptions(UnpairedOptions, EvalOptions):
+    """CUT and FastCUT (taesungp/contrastive-unpaired-translation): defaults per method in RECIPES."""
+
+    epochs: Optional[int] = again(TrainOptions, "epochs", None)
+    decay_epochs: Optional[int] = again(ImageToImageOptions, "decay_epochs", None)
+    method: str = opt("cut", "Unpaired method for two folders: cyclegan (official recipe), cut or fastcut "
+                      "(contrastive, one generator: faster, A->B only).")
+    lambda_nce: Optional[float] = opt(None, "CUT/FastCUT: PatchNCE weight (official: CUT 1, FastCUT 10).")
+    nce_layers: list = opt(NCE_LAYERS, "CUT/FastCUT: generator layers PatchNCE compares (official 0,4,8,12,16; 0 is "
+                           "the image's own pixels, which ties the output's tones to the input's).")
+
+    def __post_init__(self):
+        super().__post_init__()
+        layers = self.nce_layers.split(",") if isinstance(self.nce_layers, str) else self.nce_layers
+        try:
+            self.nce_layers = sorted({int(x) for x in layers if str(x).strip()})
+        except ValueError:
+            raise UsageError(f"--nce-layers {self.nce_layers!r}: comma-separated layer numbers, e.g. 0,4,8,12,16") from None
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise UsageError(f"--method {self.method!r}: cyclegan, cut or fastcut")
+        if self.loss not in ("lsgan", "minimax", "nonsat"):
+            raise UsageError(f"unknown --loss {self.loss!r} for CUT: lsgan, minimax or nonsat")
+        super().validate()
+        from cyclegan_cli.models import build
+
+        depth = len(build("resnet_generator", ngf=1, n_blocks=self.blocks, upsample=self.upsample).model)
+        layers = self.nce_layers
+        if not layers or layers[0] < 0 or layers[-1] >= depth:
+            raise UsageError(f"--nce-layers {','.join(map(str, layers))}: layers of this generator are 0..{depth - 1}")
+        self.check_eval()
+
+    def resolved(self):
+        recipe = RECIPES[self.method]
+        pick = lambda v, d: d if v is None else v  # noqa: E731
+        return dataclasses.replace(super().resolved(), lambda_nce=pick(self.lambda_nce, recipe[0]),
+                                   epochs=pick(self.epochs, recipe[3]), decay_epochs=pick(self.decay_epochs, recipe[4]))
+
+
+@dataclass
+class Pix2PixOptions(ImageToImageOptions):
+    """pix2pix on paired images, the official recipe by default (``--model pix2pix``)."""
+
+    loss: str = again(TrainOptions, "loss", "nonsat")
+    direction: str = opt("AtoB", "pix2pix: translate A to B (default) or B to A.")
+    lambda_l1: float = opt(100.0, "pix2pix: L1 weight (official 100).")
+
+    def validate(self) -> None:
+        from cyclegan_cli.train.losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise UsageError(f"unknown --loss {self.loss!r}: {', '.join(LOSSES)}")
+        if self.direction not in ("AtoB", "BtoA"):
+            raise UsageError(f"--direction {self.direction!r}: AtoB or BtoA")
+        if self.size < 32 or self.size & (self.size - 1):
+            raise UsageError(f"--size {self.size}: pix2pix's U-Net takes a power of two, at least 32")
+        self.check_load_size()
+        super().validate()
+
+    def saved(self) -> dict:
+        return {**super().saved(), "paired": True}
+
+
+@dataclass
+class DCGANOptions(TrainOptions, EvalOptions):
+    """DCGAN (pytorch/examples ``dcgan/main.py``)."""
+
+    epochs: Optional[int] = again(TrainOptions, "epochs", 25)
+    batch_size: int = again(TrainOptions, "batch_size", 64)
+    size: int = again(TrainOptions, "size", 64)
+    loss: str = again(TrainOptions, "loss", "nonsat")
+    nz: int = opt(100, "DCGAN latent size.")
+
+    def validate(self) -> None:
+        if self.loss not in DCGAN_LOSSES:
+            raise UsageError(f"unknown --loss {self.loss!r} for DCGAN: {', '.join(DCGAN_LOSSES)}")
+        if self.size not in DCGAN_SIZES:
+            sizes = ", ".join(map(str, DCGAN_SIZES[:-1])) + f" or {DCGAN_SIZES[-1]}"
+            raise UsageError(f"--size {self.size}: DCGAN takes {sizes}")
+        super().validate()
+        self.check_eval()
+
+
+KINDS = {"cyclegan": CycleGANOptions, "cut": CUTOptions, "pix2pix": Pix2PixOptions, "dcgan": DCGANOptions}
+
+
+def all_fields() -> dict[str, dataclasses.Field]:
+    """Every option of every kind, by name (the first kind's field where kinds share one)."""
+    out: dict[str, dataclasses.Field] = {}
+    for cls in KINDS.values():
+        for f in fields(cls):
+            out.setdefault(f.name, f)
+    return out
+
+
+def shared_default(name: str) -> Any:
+    """The default of option ``name`` when every kind that has it agrees, else None (the kind decides)."""
+    defaults = []
+    for cls in KINDS.values():
+        for f in fields(cls):
+            if f.name == name:
+                defaults.append(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    return defaults[0] if all(d == defaults[0] for d in defaults) else None
