@@ -153,3 +153,37 @@ def test_resume_of_each_kind_restores_every_saved_option_and_refuses_each_change
     after = json.loads(opts_file.read_text())
     assert {k: v for k, v in after.items() if k != "max_steps"} == {k: v for k, v in first.items() if k != "max_steps"}
     assert after["max_steps"] == 3 and (tmp_path / "runs" / "r" / "checkpoints" / "step-00000003").is_dir()
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_ARGS))
+def test_an_option_of_another_kind_is_one_line_and_exit_2(kind, cli, tmp_path):
+    """--lambda-l1 on a CycleGAN, --nz on pix2pix, --eval-every on pix2pix: each option the kind does
+    not take is refused before any work (it used to be ignored without a word), for a new run and a
+    resumed one. The foreign options are read off the dataclasses."""
+    from cyclegan_cli.train.options import all_fields
+
+    folders = [tmp_path / "A"] if kind == "dcgan" else [tmp_path / "A", tmp_path / "B"]
+    for i, f in enumerate(folders):
+        for j in range(2):
+            save_rgb(f / f"{j}.png", 40, 40, seed=10 * i + j)
+    runs = ["--runs-dir", tmp_path / "runs"]
+    params = _train_params()
+    own = {f.name for f in fields(KINDS[kind])}
+    foreign = [f for name, f in all_fields().items() if name not in own and f.metadata["cli"] and name != "method"]
+    assert foreign
+    for f in foreign:
+        p = params[flag_of(f)]
+        given = [flag_of(f)] + ([] if p.is_flag else [_cli_value(p, p.default)])
+        r = cli("train", *folders, "--name", "new", "--max-steps", "1", "-q", *runs, *KIND_ARGS[kind], *given)
+        assert r.code == 2 and len(r.err_lines) == 1 and flag_of(f) in r.err and "does not apply" in r.err, (f.name, r.err)
+    assert not (tmp_path / "runs" / "new").exists()  # refused before the run folder was made
+    r = cli("train", *folders, "--name", "r", "--max-steps", "1", "--workers", "0", "-q", *runs, *KIND_ARGS[kind])
+    assert r.code == 0, r.err
+    f = foreign[0]
+    p = params[flag_of(f)]
+    r = cli("train", "--resume", "r", "--max-steps", "2", "-q", *runs,
+            *([flag_of(f)] + ([] if p.is_flag else [_cli_value(p, p.default)])))
+    assert r.code == 2 and "does not apply" in r.err, r.err
+    if kind == "cyclegan":  # --method picks the kind: its own default given again is no foreign option
+        r = cli("train", "--resume", "r", "--max-steps", "2", "-q", "--method", "cyclegan", *runs)
+        assert r.code == 0, r.err

@@ -150,8 +150,20 @@ class TrainOptions:
         return cls(**values)
 
     @classmethod
+    def refuse_foreign(cls, given: dict) -> None:
+        """A usage error naming the options given that this kind does not take (--lambda-l1 on a
+        CycleGAN, --nz on pix2pix): silently ignored, they would let a user believe they acted."""
+        names = {f.name for f in fields(cls)}
+        every = all_fields()
+        foreign = [flag_of(every[k]) for k in given if k not in names and k in every and k != "method"]  # --method picks the kind
+        if foreign:
+            what = "does" if len(foreign) == 1 else "do"
+            raise UsageError(f"{', '.join(foreign)} {what} not apply to {LABELS.get(cls.__name__, 'this training')}; leave {'it' if len(foreign) == 1 else 'them'} out")
+
+    @classmethod
     def of(cls, given: dict) -> "TrainOptions":
-        """The defaults with ``given`` (field -> value) over them; fields of other kinds left out."""
+        """The defaults with ``given`` (field -> value) over them; an option of another kind is an error."""
+        cls.refuse_foreign(given)
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in given.items() if k in names})
 
@@ -160,6 +172,7 @@ class TrainOptions:
         """(the options a saved run continues with, one 'flag saved (given value)' text per explicit
         conflict). Every saved field is restored; a given field replaces it where a resume may change
         it (length, settings, this process), or where it is the same value."""
+        cls.refuse_foreign(given)
         names = {f.name for f in fields(cls)}
         given = {k: v for k, v in given.items() if k in names}
         old = cls.from_saved(saved)
@@ -371,6 +384,8 @@ class DCGANOptions(TrainOptions, EvalOptions):
         self.check_eval()
 
 
+LABELS = {"CycleGANOptions": "a CycleGAN", "CUTOptions": "CUT/FastCUT (--method cut|fastcut)",
+          "Pix2PixOptions": "pix2pix (--paired)", "DCGANOptions": "a DCGAN (one folder)"}  # as errors name them
 KINDS = {"cyclegan": CycleGANOptions, "cut": CUTOptions, "pix2pix": Pix2PixOptions, "dcgan": DCGANOptions}
 
 
