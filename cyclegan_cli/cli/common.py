@@ -141,6 +141,13 @@ class Progress:
     def advance(self, n: int = 1, **fields) -> None:
         self.update(self.done + n, **fields)
 
+    def relabel(self, description: str, unit: str, done: int = 0, total: int | None = None) -> None:
+        """Count something else from here on (one video's frames instead of files), from ``done``."""
+        self.description, self.unit, self.done, self.total = description, unit, done, total
+        self._first = self._start = None
+        if self._bar is not None:
+            self._bar.update(self._task, description=description, completed=done, total=total)
+
     def rate(self) -> float:
         if self._first is None:
             return 0.0

@@ -127,12 +127,21 @@ def translate(
     why_skipped: dict[str, int] = {}
     progress = o.progress("translate", None, "files")
 
+    one_video = []  # the job is one video: the bar counts its frames, not "0/1 files"
+
     def on_plan(jobs):  # the inputs already reported (missing, not images) count in the total too
+        if not dry_run and progress.done == 0 and len(jobs) == 1 and jobs[0].kind == "video":
+            one_video.append(True)
+            progress.relabel(f"translate {Path(jobs[0].src).name}", "frames")
+            return
         progress.update(progress.done, progress.done + len(jobs))
 
     video_started = {}
 
     def on_frames(info):  # inside a video: its frames (of how many) and the time it has left, on the detail line
+        if one_video:
+            progress.update(info["frames"], info.get("total"))
+            return
         now = time.monotonic()
         first = video_started.setdefault(info["input"], (info["frames"], now))
         n, total = info["frames"], info.get("total")
@@ -165,7 +174,8 @@ def translate(
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
             else:
                 o.detail(f"skipped {r['input']}: {r.get('reason')}")
-        progress.advance()
+        if not one_video:
+            progress.advance()
 
     with progress:
         run_translate(loaded, paths, out, direction=d, fmt=fmt, quality=quality, suffix=suffix, size=size, tile=tile,

@@ -134,6 +134,9 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     others = []
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
                                video_container=video_options.get("container", "mp4"), on_skip=notice, others=others)
+    frames_out = video_options.get("frames_out")
+    if frames_out is not None:  # a video's output is then its folder of frames: what a rerun finds done
+        jobs = [Job(j.src, Path(frames_out) / j.src.stem, j.kind) if j.kind == "video" else j for j in jobs]
     summary = Summary()
     for msg in problems:
         summary.failed += 1
@@ -230,9 +233,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                 summary.converted += 1
             else:
                 summary.failed += 1
-            frames_out = video_options.get("frames_out")
-            output = str(Path(frames_out) / job.src.stem) if frames_out is not None else str(job.dst)
-            done({"input": str(job.src), "output": output, "status": status,
+            done({"input": str(job.src), "output": str(job.dst), "status": status,
                   "ms": round((time.perf_counter() - t0) * 1000, 1), "error": info.get("error"),
                   "frames": info.get("frames"), "precision": translator.precision_so_far()}, job)
     except KeyboardInterrupt:  # during a video: the same one line as during images
