@@ -63,9 +63,14 @@ def test_killed_worker_is_retried(cli, tmp_path, tiny_cyclegan, ray_cluster):
         while time.time() < deadline and not killed:
             new = set(os.listdir(piddir)) - before
             if new and any((tmp_path / "out").glob("*.png")):
-                pid = int(sorted(new)[0])
-                os.kill(pid, signal.SIGKILL)  # an actor process dies mid-run
-                killed.append(pid)
+                for pid in sorted(int(x) for x in new):
+                    try:  # an actor process dies mid-run (one that has already ended is passed over)
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        before.add(str(pid))
+                        continue
+                    killed.append(pid)
+                    break
             time.sleep(0.01)
 
     t = threading.Thread(target=killer)
