@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+
+# Under pytest-xdist (README's `-n auto`) one worker a core: each worker and the processes its tests
+# start compute on one thread, so that the workers do not fight over the cores. Set before numpy
+# and torch are imported, which size their thread pools when they load.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 import shutil
 import subprocess
 import sys
@@ -19,10 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 # scope runs (a module-scoped fixture runs before the per-test home below), and inherited by every
 # subprocess. The user's own registry, zoo and cache are never touched.
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="ganctl-test-home-"))
-# Under pytest-xdist (README's `-n auto`) one worker a core: each worker and the processes its tests
-# start compute on one thread, so that the workers do not fight over the cores.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["GANCTL_HOME"] = str(SESSION_HOME)
 
 

@@ -90,7 +90,8 @@ def test_ema_warm_up_forgets_the_initial_weights():
 # ------------------------------------------------------------------------------------ DiffAugment
 @pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
 def test_diff_augment_keeps_shape_and_range_and_changes_images(policy):
-    from cyclegan_cli.train.augment import diff_augment, parse_policy
+    from cyclegan_cli.train.augment import diff_augment
+    from cyclegan_cli.train.options import parse_policy
 
     torch.manual_seed(1)
     x = torch.rand(4, 3, 21, 17) * 2 - 1  # odd sizes
@@ -104,7 +105,8 @@ def test_diff_augment_keeps_shape_and_range_and_changes_images(policy):
 
 
 def test_diff_augment_none_is_the_identity_and_bad_names_fail():
-    from cyclegan_cli.train.augment import diff_augment, parse_policy
+    from cyclegan_cli.train.augment import diff_augment
+    from cyclegan_cli.train.options import parse_policy
 
     x = torch.rand(2, 3, 8, 8)
     assert parse_policy("none") == () and torch.equal(diff_augment(x, parse_policy("none")), x)

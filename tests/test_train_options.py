@@ -187,3 +187,17 @@ def test_an_option_of_another_kind_is_one_line_and_exit_2(kind, cli, tmp_path):
     if kind == "cyclegan":  # --method picks the kind: its own default given again is no foreign option
         r = cli("train", "--resume", "r", "--max-steps", "2", "-q", "--method", "cyclegan", *runs)
         assert r.code == 0, r.err
+
+
+def test_the_python_api_still_takes_the_old_keyword_names(tmp_path):
+    """train_dcgan(folder, image_size=16) was the API before the options became dataclasses: the old
+    name is still taken (and saved as the field it became)."""
+    from cyclegan_cli import train_dcgan
+
+    for j in range(2):
+        save_rgb(tmp_path / "A" / f"{j}.png", 20, 20, seed=j)
+    run = train_dcgan(tmp_path / "A", runs_dir=tmp_path / "runs", name="api", image_size=16, ngf=4, ndf=4, nz=8,
+                      max_steps=1, workers=0)
+    assert json.loads((run / "options.json").read_text())["size"] == 16
+    with pytest.raises(TypeError):
+        train_dcgan(tmp_path / "A", runs_dir=tmp_path / "runs", name="api2", no_such_option=1)

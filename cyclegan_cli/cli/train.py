@@ -26,7 +26,8 @@ def _d(name: str):
     """The option's default on the command line: the kinds' shared default (as text for a list),
     else None (each kind has its own, said in the help)."""
     v = shared_default(name)
-    if _FIELDS[name].metadata["negate"]:
+    if _FIELDS[name].metadata["negate"]:  # --no-flip: off unless given, whatever the kind
+        assert v is not None, f"{name}: a negated flag needs the same default in every kind"
         return not v
     return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
@@ -107,7 +108,8 @@ def train(
     """Train a CycleGAN (two folders) or a DCGAN (one folder). Resumable; prints the run folder.
 
     An existing run (--resume RUN, or the same --name) continues with every option it was started
-    with; only options given here that differ from those are an error.
+    with; only options given here that differ from those are an error, and so is an option the
+    model does not take (--lambda-l1 on a CycleGAN, --nz on pix2pix): it would change nothing.
 
     Examples:
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 
-from cyclegan_cli.train.options import parse_policy  # noqa: F401  (a policy is an option: parsed there)
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:

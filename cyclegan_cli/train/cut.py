@@ -17,7 +17,6 @@ A CUT model translates A -> B only.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -155,7 +154,7 @@ def train_cut(folder_a, folder_b, options: CUTOptions | None = None, *, runs_dir
               **overrides) -> Path:
     """Train CUT or FastCUT on two folders (A: the inputs, B: what outputs should look like); returns
     the run folder. ``options`` (or keyword ``overrides`` of its fields) as :class:`CUTOptions`."""
-    o = replace(options or CUTOptions(), **overrides)
+    o = CUTOptions.build(options, overrides)
     o.validate()
     cb = callbacks or loop.Callbacks()
     files_a, files_b, dist, dev, o, total = unpaired.start(folder_a, folder_b, o, cb)

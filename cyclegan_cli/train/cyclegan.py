@@ -4,7 +4,6 @@ junyanz/pytorch-CycleGAN-and-pix2pix ``options/`` + ``models/cycle_gan_model.py`
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -176,7 +175,7 @@ def train_cyclegan(folder_a, folder_b, options: CycleGANOptions | None = None, *
     """Train a CycleGAN on two folders (A, B: images, recursive, any Pillow format); returns the run
     folder. ``options`` (or keyword ``overrides`` of its fields) as :class:`CycleGANOptions`; ``name``:
     an existing run of that name is resumed; ``callbacks``: :class:`loop.Callbacks`."""
-    o = replace(options or CycleGANOptions(), **overrides)
+    o = CycleGANOptions.build(options, overrides)
     o.validate()
     cb = callbacks or loop.Callbacks()
     files_a, files_b, dist, dev, o, total = unpaired.start(folder_a, folder_b, o, cb)

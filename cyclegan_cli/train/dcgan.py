@@ -102,7 +102,7 @@ def train_dcgan(folder, options: DCGANOptions | None = None, *, runs_dir="runs",
                 **overrides) -> Path:
     """Train a DCGAN on one folder of images (recursive, any Pillow format); returns the run folder.
     ``options`` (or keyword ``overrides`` of its fields) as :class:`DCGANOptions`."""
-    o = replace(options or DCGANOptions(), **overrides)
+    o = DCGANOptions.build(options, overrides)
     o.validate()
     cb = callbacks or loop.Callbacks()
     files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file

@@ -150,6 +150,13 @@ class TrainOptions:
         return cls(**values)
 
     @classmethod
+    def build(cls, options: "TrainOptions | None" = None, overrides: dict | None = None) -> "TrainOptions":
+        """``options`` (or the defaults) with keyword ``overrides`` of its fields, the Python API's
+        way; the names older versions took (DCGAN's ``image_size``) still work."""
+        old = {o: f.name for f in fields(cls) for o in f.metadata["old"]}
+        return dataclasses.replace(options or cls(), **{old.get(k, k): v for k, v in (overrides or {}).items()})
+
+    @classmethod
     def refuse_foreign(cls, given: dict) -> None:
         """A usage error naming the options given that this kind does not take (--lambda-l1 on a
         CycleGAN, --nz on pix2pix): silently ignored, they would let a user believe they acted."""

@@ -122,7 +122,7 @@ def train_pix2pix(folder_a, folder_b=None, options: Pix2PixOptions | None = None
     """Train pix2pix on paired folders (A: inputs, B: targets, B/x.* pairs with A/x.*), or on one
     folder of aligned A|B images when ``folder_b`` is None; returns the run folder. ``options`` (or
     keyword ``overrides`` of its fields) as :class:`Pix2PixOptions`."""
-    o = replace(options or Pix2PixOptions(), **overrides)
+    o = Pix2PixOptions.build(options, overrides)
     o.validate()
     cb = callbacks or loop.Callbacks()
     if folder_b is not None:
