@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Annotated, List, Literal, Optional
@@ -9,11 +10,19 @@ from typing import Annotated, List, Literal, Optional
 import typer
 
 from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
-
-
-from cyclegan_cli.train.options import KINDS, all_fields, flag_of, shared_default
+from cyclegan_cli.train.options import KINDS, all_fields, flag_of
 
 _FIELDS = all_fields()
+
+
+def _shared_default(name: str):
+    """The default of option ``name`` when every kind that has it agrees, else None (the kind decides)."""
+    defaults = []
+    for cls in KINDS.values():
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                defaults.append(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+    return defaults[0] if all(d == defaults[0] for d in defaults) else None
 
 
 def _o(name: str, **kw) -> typer.Option:
@@ -25,7 +34,7 @@ def _o(name: str, **kw) -> typer.Option:
 def _d(name: str):
     """The option's default on the command line: the kinds' shared default (as text for a list),
     else None (each kind has its own, said in the help)."""
-    v = shared_default(name)
+    v = _shared_default(name)
     if _FIELDS[name].metadata["negate"]:  # --no-flip: off unless given, whatever the kind
         assert v is not None, f"{name}: a negated flag needs the same default in every kind"
         return not v

@@ -404,12 +404,3 @@ def all_fields() -> dict[str, dataclasses.Field]:
             out.setdefault(f.name, f)
     return out
 
-
-def shared_default(name: str) -> Any:
-    """The default of option ``name`` when every kind that has it agrees, else None (the kind decides)."""
-    defaults = []
-    for cls in KINDS.values():
-        for f in fields(cls):
-            if f.name == name:
-                defaults.append(f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
-    return defaults[0] if all(d == defaults[0] for d in defaults) else None
