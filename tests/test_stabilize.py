@@ -207,7 +207,7 @@ def test_one_line_errors(tmp_path, cli, tiny_cyclegan, case):
         assert r.err_lines[0].startswith("ganctl: error:") and expect in r.err_lines[0], r.err
 
 
-def test_warping_error_leaves_out_the_pair_across_a_scene_cut():
+def test_warping_error_leaves_out_the_pair_across_a_scene_cut(tmp_path, cli):
     from cyclegan_cli.infer.temporal import warping_error
 
     first = panning(6, seed=0, jitter=0)
@@ -219,6 +219,9 @@ def test_warping_error_leaves_out_the_pair_across_a_scene_cut():
     r = warping_error(frames, outs)
     assert r["frames"] == 12 and r["cuts"] == [6] and r["pairs"] == 10
     assert r["added"] == pytest.approx(0, abs=1e-6)
+    src, dst = write_lossless(tmp_path / "in.mkv", frames), write_lossless(tmp_path / "out.mkv", outs)
+    r = cli("eval", "--temporal", src, dst)
+    assert r.code == 0 and "10 pairs with reliable motion, 1 across a scene cut left out" in r.out, r.out
     # one shot: no cut, every pair counted
     r = warping_error(first, first)
     assert r["cuts"] == [] and r["pairs"] == 5
