@@ -205,3 +205,23 @@ def test_one_line_errors(tmp_path, cli, tiny_cyclegan, case):
         assert r.code == (3 if case == "missing" else 1), (args, r.err)  # 3: not found, as everywhere in ganctl
         assert len(r.err_lines) in (1, 2) and "Traceback" not in r.err, r.err  # translate adds its summary line
         assert r.err_lines[0].startswith("ganctl: error:") and expect in r.err_lines[0], r.err
+
+
+def test_warping_error_leaves_out_the_pair_across_a_scene_cut(tmp_path, cli):
+    from cyclegan_cli.infer.temporal import warping_error
+
+    first = panning(6, seed=0, jitter=0)
+    second = [(f // 2 + 20).astype(np.uint8) for f in panning(6, seed=7, jitter=0)]  # another shot, darker
+    frames = first + second
+    # the output is the input, only brighter in the second shot: nothing added within a shot; the
+    # cut pair (a new picture, so no motion explains it) would count the output's jump, not the input's
+    outs = first + [f + 40 for f in second]
+    r = warping_error(frames, outs)
+    assert r["frames"] == 12 and r["cuts"] == [6] and r["pairs"] == 10
+    assert r["added"] == pytest.approx(0, abs=1e-6)
+    src, dst = write_lossless(tmp_path / "in.mkv", frames), write_lossless(tmp_path / "out.mkv", outs)
+    r = cli("eval", "--temporal", src, dst)
+    assert r.code == 0 and "10 pairs with reliable motion, 1 across a scene cut left out" in r.out, r.out
+    # one shot: no cut, every pair counted
+    r = warping_error(first, first)
+    assert r["cuts"] == [] and r["pairs"] == 5

@@ -158,7 +158,8 @@ def _temporal(input_video: Optional[Path], output_video: Optional[Path], o: Outp
     if r["output"] is None:
         o.result(f"frames  {r['frames']}: no pair of consecutive frames with reliable motion, no warping error")
         return
-    o.result(f"frames                     {r['frames']} ({r['pairs']} pairs with reliable motion)")
+    cuts = f", {len(r['cuts'])} across a scene cut left out" if r["cuts"] else ""
+    o.result(f"frames                     {r['frames']} ({r['pairs']} pairs with reliable motion{cuts})")
     o.result(f"warping error, output      {r['output']:.2f} gray levels")
     o.result(f"warping error, input       {r['input']:.2f}")
     o.result(f"added by the translation   {r['added']:+.2f}")
