@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,15 @@ OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download; als
 
 def fancy_stderr() -> bool:
     return sys.stderr.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def stdout_is_pipe() -> bool:
+    """Whether stdout is a pipe (``| cat``, ``| tee log``, ``| xargs``): what reads it may print to
+    the terminal the live display redraws, which would draw over those lines."""
+    try:
+        return stat.S_ISFIFO(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def same_terminal() -> bool:
@@ -99,7 +109,8 @@ class Output:
 
 
 class Progress:
-    """Progress on stderr. On a terminal: a Rich bar (count/total, rate, ETA) with a second line for
+    """Progress on stderr. On a terminal (unless stdout is a pipe, whose reader may print to that
+    terminal): a Rich bar (count/total, rate, ETA) with a second line for
     details (losses), both fitting the terminal's width. Otherwise plain lines: after the first
     update, then every ``interval`` seconds, and whenever ``force`` is given. Nothing when quiet.
     The rate and ETA count only what this process did (a resumed run starts past zero), and only
@@ -120,7 +131,7 @@ class Progress:
     def __enter__(self):
         if self.out.quiet:
             return self
-        if fancy_stderr():
+        if fancy_stderr() and not stdout_is_pipe():  # piped results may come back to this screen: plain lines
             from rich.console import Group
             from rich.live import Live
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
