@@ -201,3 +201,20 @@ def test_the_python_api_still_takes_the_old_keyword_names(tmp_path):
     assert json.loads((run / "options.json").read_text())["size"] == 16
     with pytest.raises(TypeError):
         train_dcgan(tmp_path / "A", runs_dir=tmp_path / "runs", name="api2", no_such_option=1)
+
+
+def test_the_no_gpu_notice_fits_what_was_asked(cli, tmp_path):
+    """--device cpu asked for the CPU: no "no GPU found"; tiny settings: no hint to make them
+    smaller (a new user was told to shrink --size 32 --ngf 8)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the notice is about machines without one")
+    for j in range(2):
+        save_rgb(tmp_path / "A" / f"{j}.png", 20, 20, seed=j)
+    tiny = ["--size", "16", "--ngf", "4", "--ndf", "4", "--nz", "8", "--max-steps", "1", "--workers", "0",
+            "--runs-dir", tmp_path / "runs"]
+    r = cli("train", tmp_path / "A", "--name", "auto", *tiny)
+    assert r.code == 0 and "no GPU found: training on the CPU" in r.err and "--size" not in r.err, r.err
+    r = cli("train", tmp_path / "A", "--name", "cpu", "--device", "cpu", *tiny)
+    assert r.code == 0 and "no GPU found" not in r.err, r.err

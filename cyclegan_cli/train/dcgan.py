@@ -106,7 +106,7 @@ def train_dcgan(folder, options: DCGANOptions | None = None, *, runs_dir="runs",
     o.validate()
     cb = callbacks or loop.Callbacks()
     files, _ = scan_folder(Path(folder), on_skip=cb.on_notice)  # one line per unreadable file
-    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
+    dist, dev = start_process(o, cb)
     o = replace(o, batch_size=min(o.batch_size, max(1, len(files) // dist.world)))
     total = o.max_steps or (len(files) // dist.world // o.batch_size or 1) * o.epochs
     make = lambda o, saved: DCGANTask(files, o, saved=saved, dist=dist, device=dev, on_skip=cb.on_notice)  # noqa: E731

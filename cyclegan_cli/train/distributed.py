@@ -59,16 +59,18 @@ def init_distributed(device_spec: str) -> tuple[Dist, torch.device]:
     return Dist(rank, world), device
 
 
-def start_process(device_spec: str, seed: int, deterministic: bool, cb) -> tuple["Dist", torch.device]:
-    """What every kind of training does first: DDP (under torchrun) and the device, a notice when
-    there is no GPU, determinism, and seeds (offset by rank so ranks draw different noise)."""
+def start_process(o, cb) -> tuple["Dist", torch.device]:
+    """What every kind of training does first (``o``: its options): DDP (under torchrun) and the
+    device, a notice when no GPU was found, determinism, and seeds (offset by rank so ranks draw
+    different noise)."""
     from cyclegan_cli.device import seed_everything, set_deterministic
 
-    dist, dev = init_distributed(device_spec)
-    if dev.type == "cpu" and dist.main:
-        cb.on_notice("no GPU found: training on the CPU (slow at full size; see --size and --ngf)")
-    set_deterministic(deterministic)
-    seed_everything(seed + dist.rank)
+    dist, dev = init_distributed(o.device)
+    if dev.type == "cpu" and dist.main and o.device == "auto":  # not when --device cpu asked for it
+        big = o.size >= 128 or o.ngf >= 64  # the hint only where it helps
+        cb.on_notice("no GPU found: training on the CPU" + (" (slow at this size; see --size and --ngf)" if big else ""))
+    set_deterministic(o.deterministic)
+    seed_everything(o.seed + dist.rank)
     return dist, dev
 
 

@@ -134,7 +134,7 @@ def train_pix2pix(folder_a, folder_b=None, options: Pix2PixOptions | None = None
         names = ["A", "B"]
     if o.direction == "BtoA":
         names = names[::-1]
-    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
+    dist, dev = start_process(o, cb)
     n = len(pairs) // dist.world // o.batch_size or 1
     total = schedule_length(o.max_steps, n, o.epochs, o.decay_epochs)
     o = replace(o.resolved(), domains=list(o.domains or names))

@@ -21,7 +21,7 @@ def start(folder_a, folder_b, o, cb: loop.Callbacks):
     the length of the schedule."""
     files_a, _ = scan_folder(Path(folder_a), on_skip=cb.on_notice)
     files_b, _ = scan_folder(Path(folder_b), on_skip=cb.on_notice)
-    dist, dev = start_process(o.device, o.seed, o.deterministic, cb)
+    dist, dev = start_process(o, cb)
     o = replace(o.resolved(), domains=list(o.domains or [Path(folder_a).resolve().name, Path(folder_b).resolve().name]))
     n = max(len(files_a), len(files_b)) // dist.world // o.batch_size or 1
     return files_a, files_b, dist, dev, o, schedule_length(o.max_steps, n, o.epochs, o.decay_epochs)
