@@ -72,3 +72,13 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     r = run_subprocess("translate", tmp_path / "nope.png", "--model", "x.pth")
     assert r.returncode == 3
     assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_runs_and_zoo_alone_list(cli):
+    """`ganctl runs` and `ganctl zoo` with no subcommand list, as `... list` does (they printed the
+    help and exited 2, which a new user read as an error)."""
+    for group in ("runs", "zoo"):
+        alone, listed = cli(group), cli(group, "list")
+        assert alone.code == 0 and listed.code == 0, (alone.err, listed.err)
+        assert alone.out == listed.out
+    assert cli("zoo").out.strip()  # the shipped models at least

@@ -11,7 +11,7 @@ import typer
 
 from cyclegan_cli.cli.common import JsonOpt, Output, QuietOpt
 
-app = typer.Typer(help="Local training runs: list, show, promote, export, remove, scan.", no_args_is_help=True)
+app = typer.Typer(help="Local training runs: list (the default), show, promote, export, remove, scan.")
 
 
 def _run(name: str):
@@ -42,6 +42,13 @@ def _last_stats(run_dir: Path) -> dict:
             except ValueError:
                 pass
     return last
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context):
+    """``ganctl runs`` alone lists, as ``ganctl runs list`` does."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_runs)
 
 
 @app.command("list")

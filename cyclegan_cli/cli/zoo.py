@@ -9,7 +9,7 @@ import typer
 
 from cyclegan_cli.cli.common import JsonOpt, Output, QuietOpt
 
-app = typer.Typer(help="Named models: list, show, download, import, remove, verify.", no_args_is_help=True)
+app = typer.Typer(help="Named models: list (the default), show, download, import, remove, verify.")
 
 
 def _entry(name: str):
@@ -42,6 +42,13 @@ def _status(e) -> str:
     if e.kind == "features":
         return "cached" if catalog.raw_path(e).is_file() else "remote"
     return "cached" if (catalog.cached_checkpoint(e) / "config.json").is_file() else "remote"
+
+
+@app.callback(invoke_without_command=True)
+def _default(ctx: typer.Context):
+    """``ganctl zoo`` alone lists, as ``ganctl zoo list`` does."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_models)
 
 
 @app.command("list")
