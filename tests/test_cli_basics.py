@@ -82,3 +82,19 @@ def test_runs_and_zoo_alone_list(cli):
         assert alone.code == 0 and listed.code == 0, (alone.err, listed.err)
         assert alone.out == listed.out
     assert cli("zoo").out.strip()  # the shipped models at least
+
+
+def test_translate_v_names_the_checkpoint_a_run_resolved_to(cli, tmp_path):
+    """`--model RUN -v` says which checkpoint it loaded (the latest of the run), so that a user with
+    runs of one name in several projects can see which one was used."""
+    from conftest import save_rgb
+    from test_train import make_domains
+
+    a, b = make_domains(tmp_path, n=2)
+    r = cli("train", a, b, "--name", "vrun", "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4",
+            "--blocks", "1", "--max-steps", "2", "--workers", "0", "-q")
+    assert r.code == 0, r.err
+    save_rgb(tmp_path / "in.png", 20, 20)
+    r = cli("translate", tmp_path / "in.png", "--model", "vrun", "--out", tmp_path / "o", "-v")
+    assert r.code == 0, r.err
+    assert f"model vrun: {tmp_path / 'runs' / 'vrun' / 'checkpoints' / 'step-00000002'}" in r.err, r.err

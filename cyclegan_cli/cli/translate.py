@@ -115,6 +115,7 @@ def translate(
     from cyclegan_cli.zoo.resolve import load
 
     loaded = load(model, offline=offline)
+    o.detail(f"model {model}: {loaded.path}")  # which checkpoint a name or run resolved to
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
 
     if loaded.config.kind not in TRANSLATION_KINDS:
