@@ -65,6 +65,32 @@ def _hist(thumb: np.ndarray) -> np.ndarray:
     return cv2.calcHist([thumb], [0], None, [32], [0, 256])
 
 
+def picture(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(64-px thumbnail, gray histogram) of a frame: what :func:`picture_changed` compares."""
+    th = _thumb(gray)
+    return th, _hist(th)
+
+
+def picture_changed(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether two frames' :func:`picture` differ as across a scene cut: the gray histogram
+    (Bhattacharyya distance) or the thumbnail (mean abs. difference) changed."""
+    return (cv2.compareHist(a[1], b[1], cv2.HISTCMP_BHATTACHARYYA) > CUT_HIST
+            or float(np.abs(a[0].astype(np.float32) - b[0].astype(np.float32)).mean()) > CUT_MAD)
+
+
+def consistent_motion(back: np.ndarray, fwd: np.ndarray, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From the backward flow (current frame -> previous) and the forward one (previous ->
+    current), (H, W, 2) each, and the pixel coordinates: (grid, where each pixel of the current frame
+    was in the previous one; ok, (H, W) bool: the two flows agree there, read where the backward one
+    points, and it lies inside the previous frame)."""
+    h, w = back.shape[:2]
+    grid = pixels + back
+    fwd_there = _remap(fwd, grid)
+    ok = ((back + fwd_there) ** 2).sum(-1) <= FB_ALPHA * ((back**2).sum(-1) + (fwd_there**2).sum(-1)) + FB_BETA
+    ok &= (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
+    return grid, ok
+
+
 def padded_for_dis(h: int, w: int) -> tuple[int, int]:
     """(extra rows, extra columns) that make an H x W frame safe for DIS."""
     return (max(0, FLOW_MIN_SIDE - h, -(-w // FLOW_MAX_ASPECT) - h),
@@ -84,7 +110,7 @@ class Stabilizer:
         self.on_cut = on_cut or (lambda index: None)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.index = 0
-        self.prev: tuple | None = None  # (rgb, gray, thumbnail, histogram) of the previous input frame
+        self.prev: tuple | None = None  # (rgb, gray, picture) of the previous input frame
         self.prev_out: np.ndarray | None = None
         self.cuts: list[int] = []  # 0-based indices of the frames that start a new shot
         self._pixels = None  # (H, W, 2) float32 pixel coordinates, kept for the frame size
@@ -94,12 +120,11 @@ class Stabilizer:
         """(H, W, 3) uint8 input frame -> where and how much to carry the previous output over."""
         index, self.index = self.index, self.index + 1
         g = _gray(frame)
-        th = _thumb(g)
-        hist = _hist(th)
-        prev, self.prev = self.prev, (frame, g, th, hist)
+        pic = picture(g)
+        prev, self.prev = self.prev, (frame, g, pic)
         if prev is None or self.strength <= 0:
             return Motion(index)
-        p_rgb, p_gray, p_th, p_hist = prev
+        p_rgb, p_gray, p_pic = prev
         if p_gray.shape != g.shape:  # a size change mid-stream: nothing to carry over
             return Motion(index, cut=True)
         h, w = g.shape
@@ -109,22 +134,15 @@ class Stabilizer:
         fwd = self._flow(p_gray, g)
         if self._pixels is None or self._pixels.shape[:2] != (h, w):
             self._pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        grid = self._pixels + back
-        # 1. the two flows agree (the forward flow read where the backward one points)
-        fwd_there = _remap(fwd, grid)
-        sq = (back + fwd_there) ** 2
-        ok = sq.sum(-1) <= FB_ALPHA * ((back**2).sum(-1) + (fwd_there**2).sum(-1)) + FB_BETA
-        # 2. inside the previous frame
-        ok &= (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
+        # 1, 2. the two flows agree, and the pixel comes from inside the previous frame
+        grid, ok = consistent_motion(back, fwd, self._pixels)
         # 3. the previous input, moved along the flow, looks like the current one (no occlusion or change of light)
         diff = np.abs(_remap(p_rgb, grid).astype(np.float32) - frame.astype(np.float32)).max(-1)
         diff = cv2.blur(diff, (3, 3))  # codec noise is per pixel; a real change covers an area
         weight = np.clip((CHANGE_HI - diff) / (CHANGE_HI - CHANGE_LO), 0.0, 1.0) * ok
         weight = cv2.erode(weight, np.ones((3, 3), np.uint8))  # no carrying over right at a motion boundary
         reliable = float((weight > 0.5).mean())
-        changed = (cv2.compareHist(p_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > CUT_HIST
-                   or float(np.abs(p_th.astype(np.float32) - th.astype(np.float32)).mean()) > CUT_MAD)
-        if reliable < CUT_RELIABLE and changed:
+        if reliable < CUT_RELIABLE and picture_changed(p_pic, pic):
             return Motion(index, cut=True)
         return Motion(index, grid, weight * np.float32(self.strength))
 

@@ -24,10 +24,9 @@ import cv2
 import numpy as np
 
 from cyclegan_cli.errors import UsageError
+from cyclegan_cli.infer.stabilize import consistent_motion, picture, picture_changed
 
-FB_ALPHA, FB_BETA = 0.01, 0.5  # the forward-backward check of Sundaram et al. (2010)
 CUT_EXPLAINED, CUT_MATCH = 0.3, 16.0  # real clips: cuts 0.01-0.18 of the frame explained, other pairs 0.45 and more
-CUT_HIST, CUT_MAD = 0.25, 20.0  # gray histogram (Bhattacharyya distance), thumbnail (mean abs. difference)
 
 
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,19 +38,8 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(grid (H, W, 2) float32: where each pixel of ``gray`` was in ``prev_gray``, mask (H, W) bool)."""
     h, w = gray.shape
-    back = _flow(gray, prev_gray)
-    fwd = _flow(prev_gray, gray)
-    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))) + back
-    fwd_there = cv2.remap(fwd, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = ((back + fwd_there) ** 2).sum(-1) <= FB_ALPHA * ((back**2).sum(-1) + (fwd_there**2).sum(-1)) + FB_BETA
-    mask &= (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
-    return grid, mask
-
-
-def _thumb(gray: np.ndarray) -> np.ndarray:
-    h, w = gray.shape
-    s = 64 / max(h, w)
-    return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    return consistent_motion(_flow(gray, prev_gray), _flow(prev_gray, gray), pixels)
 
 
 def is_cut(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray,
@@ -61,10 +49,7 @@ def is_cut(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray
     diff = cv2.blur(np.abs(warped.astype(np.float32) - cur.astype(np.float32)).max(-1), (3, 3))
     if float((mask & (diff < CUT_MATCH)).mean()) >= CUT_EXPLAINED:
         return False
-    ta, tb = _thumb(prev_gray), _thumb(gray)
-    hist = [cv2.calcHist([t], [0], None, [32], [0, 256]) for t in (ta, tb)]
-    return (cv2.compareHist(hist[0], hist[1], cv2.HISTCMP_BHATTACHARYYA) > CUT_HIST
-            or float(np.abs(ta - tb).mean()) > CUT_MAD)
+    return picture_changed(picture(prev_gray), picture(gray))
 
 
 def pair_error(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray) -> float | None:
