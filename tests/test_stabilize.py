@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cyclegan_cli.data.video import write_frames_lossless
+
 SHIFT = 2  # pixels a frame: the known motion of the synthetic clips
 
 
@@ -29,20 +31,6 @@ def panning(n: int, h: int = 64, w: int = 96, seed: int = 0, jitter: float = 2.0
     rng = np.random.default_rng(seed + 100)
     return [np.clip(base[:, t * SHIFT:t * SHIFT + w].astype(np.float32) + rng.uniform(-jitter, jitter), 0, 255)
             .astype(np.uint8) for t in range(n)]
-
-
-def write_lossless(path: Path, frames, fps: int = 25) -> Path:
-    """FFV1 in Matroska: the decoded frames are exactly these."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as out:
-        v = out.add_stream("ffv1", rate=fps)
-        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
-        for f in frames:
-            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="bgr0")):
-                out.mux(p)
-        for p in v.encode(None):
-            out.mux(p)
-    return path
 
 
 def decoded(path: Path) -> list[np.ndarray]:
@@ -88,7 +76,7 @@ def translated_frames(tmp_path: Path, src: Path, stabilize: bool, name: str, **k
 
 
 def test_stabilised_flicker_far_below_per_frame(tmp_path):
-    src = write_lossless(tmp_path / "pan.mkv", panning(24))
+    src = write_frames_lossless(panning(24), tmp_path / "pan.mkv")
     frames = decoded(src)
     per_frame = translated_frames(tmp_path, src, False, "pf")
     stable = translated_frames(tmp_path, src, True, "st")
@@ -105,7 +93,7 @@ def test_stabilised_flicker_far_below_per_frame(tmp_path):
 def test_scene_cut_starts_afresh(tmp_path):
     shot_a, shot_b = panning(8, seed=1), panning(8, seed=2)
     shot_b = [np.ascontiguousarray(f[::-1]) for f in shot_b]  # another scene, upside down
-    src = write_lossless(tmp_path / "cut.mkv", shot_a + shot_b)
+    src = write_frames_lossless(shot_a + shot_b, tmp_path / "cut.mkv")
     frames = decoded(src)
     said = []
     stable = translated_frames(tmp_path, src, True, "st", on_detail=said.append)
@@ -118,7 +106,7 @@ def test_scene_cut_starts_afresh(tmp_path):
 
 
 def test_one_frame_video(tmp_path):
-    src = write_lossless(tmp_path / "one.mkv", panning(1))
+    src = write_frames_lossless(panning(1), tmp_path / "one.mkv")
     out = translated_frames(tmp_path, src, True, "st")
     assert len(out) == 1 and np.array_equal(out[0], FlickerNet().one(decoded(src)[0]))
 
@@ -138,7 +126,7 @@ def test_no_stabilize_is_the_per_frame_output(tmp_path, cli, tiny_cyclegan):
     from cyclegan_cli.checkpoints import load_model
     from cyclegan_cli.infer.engine import Translator
 
-    src = write_lossless(tmp_path / "pan.mkv", panning(6))
+    src = write_frames_lossless(panning(6), tmp_path / "pan.mkv")
     r = cli("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out", tmp_path / "fr",
             "--no-stabilize", "--device", "cpu")
     assert r.code == 0, r.err
@@ -162,7 +150,7 @@ def test_eval_temporal_matches_the_known_motion(tmp_path, cli):
     # an "output": the input with a per-frame brightness offset and per-pixel noise, i.e. flicker
     outs = [np.clip(f.astype(np.float32) + rng.choice([-12, 12]) + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8)
             for f in frames]
-    src, dst = write_lossless(tmp_path / "in.mkv", frames), write_lossless(tmp_path / "out.mkv", outs)
+    src, dst = write_frames_lossless(frames, tmp_path / "in.mkv"), write_frames_lossless(outs, tmp_path / "out.mkv")
     r = cli("eval", "--temporal", src, dst, "--json")
     assert r.code == 0, r.err
     got = json.loads(r.out)
@@ -192,7 +180,7 @@ def audio_only(path: Path) -> Path:
 
 @pytest.mark.parametrize("case", ["missing", "audio-only", "unreadable"])
 def test_one_line_errors(tmp_path, cli, tiny_cyclegan, case):
-    good = write_lossless(tmp_path / "good.mkv", panning(3))
+    good = write_frames_lossless(panning(3), tmp_path / "good.mkv")
     bad = tmp_path / "bad.mp4"
     if case == "audio-only":
         audio_only(bad)
@@ -219,7 +207,7 @@ def test_warping_error_leaves_out_the_pair_across_a_scene_cut(tmp_path, cli):
     r = warping_error(frames, outs)
     assert r["frames"] == 12 and r["cuts"] == [6] and r["pairs"] == 10
     assert r["added"] == pytest.approx(0, abs=1e-6)
-    src, dst = write_lossless(tmp_path / "in.mkv", frames), write_lossless(tmp_path / "out.mkv", outs)
+    src, dst = write_frames_lossless(frames, tmp_path / "in.mkv"), write_frames_lossless(outs, tmp_path / "out.mkv")
     r = cli("eval", "--temporal", src, dst)
     assert r.code == 0 and "10 pairs with reliable motion, 1 across a scene cut left out" in r.out, r.out
     # one shot: no cut, every pair counted

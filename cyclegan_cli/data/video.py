@@ -273,3 +273,19 @@ def write_frames_mp4(frames: np.ndarray, path: Path, fps: int = 15, crf: int = 1
         for p in v.encode(None):
             out.mux(p)
         out.close()
+
+
+def write_frames_lossless(frames, path: Path, fps=25) -> Path:
+    """(H, W, 3) uint8 frames -> FFV1 in Matroska, written atomically: decoded, the frames are
+    exactly these (test clips, benchmark clips). Returns ``path``."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        with av.open(str(tmp), mode="w", format="matroska") as out:
+            v = out.add_stream("ffv1", rate=fps)
+            v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
+            for f in frames:
+                for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="bgr0")):
+                    out.mux(p)
+            for p in v.encode(None):
+                out.mux(p)
+    return path
