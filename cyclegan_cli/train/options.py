@@ -157,31 +157,30 @@ class TrainOptions:
         return dataclasses.replace(options or cls(), **{old.get(k, k): v for k, v in (overrides or {}).items()})
 
     @classmethod
-    def refuse_foreign(cls, given: dict) -> None:
-        """A usage error naming the options given that this kind does not take (--lambda-l1 on a
-        CycleGAN, --nz on pix2pix): silently ignored, they would let a user believe they acted."""
+    def own(cls, given: dict) -> dict:
+        """``given`` (field -> value) cut to this kind's fields; an option of another kind (--lambda-l1
+        on a CycleGAN, --nz on pix2pix) is a usage error: ignored, it would let a user believe it acted.
+        --method picks the kind and is no field of it."""
         names = {f.name for f in fields(cls)}
         every = all_fields()
-        foreign = [flag_of(every[k]) for k in given if k not in names and k in every and k != "method"]  # --method picks the kind
+        foreign = [flag_of(every[k]) for k in given if k not in names and k in every and k != "method"]
         if foreign:
-            what = "does" if len(foreign) == 1 else "do"
-            raise UsageError(f"{', '.join(foreign)} {what} not apply to {LABELS.get(cls.__name__, 'this training')}; leave {'it' if len(foreign) == 1 else 'them'} out")
+            what, it = ("does", "it") if len(foreign) == 1 else ("do", "them")
+            raise UsageError(f"{', '.join(foreign)} {what} not apply to {LABELS.get(cls.__name__, 'this training')}; "
+                             f"leave {it} out")
+        return {k: v for k, v in given.items() if k in names}
 
     @classmethod
     def of(cls, given: dict) -> "TrainOptions":
         """The defaults with ``given`` (field -> value) over them; an option of another kind is an error."""
-        cls.refuse_foreign(given)
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in given.items() if k in names})
+        return cls(**cls.own(given))
 
     @classmethod
     def continued(cls, saved: dict, given: dict) -> tuple["TrainOptions", list[str]]:
         """(the options a saved run continues with, one 'flag saved (given value)' text per explicit
         conflict). Every saved field is restored; a given field replaces it where a resume may change
         it (length, settings, this process), or where it is the same value."""
-        cls.refuse_foreign(given)
-        names = {f.name for f in fields(cls)}
-        given = {k: v for k, v in given.items() if k in names}
+        given = cls.own(given)
         old = cls.from_saved(saved)
         new = dataclasses.replace(old, **given)  # given values in the fields' own form
         conflicts = []
