@@ -94,6 +94,16 @@ def cli(capsys):
     return run
 
 
+def as_in_a_terminal():
+    """``preexec_fn`` for a child that a test stops with Ctrl-C: SIGINT handled as a terminal's
+    foreground job has it. A suite run in the background (``cmd &``, nohup, some CI runners) starts
+    with SIGINT ignored, and its children inherit that, so Python would never see the Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def run_subprocess(*args, env=None, timeout=300, **kw):
     e = dict(os.environ)
     e.update(env or {})

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import save_rgb
+from conftest import as_in_a_terminal, save_rgb
 
 
 def test_stdout_follows_input_order(cli, tmp_path, tiny_cyclegan):
@@ -105,7 +105,7 @@ def test_interrupt_during_a_video_is_the_same_one_line(tmp_path, tiny_cyclegan):
     make_video(tmp_path / "in" / "long.mp4", 160, 120, fps=30, seconds=20, audio=False)
     p = subprocess.Popen([sys.executable, "-m", "cyclegan_cli", "translate", str(tmp_path / "in"), "--model",
                           str(tiny_cyclegan), "--out", str(tmp_path / "out"), "--backend", "torch"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     deadline = time.time() + 120
     def writing():
         return (tmp_path / "out").is_dir() and any(n.endswith(".ganctl-tmp") for n in os.listdir(tmp_path / "out"))
@@ -139,6 +139,7 @@ def test_a_swallowed_ctrl_c_still_stops_a_video(tmp_path, tiny_cyclegan):
     net = Translator(model.generator("AtoB"), model.config, device="cpu", backend="torch")
     old = signal.getsignal(signal.SIGINT)
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in a terminal
         interrupts.install()
         try:
             os.kill(os.getpid(), signal.SIGINT)

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_subprocess, save_rgb
+from conftest import as_in_a_terminal, run_subprocess, save_rgb
 
 
 def _tiny_run(cli, tmp_path, name="r1"):
@@ -73,7 +73,7 @@ def test_ctrl_c_exits_130_without_partial_files(tmp_path, tiny_cyclegan):
         save_rgb(tmp_path / "in" / f"{i:02d}.png", 256, 256, seed=i)
     p = subprocess.Popen([sys.executable, "-m", "cyclegan_cli", "translate", str(tmp_path / "in"), "--model",
                           str(tiny_cyclegan), "--out", str(tmp_path / "out"), "--backend", "torch"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=as_in_a_terminal)
     assert p.stdout.readline()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)

@@ -15,6 +15,8 @@ import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
+from conftest import as_in_a_terminal
+
 TINY = ["--size", "32", "--load-size", "36", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--workers", "0",
         "--deterministic", "--seed", "3", "-q"]
 
@@ -157,7 +159,8 @@ def test_ddp_ctrl_c_stops_every_rank_at_one_step(tmp_path):
     cmd, env = _torchrun(a, b, runs, "--name", "stop", "--max-steps", "600", "--save-every", "100000",
                          "--log-every", "1")
     p = subprocess.Popen([c for c in cmd if c != "-q"] + ["--json"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=as_in_a_terminal)
     for line in p.stdout:  # wait for a few steps
         if '"step": 3' in line:
             break
