@@ -98,6 +98,45 @@ def test_1_an_old_registry_keyed_by_name_is_carried_over(tmp_path, isolated_home
     assert runs.find_run("r").path == str(run)
 
 
+def test_1_two_processes_carrying_over_an_old_registry_at_once(tmp_path, isolated_home):
+    """Another process is carrying the old table over (write transaction open, not yet committed)
+    when ganctl opens the registry: it waits for it, and does not then read the table it dropped."""
+    import sqlite3
+    import threading
+
+    from cyclegan_cli.zoo import runs
+
+    run = tmp_path / "old" / "r"
+    run.mkdir(parents=True)
+    (run / "options.json").write_text(json.dumps({"name": "r", "kind": "cyclegan"}))
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    db = str(isolated_home / "runs.sqlite")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("CREATE TABLE run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, last_step INTEGER, updated REAL)")
+    con.execute("CREATE TABLE runs (name TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT, last_step INTEGER, updated REAL)")
+    con.execute("INSERT INTO runs VALUES ('r', ?, 'cyclegan', 0, 0)", (str(run),))
+    con.execute("BEGIN IMMEDIATE")  # the other process, half-way through the same migration
+    con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
+    con.execute("DROP TABLE runs")
+    result = []
+    t = threading.Thread(target=lambda: result.append(_try(runs.list_runs)))
+    t.start()
+    t.join(0.5)
+    con.execute("COMMIT")
+    con.close()
+    t.join(30)
+    assert result and not isinstance(result[0], Exception), result
+    assert [r.path for r in result[0]] == [str(run)]
+
+
+def _try(fn):
+    try:
+        return fn()
+    except Exception as exc:
+        return exc
+
+
 # ------------------------------------------------------------------------------- 2, 3, 15. translate records
 
 def test_2_an_output_that_failed_is_not_recorded_as_done(cli, tmp_path, tiny_cyclegan):

@@ -39,13 +39,21 @@ def _connect() -> sqlite3.Connection:
     db.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(db), timeout=30)
     con.execute("PRAGMA journal_mode=WAL")
-    with con:
+    # the check and the carrying-over as one write transaction: shards of a job array that start
+    # together on an old registry would otherwise both see its table, and the second fail to read it
+    con.execute("BEGIN IMMEDIATE")
+    try:
         con.execute("CREATE TABLE IF NOT EXISTS run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, "
                     "last_step INTEGER, updated REAL)")
         # a registry written before runs were keyed by folder (one run per name across all projects)
         if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
             con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
             con.execute("DROP TABLE runs")
+        con.commit()
+    except BaseException:
+        con.rollback()
+        con.close()
+        raise
     return con
 
 
