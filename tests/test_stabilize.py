@@ -163,6 +163,33 @@ def test_eval_temporal_matches_the_known_motion(tmp_path, cli):
     assert r.code == 0 and "warping error, output" in r.out and f"{got['output']:.2f}" in r.out
 
 
+def test_warping_error_with_another_flow_method():
+    """``flow=`` swaps the measuring flow (benchmarks/temporal.py --measure): with the exact global
+    shift, found by an exhaustive search, the error is the plain difference along it, the input's 0."""
+    from cyclegan_cli.infer.temporal import warping_error
+
+    frames = panning(8, jitter=0)
+    rng = np.random.default_rng(2)
+    outs = [np.clip(f.astype(np.float32) + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    calls = []
+
+    def shift(a, b):  # (H, W, 2): where each pixel of a is in b, the best whole-pixel horizontal shift
+        w = a.shape[1]
+        cost = {d: np.abs(a[:, max(0, -d):w - max(0, d)].astype(np.float32)
+                          - b[:, max(0, d):w - max(0, -d)].astype(np.float32)).mean() for d in range(-4, 5)}
+        d = min(cost, key=cost.get)
+        calls.append((d, 0))
+        return np.broadcast_to(np.float32([d, 0]), a.shape + (2,)).copy()
+
+    got = warping_error(frames, outs, flow=shift)
+    assert calls and {abs(c[0]) for c in calls} == {SHIFT} and {c[1] for c in calls} == {0}
+    assert got["input"] == 0 and got["pairs"] == 7
+    # the whole frame but the SHIFT columns that come from outside it, against the margin-free reference
+    ref = np.mean([np.abs(c[:, :-SHIFT].astype(np.float32) - p[:, SHIFT:].astype(np.float32)).mean()
+                   for p, c in zip(outs, outs[1:])])
+    assert got["output"] == pytest.approx(ref, rel=1e-4)
+
+
 def audio_only(path: Path) -> Path:
     with av.open(str(path), mode="w") as out:
         a = out.add_stream("aac", rate=44100)

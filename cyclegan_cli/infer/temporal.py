@@ -26,6 +26,7 @@ import numpy as np
 from cyclegan_cli.errors import UsageError
 from cyclegan_cli.infer.stabilize import consistent_motion, picture, picture_changed
 
+Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CUT_EXPLAINED, CUT_MATCH = 0.3, 16.0  # real clips: cuts 0.01-0.18 of the frame explained, other pairs 0.45 and more
 
 
@@ -35,11 +36,13 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                                         poly_n=5, poly_sigma=1.2, flags=0)
 
 
-def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(grid (H, W, 2) float32: where each pixel of ``gray`` was in ``prev_gray``, mask (H, W) bool)."""
+def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray, flow: Flow | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(grid (H, W, 2) float32: where each pixel of ``gray`` was in ``prev_gray``, mask (H, W) bool).
+    ``flow``: another dense flow method ((a, b) -> (H, W, 2)) instead of Farneback."""
     h, w = gray.shape
+    flow = flow or _flow
     pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-    return consistent_motion(_flow(gray, prev_gray), _flow(prev_gray, gray), pixels)
+    return consistent_motion(flow(gray, prev_gray), flow(prev_gray, gray), pixels)
 
 
 def is_cut(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray,
@@ -62,11 +65,12 @@ def pair_error(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.nda
 
 
 def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
-                  on_progress: Callable[[int], None] | None = None) -> dict:
+                  on_progress: Callable[[int], None] | None = None, flow: Flow | None = None) -> dict:
     """Frames of an input video and of its translation (same count) -> {"frames", "pairs",
     "cuts", "output", "input", "added"} (None for errors when no pair has reliable motion; "cuts":
     0-based indices of the frames that start a new shot, their pairs left out). Outputs of
-    another size than their inputs are compared with the inputs resized to them."""
+    another size than their inputs are compared with the inputs resized to them. ``flow``: see
+    :func:`reliable_grid`."""
     prev_in = prev_out = prev_gray = None
     err_out, err_in, cuts, n = [], [], [], 0
     it_in, it_out = iter(inputs), iter(outputs)
@@ -84,7 +88,7 @@ def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
             a = cv2.resize(a, (b.shape[1], b.shape[0]), interpolation=cv2.INTER_AREA)
         gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
         if prev_gray is not None and prev_gray.shape == gray.shape:
-            grid, mask = reliable_grid(prev_gray, gray)
+            grid, mask = reliable_grid(prev_gray, gray, flow)
             if is_cut(grid, mask, prev_in, a, prev_gray, gray):
                 cuts.append(n - 1)
                 mask = np.zeros_like(mask)
