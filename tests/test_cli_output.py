@@ -121,40 +121,6 @@ def test_interrupt_during_a_video_is_the_same_one_line(tmp_path, tiny_cyclegan):
     assert not [n for n in os.listdir(tmp_path / "out") if not n.startswith(".ganctl-manifest")]  # no partial video
 
 
-def test_a_swallowed_ctrl_c_still_stops_a_video(tmp_path, tiny_cyclegan):
-    """A KeyboardInterrupt that a library callback swallows (simulated here) must not let the video
-    run on to "ok": the next frame raises it again, and no partial file is left."""
-    import os
-    import signal
-
-    from test_video import make_video
-
-    from cyclegan_cli import interrupts
-    from cyclegan_cli.infer.engine import Translator
-    from cyclegan_cli.infer.video import translate_video
-    from cyclegan_cli.zoo.resolve import load
-
-    make_video(tmp_path / "v.mp4", 64, 48, fps=10, seconds=1, audio=False)
-    model = load(str(tiny_cyclegan))
-    net = Translator(model.generator("AtoB"), model.config, device="cpu", backend="torch")
-    old = signal.getsignal(signal.SIGINT)
-    try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in a terminal
-        interrupts.install()
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            signal.pthread_sigmask(signal.SIG_BLOCK, [])  # a point where the handler has run
-        except KeyboardInterrupt:
-            pass  # swallowed, as inside a C callback
-        with pytest.raises(KeyboardInterrupt):
-            translate_video(net, tmp_path / "v.mp4", tmp_path / "out" / "v.mp4")
-        assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
-        interrupts.install()  # a new run starts clean
-        assert translate_video(net, tmp_path / "v.mp4", tmp_path / "out" / "v.mp4")["frames"] == 10
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
 def test_time_estimate_leaves_out_the_warm_up_and_is_refined():
     """Three slow warm-up steps (20 s each), then 1 s a step, then 0.5 s: the first estimate is
     taken after the warm-up (the old one, from the first steps, said ~8x too long), and a later one

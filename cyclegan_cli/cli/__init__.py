@@ -116,10 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from typer.exceptions import Abort, Exit, TyperException
 
-    from cyclegan_cli import interrupts
     from cyclegan_cli.errors import GanctlError
-
-    interrupts.install()
 
     debug = os.environ.get("GANCTL_DEBUG", "") not in ("", "0")
     code = 0

@@ -12,7 +12,6 @@ from typing import Callable
 
 import numpy as np
 
-from cyclegan_cli import interrupts
 from cyclegan_cli.data import images as img
 from cyclegan_cli.errors import InputError, Interrupted, from_os_error
 from cyclegan_cli.infer.plan import Job
@@ -138,7 +137,6 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 if not queue:
                     break
                 job, fut = queue.pop(0)
-                interrupts.check()  # a Ctrl-C swallowed by a library callback still stops the run
                 try:
                     pic, t0 = fut.result()
                 except Exception as exc:

@@ -12,7 +12,6 @@ from typing import Callable
 import av
 import numpy as np
 
-from cyclegan_cli import interrupts
 from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
 from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, open_video, rotate
 from cyclegan_cli.errors import InputError, reason
@@ -147,7 +146,6 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
 
         while True:
             item = q_in.get()
-            interrupts.check()  # a Ctrl-C swallowed by a library callback still stops the video
             if item is _END:
                 break
             kind, payload = item
