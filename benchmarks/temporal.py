@@ -19,9 +19,10 @@ their sources and licences), at 480x270, 24 fps, H.264 crf 20 (so with a real co
   second, each held two frames), no noise.
 
 For each clip: the warping error (``cyclegan_cli.infer.temporal``: Farneback flow, not the DIS flow
-of the stabiliser; ``--measure deepflow`` a third method, from OpenCV's contrib build) of the input, of the per-frame output and of the stabilised output, before
-encoding; what each output adds over the input; and per-frame quality against the pencil sketch of
-each input frame (mean abs. difference and edge correlation, as benchmarks/quality.py). The
+of the stabiliser; ``--measure deepflow``: a third method, from OpenCV's contrib build) of the
+input, of the per-frame output and of the stabilised output, before encoding; what each output
+adds over the input; and per-frame quality against the pencil sketch of each input frame (mean abs.
+difference and edge correlation, as benchmarks/quality.py). The
 stabilised frames are the per-frame outputs run through the same Stabilizer ``translate_video``
 uses; the first clip is also translated end to end by ``translate_video`` to check they are equal.
 """

@@ -11,6 +11,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
 
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,10 +97,9 @@ def cli(capsys):
 
 def as_in_a_terminal():
     """``preexec_fn`` for a child that a test stops with Ctrl-C: SIGINT handled as a terminal's
-    foreground job has it. A suite run in the background (``cmd &``, nohup, some CI runners) starts
-    with SIGINT ignored, and its children inherit that, so Python would never see the Ctrl-C."""
-    import signal
-
+    foreground job has it. A suite started in the background from a script (``cmd &`` without job
+    control) runs with SIGINT ignored, and its children inherit that, so Python would never see the
+    Ctrl-C. (Only these two calls run in the forked child: nothing to import there.)"""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 

@@ -98,9 +98,10 @@ def test_1_an_old_registry_keyed_by_name_is_carried_over(tmp_path, isolated_home
     assert runs.find_run("r").path == str(run)
 
 
-def test_1_two_processes_carrying_over_an_old_registry_at_once(tmp_path, isolated_home):
-    """Another process is carrying the old table over (write transaction open, not yet committed)
-    when ganctl opens the registry: it waits for it, and does not then read the table it dropped."""
+def test_1_two_connections_carrying_over_an_old_registry_at_once(tmp_path, isolated_home, monkeypatch):
+    """Another connection (a shard started at the same moment) is carrying the old table over, its
+    write transaction open, when ganctl has just seen that table: ganctl waits for it and does not
+    then read the table it dropped."""
     import sqlite3
     import threading
 
@@ -116,16 +117,27 @@ def test_1_two_processes_carrying_over_an_old_registry_at_once(tmp_path, isolate
     con.execute("CREATE TABLE run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, last_step INTEGER, updated REAL)")
     con.execute("CREATE TABLE runs (name TEXT PRIMARY KEY, path TEXT NOT NULL, kind TEXT, last_step INTEGER, updated REAL)")
     con.execute("INSERT INTO runs VALUES ('r', ?, 'cyclegan', 0, 0)", (str(run),))
-    con.execute("BEGIN IMMEDIATE")  # the other process, half-way through the same migration
+    con.execute("BEGIN IMMEDIATE")  # the other shard, half-way through the same carrying-over
     con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
     con.execute("DROP TABLE runs")
+    # ganctl's connection: note when it runs its first statement after having looked the tables up
+    looked, next_one = threading.Event(), threading.Event()
+    connect = sqlite3.connect
+
+    def traced(*a, **kw):
+        c = connect(*a, **kw)
+        c.set_trace_callback(lambda sql: (next_one.set() if looked.is_set() else None,
+                                          looked.set() if "sqlite_master" in sql else None))
+        return c
+
+    monkeypatch.setattr(runs.sqlite3, "connect", traced)
     result = []
     t = threading.Thread(target=lambda: result.append(_try(runs.list_runs)))
     t.start()
-    t.join(0.5)
+    assert next_one.wait(30)  # it saw the old table, and went on
     con.execute("COMMIT")
     con.close()
-    t.join(30)
+    t.join(60)
     assert result and not isinstance(result[0], Exception), result
     assert [r.path for r in result[0]] == [str(run)]
 

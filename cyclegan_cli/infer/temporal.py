@@ -38,7 +38,8 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray, flow: Flow | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(grid (H, W, 2) float32: where each pixel of ``gray`` was in ``prev_gray``, mask (H, W) bool).
-    ``flow``: another dense flow method ((a, b) -> (H, W, 2)) instead of Farneback."""
+    ``flow``: another dense flow method instead of Farneback: ``flow(a, b)`` (gray uint8 frames) ->
+    (H, W, 2) float32 with a(y, x) ~ b(y + flow[..., 1], x + flow[..., 0]), as OpenCV's methods."""
     h, w = gray.shape
     flow = flow or _flow
     pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))

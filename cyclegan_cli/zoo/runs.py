@@ -38,23 +38,29 @@ def _connect() -> sqlite3.Connection:
     db = paths.registry_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(db), timeout=30)
-    con.execute("PRAGMA journal_mode=WAL")
-    # the check and the carrying-over as one write transaction: shards of a job array that start
-    # together on an old registry would otherwise both see its table, and the second fail to read it
-    con.execute("BEGIN IMMEDIATE")
     try:
-        con.execute("CREATE TABLE IF NOT EXISTS run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, "
-                    "last_step INTEGER, updated REAL)")
-        # a registry written before runs were keyed by folder (one run per name across all projects)
-        if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
-            con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
-            con.execute("DROP TABLE runs")
-        con.commit()
+        con.execute("PRAGMA journal_mode=WAL")
+        if _tables(con) != {"run_paths"}:  # a new registry, or one written before runs were keyed by folder
+            # a write transaction, checked again inside: shards of a job array that start together on
+            # an old registry would otherwise both see its table, and the second fail to read it
+            con.execute("BEGIN IMMEDIATE")
+            tables = _tables(con)
+            if "run_paths" not in tables:
+                con.execute("CREATE TABLE run_paths (path TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT, "
+                            "last_step INTEGER, updated REAL)")
+            if "runs" in tables:  # one run per name across all projects: carried over, then dropped
+                con.execute("INSERT OR IGNORE INTO run_paths SELECT path, name, kind, last_step, updated FROM runs")
+                con.execute("DROP TABLE runs")
+            con.commit()
     except BaseException:
-        con.rollback()
-        con.close()
+        con.close()  # an open transaction is rolled back
         raise
     return con
+
+
+def _tables(con: sqlite3.Connection) -> set[str]:
+    rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'run_paths')")
+    return {name for (name,) in rows}
 
 
 _COLUMNS = "name, path, kind, last_step, updated"
