@@ -195,7 +195,8 @@ def main() -> None:
     rows = []
     for i, (kind, get) in enumerate(clips):
         clip = get()
-        frames = list(read_frames(clip))[:a.frames if real and a.frames else None]
+        decoded = list(read_frames(clip))
+        frames = decoded[:a.frames if real and a.frames else None]
         fps = FPS
         if real:
             container, stream = open_video(clip)
@@ -219,7 +220,7 @@ def main() -> None:
         if i == 0 and not a.no_check:  # the shipped path gives the same frames
             out = folder / "e2e"
             src = clip
-            if real and a.frames and a.frames < sum(1 for _ in read_frames(clip)):
+            if len(frames) < len(decoded):
                 src = folder / f"{clip.stem}-first-{a.frames}.mkv"  # translate_video takes whole files
                 write_frames_lossless(frames, src, fps)
             translate_video(net, src, folder / "unused.mp4", frames_out=out)

@@ -85,7 +85,7 @@ def consistent_motion(back: np.ndarray, fwd: np.ndarray, pixels: np.ndarray) -> 
     points, and it lies inside the previous frame)."""
     h, w = back.shape[:2]
     grid = pixels + back
-    fwd_there = _remap(fwd, grid)
+    fwd_there = remap(fwd, grid)
     ok = ((back + fwd_there) ** 2).sum(-1) <= FB_ALPHA * ((back**2).sum(-1) + (fwd_there**2).sum(-1)) + FB_BETA
     ok &= (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
     return grid, ok
@@ -97,8 +97,16 @@ def padded_for_dis(h: int, w: int) -> tuple[int, int]:
             max(0, FLOW_MIN_SIDE - w, -(-h // FLOW_MAX_ASPECT) - w))
 
 
-def _remap(img: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def remap(img: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``img`` carried along ``grid`` (where each output pixel comes from), bilinear, edges repeated."""
     return cv2.remap(img, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def change(carried: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """(H, W) float32: how much the input frame ``cur`` differs from the previous one carried along
+    the motion (gray levels, the largest channel), averaged over 3x3: codec noise is per pixel, a
+    real change (occlusion, light) covers an area."""
+    return cv2.blur(np.abs(carried.astype(np.float32) - cur.astype(np.float32)).max(-1), (3, 3))
 
 
 class Stabilizer:
@@ -137,8 +145,7 @@ class Stabilizer:
         # 1, 2. the two flows agree, and the pixel comes from inside the previous frame
         grid, ok = consistent_motion(back, fwd, self._pixels)
         # 3. the previous input, moved along the flow, looks like the current one (no occlusion or change of light)
-        diff = np.abs(_remap(p_rgb, grid).astype(np.float32) - frame.astype(np.float32)).max(-1)
-        diff = cv2.blur(diff, (3, 3))  # codec noise is per pixel; a real change covers an area
+        diff = change(remap(p_rgb, grid), frame)
         weight = np.clip((CHANGE_HI - diff) / (CHANGE_HI - CHANGE_LO), 0.0, 1.0) * ok
         weight = cv2.erode(weight, np.ones((3, 3), np.uint8))  # no carrying over right at a motion boundary
         reliable = float((weight > 0.5).mean())
@@ -162,7 +169,7 @@ class Stabilizer:
         prev, self.prev_out = self.prev_out, out
         if m.grid is None or prev is None or prev.shape != out.shape:
             return out
-        warped = _remap(prev, m.grid).astype(np.float32)
+        warped = remap(prev, m.grid).astype(np.float32)
         cur = out.astype(np.float32)
         w = m.weight[..., None]
         # the brightness the carried-over part has, given to the new parts too (global flicker)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.infer.stabilize import consistent_motion, picture, picture_changed
+from cyclegan_cli.infer.stabilize import change, consistent_motion, picture, picture_changed, remap
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]
 CUT_EXPLAINED, CUT_MATCH = 0.3, 16.0  # real clips: cuts 0.01-0.18 of the frame explained, other pairs 0.45 and more
@@ -46,23 +46,20 @@ def reliable_grid(prev_gray: np.ndarray, gray: np.ndarray, flow: Flow | None = N
     return consistent_motion(flow(gray, prev_gray), flow(prev_gray, gray), pixels)
 
 
-def is_cut(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray,
-           prev_gray: np.ndarray, gray: np.ndarray) -> bool:
-    """Whether the input pair (``prev``, ``cur``, RGB, and their gray images) straddles a scene cut."""
-    warped = cv2.remap(prev, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    diff = cv2.blur(np.abs(warped.astype(np.float32) - cur.astype(np.float32)).max(-1), (3, 3))
-    if float((mask & (diff < CUT_MATCH)).mean()) >= CUT_EXPLAINED:
+def is_cut(carried: np.ndarray, cur: np.ndarray, mask: np.ndarray, prev_gray: np.ndarray, gray: np.ndarray) -> bool:
+    """Whether an input pair straddles a scene cut: ``carried``, the previous RGB frame carried along
+    the motion; ``cur``, the current one; ``mask``, where the motion is reliable; the two gray frames."""
+    if float((mask & (change(carried, cur) < CUT_MATCH)).mean()) >= CUT_EXPLAINED:
         return False
     return picture_changed(picture(prev_gray), picture(gray))
 
 
-def pair_error(grid: np.ndarray, mask: np.ndarray, prev: np.ndarray, cur: np.ndarray) -> float | None:
-    """Mean |cur - prev carried along grid| over ``mask`` (gray levels), None when the mask is empty."""
+def pair_error(carried: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> float | None:
+    """Mean |cur - the previous frame carried along the motion| over ``mask`` (gray levels), None
+    when the mask is empty."""
     if not mask.any():
         return None
-    warped = cv2.remap(prev, grid, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    diff = np.abs(cur.astype(np.float32) - warped.astype(np.float32))
-    return float(diff[mask].mean())
+    return float(np.abs(cur.astype(np.float32) - carried.astype(np.float32))[mask].mean())
 
 
 def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
@@ -90,10 +87,11 @@ def warping_error(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray],
         gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
         if prev_gray is not None and prev_gray.shape == gray.shape:
             grid, mask = reliable_grid(prev_gray, gray, flow)
-            if is_cut(grid, mask, prev_in, a, prev_gray, gray):
+            carried_in = remap(prev_in, grid)  # once, for the cut test and the input's error
+            if is_cut(carried_in, a, mask, prev_gray, gray):
                 cuts.append(n - 1)
                 mask = np.zeros_like(mask)
-            eo, ei = pair_error(grid, mask, prev_out, b), pair_error(grid, mask, prev_in, a)
+            eo, ei = pair_error(remap(prev_out, grid), b, mask), pair_error(carried_in, a, mask)
             if eo is not None:
                 err_out.append(eo)
                 err_in.append(ei)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 
 
-
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
     """``x`` (N, C, H, W) in [-1, 1], augmented per image; the identity for an empty policy.
     Random numbers come from ``generator`` (a CPU generator; training passes one seeded by the
