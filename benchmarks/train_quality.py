@@ -128,7 +128,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     print(f"time to quality: {a.budget:.0f} CPU-seconds per row (one thread), {' '.join(WIDTHS)}; "
           f"held-out photos at 512 px ({len(quality.PHOTOS)})")
-    print(f"| row | steps | s/step | peak RSS | mad (mean / worst) | edges (mean / worst) | grid (mean / worst) |")
+    print("| row | steps | s/step | peak RSS | mad (mean / worst) | edges (mean / worst) | grid (mean / worst) |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['label']} | {r['steps']} | {r['s_per_step']:.2f} | {r['peak_rss_gib']:.2f} GiB | "

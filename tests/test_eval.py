@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_subprocess, save_rgb
+from conftest import run_subprocess
 
 
 @pytest.fixture

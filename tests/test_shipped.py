@@ -1,7 +1,6 @@
 """Every model shipped in pretrained/ matches its sha256, loads strictly, and runs on one image."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

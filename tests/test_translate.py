@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import save_rgb, smooth_image
+from conftest import save_rgb
 
 
 # --- the official generators, written out here from the official layout (models/networks.py) ---

@@ -3,7 +3,6 @@
 import json
 import math
 import re
-from fractions import Fraction
 from pathlib import Path
 
 import av

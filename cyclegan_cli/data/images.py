@@ -14,8 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cyclegan_cli.errors import InputError, reason
-# reserve_tmp: infer/video.py still imports it from here
-from cyclegan_cli.files import atomic_write_bytes, reserve_tmp  # noqa: F401
+from cyclegan_cli.files import atomic_write_bytes
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".tga"}
 SAVE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}

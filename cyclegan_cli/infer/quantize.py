@@ -341,8 +341,6 @@ def probe_session(fp32_backend, x: np.ndarray, reduce_range: bool | None = None)
     from onnxruntime.quantization import CalibrationMethod
     from onnxruntime.quantization.calibrate import create_calibrator
 
-    from cyclegan_cli.infer.backends import cpu_session
-
     fp32 = Path(fp32_backend.path)
     stem = f"{fp32.stem}-{os.getpid()}-probe"
     aug, path = fp32.with_name(f"{stem}-augmented.onnx"), fp32.with_name(f"{stem}-int8.onnx")

@@ -12,9 +12,10 @@ from typing import Callable
 import av
 import numpy as np
 
-from cyclegan_cli.data.images import reserve_tmp, resize_short_side, save_image_atomic
+from cyclegan_cli.data.images import resize_short_side, save_image_atomic
 from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, open_video, rotate
 from cyclegan_cli.errors import InputError, reason
+from cyclegan_cli.files import reserve_tmp
 
 _END = object()
 
