@@ -240,3 +240,42 @@ def test_warping_error_leaves_out_the_pair_across_a_scene_cut(tmp_path, cli):
     # one shot: no cut, every pair counted
     r = warping_error(first, first)
     assert r["cuts"] == [] and r["pairs"] == 5
+
+
+def test_each_pixel_takes_the_motion_that_explains_the_input():
+    """Where DIS's flow is lost (forward-backward check failed), the camera's motion (a homography
+    fitted to the rest of the flow) carries the panned background and no motion the still patch;
+    the carried input then matches the current frame there. Without those two candidates these
+    pixels got no weight and kept the network's flicker (the hand-held clip of docs/benchmarks.md)."""
+    from cyclegan_cli.infer.stabilize import best_motion, remap
+
+    h, w, dx, dy = 72, 96, 3, 2
+    big = texture(h + 10, w + 10, seed=3)
+    prev = big[:h, :w].copy()
+    cur = big[dy:dy + h, dx:dx + w].copy()  # the camera pans: cur(x, y) = prev(x + dx, y + dy)
+    patch = (slice(40, 64), slice(8, 32))
+    prev[patch] = cur[patch] = texture(24, 24, seed=4)  # ...past a patch that does not move
+    pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    true = pixels + np.float32([dx, dy])
+    ok = np.zeros((h, w), bool)
+    ok[:, w // 2:] = True  # the flow is right on the right half only...
+    ok[patch] = False
+    ok[h - dy:, :] = ok[:, w - dx:] = False  # as consistent_motion: the flow holds inside the frame only
+    rng = np.random.default_rng(5)
+    grid = np.where(ok[..., None], true, pixels + rng.uniform(-6, 6, (h, w, 2)).astype(np.float32))  # ...noise elsewhere
+    best, changes, flow_changes = best_motion(prev, cur, grid, ok, pixels)
+
+    lost = ~ok
+    lost[36:68, 4:36] = False  # the patch and the background it uncovers or hides (3 px, and the 3x3 blur)
+    lost[h - dy - 1:, :] = lost[:, w - dx - 1:] = False  # the camera's motion leaves the frame there
+    assert np.abs(best[lost] - true[lost]).max() < 0.05  # the camera's motion, where the flow was lost
+    assert np.abs(best[patch] - pixels[patch]).max() == 0  # none, on the still patch
+    assert np.abs(best[ok] - true[ok]).max() == 0  # the flow, where it holds
+    inner = np.zeros((h, w), bool)
+    inner[2:h - dy - 2, 2:w - dx - 2] = True
+    inner[36:68, 4:36] = False
+    inner[patch] = True
+    assert np.abs(remap(prev, best)[inner].astype(int) - cur[inner]).max() <= 2  # the input is explained
+    away = cv2.erode(inner.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # change() blurs over 3x3
+    assert changes[away].max() < 3  # (the camera's motion and none are charged PREFER_FLOW = 1 level)
+    assert (flow_changes[lost] == 1e9).all()  # the flow's own figure says where it did not apply
