@@ -6,16 +6,12 @@ move its strokes and its global brightness from frame to frame. The remedy here 
 weight-free half of blind video consistency (Lai et al., ECCV 2018; Bonneel et al., 2015):
 
 1. input side, in input order (the decode thread, so beside the network): optical flow between
-   consecutive input frames (OpenCV DIS), both ways, kept where the two flows agree
-   (forward-backward check). Two more explanations of each pixel's motion compete with it: the
-   camera's (a homography fitted, RANSAC, to the consistent flow: it carries what DIS loses in blur
-   and flat areas of a hand-held shot) and none at all (a still background behind a blurred fast
-   object). Each pixel takes the one whose previous input frame, moved along it, matches the
-   current one best, and its motion is *reliable* as far as that match goes (no occlusion, no
-   change of light);
-2. a scene cut (most of the frame unexplained by the previous one along DIS's flow, and the picture
-   itself changed) resets the state, so nothing of the previous shot is carried into the next;
-3. output side, in the same order: the previous *stabilised* output moved along that motion,
+   consecutive input frames (OpenCV DIS), both ways; a pixel's motion is *reliable* when the two
+   flows agree (forward-backward check), it stays inside the frame, and the previous input frame,
+   moved along it, matches the current one (no occlusion, no change of light);
+2. a scene cut (most of the frame unexplained by the previous one, and the picture itself changed)
+   resets the state, so nothing of the previous shot is carried into the next;
+3. output side, in the same order: the previous *stabilised* output moved along the flow,
    ``out = w * warped + (1 - w) * per_frame`` with ``w = strength * reliability`` (a recursive
    filter along motion trajectories), plus the same global brightness correction where the motion
    is unreliable, so new content does not flicker against what is carried over.
@@ -31,13 +27,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-STRENGTH = 0.95  # the share of the carried-over frame where motion is reliable (0.85-0.95 tried, docs/benchmarks.md)
+STRENGTH = 0.85  # the share of the carried-over frame where motion is reliable (0.8 and 0.9 tried, docs/benchmarks.md)
 FB_ALPHA, FB_BETA = 0.01, 0.5  # forward-backward check (Sundaram et al. 2010): |f + b|^2 <= a(|f|^2 + |b|^2) + b
-CHANGE_LO, CHANGE_HI = 8.0, 32.0  # input difference after warping (gray levels): reliable below, not above
-PREFER_FLOW = 1.0  # gray levels: the camera's motion or none replaces DIS's only where it explains the input better by this
-HOMOGRAPHY_STEP, HOMOGRAPHY_PX = 6, 1.0  # the flow sampled every 6 px; RANSAC's inlier distance
-HOMOGRAPHY_MIN_POINTS, HOMOGRAPHY_MIN_INLIERS = 50, 0.3  # too few samples, or inliers: no camera motion
-CUT_RELIABLE, CUT_HI = 0.3, 24.0  # a cut: less than this share of the frame explained by DIS's flow within CUT_HI...
+CHANGE_LO, CHANGE_HI = 8.0, 24.0  # input difference after warping (gray levels): reliable below, not above
+CUT_RELIABLE = 0.3  # a cut: less than this share of the frame explained by the previous one...
 CUT_HIST, CUT_MAD = 0.25, 20.0  # ...and the gray histogram (Bhattacharyya) or the thumbnail changed
 MIN_SIDE = 16  # DIS needs a few of its 8-px patches; smaller frames go as they are
 # OpenCV's DIS crashes (a segfault, OpenCV 5.0) on small or very wide frames, e.g. 20x300: it gets
@@ -98,44 +91,6 @@ def consistent_motion(back: np.ndarray, fwd: np.ndarray, pixels: np.ndarray) -> 
     return grid, ok
 
 
-def camera_grid(grid: np.ndarray, ok: np.ndarray, pixels: np.ndarray) -> np.ndarray | None:
-    """The camera's motion: a homography fitted (RANSAC) to the consistent part of ``grid`` (where each
-    pixel was in the previous frame), as a grid of its own; None where too little agrees on one."""
-    s = HOMOGRAPHY_STEP
-    pts, src, m = pixels[::s, ::s].reshape(-1, 2), grid[::s, ::s].reshape(-1, 2), ok[::s, ::s].reshape(-1)
-    if m.sum() < HOMOGRAPHY_MIN_POINTS:
-        return None
-    hom, inliers = cv2.findHomography(pts[m], src[m], cv2.RANSAC, HOMOGRAPHY_PX)
-    if hom is None or inliers.mean() < HOMOGRAPHY_MIN_INLIERS:
-        return None
-    h, w = ok.shape
-    return cv2.perspectiveTransform(pixels.reshape(-1, 1, 2), hom).reshape(h, w, 2).astype(np.float32)
-
-
-def inside(grid: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the grid points inside the frame."""
-    h, w = grid.shape[:2]
-    return (grid[..., 0] >= 0) & (grid[..., 0] <= w - 1) & (grid[..., 1] >= 0) & (grid[..., 1] <= h - 1)
-
-
-def best_motion(prev: np.ndarray, cur: np.ndarray, grid: np.ndarray, ok: np.ndarray,
-                pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pixel, the motion that best explains the input frame ``cur`` from ``prev`` (RGB uint8):
-    the flow ``grid`` where ``ok``, the camera's (:func:`camera_grid`), or none. Returns (grid,
-    change: the input's :func:`change` along it, flow_change: the same along the flow alone; 1e9
-    where a motion does not apply)."""
-    flow_change = np.where(ok, change(remap(prev, grid), cur), np.float32(1e9))
-    candidates = [(grid, flow_change)]
-    cam = camera_grid(grid, ok, pixels)
-    if cam is not None:
-        candidates.append((cam, np.where(inside(cam), change(remap(prev, cam), cur) + PREFER_FLOW, np.float32(1e9))))
-    candidates.append((pixels, change(prev, cur) + PREFER_FLOW))
-    changes = np.stack([c for _, c in candidates])
-    pick = changes.argmin(0)[None]
-    best = np.take_along_axis(np.stack([g for g, _ in candidates]), pick[..., None], 0)[0]
-    return np.ascontiguousarray(best), np.take_along_axis(changes, pick, 0)[0], flow_change
-
-
 def padded_for_dis(h: int, w: int) -> tuple[int, int]:
     """(extra rows, extra columns) that make an H x W frame safe for DIS."""
     return (max(0, FLOW_MIN_SIDE - h, -(-w // FLOW_MAX_ASPECT) - h),
@@ -152,12 +107,6 @@ def change(carried: np.ndarray, cur: np.ndarray) -> np.ndarray:
     the motion (gray levels, the largest channel), averaged over 3x3: codec noise is per pixel, a
     real change (occlusion, light) covers an area."""
     return cv2.blur(np.abs(carried.astype(np.float32) - cur.astype(np.float32)).max(-1), (3, 3))
-
-
-def _weight(diff: np.ndarray, hi: float) -> np.ndarray:
-    """1 where the input changed by CHANGE_LO or less along the motion, 0 from ``hi`` on, eroded by a
-    pixel: no carrying over right at a motion boundary."""
-    return cv2.erode(np.clip((hi - diff) / (hi - CHANGE_LO), 0.0, 1.0), np.ones((3, 3), np.uint8))
 
 
 class Stabilizer:
@@ -193,14 +142,15 @@ class Stabilizer:
         fwd = self._flow(p_gray, g)
         if self._pixels is None or self._pixels.shape[:2] != (h, w):
             self._pixels = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-        # 1. the two flows agree, and the pixel comes from inside the previous frame
+        # 1, 2. the two flows agree, and the pixel comes from inside the previous frame
         grid, ok = consistent_motion(back, fwd, self._pixels)
-        # 2. a cut: little of the frame explained by the flow, and the picture changed
-        grid, diff, flow_diff = best_motion(p_rgb, frame, grid, ok, self._pixels)
-        if float((_weight(flow_diff, CUT_HI) > 0.5).mean()) < CUT_RELIABLE and picture_changed(p_pic, pic):
+        # 3. the previous input, moved along the flow, looks like the current one (no occlusion or change of light)
+        diff = change(remap(p_rgb, grid), frame)
+        weight = np.clip((CHANGE_HI - diff) / (CHANGE_HI - CHANGE_LO), 0.0, 1.0) * ok
+        weight = cv2.erode(weight, np.ones((3, 3), np.uint8))  # no carrying over right at a motion boundary
+        reliable = float((weight > 0.5).mean())
+        if reliable < CUT_RELIABLE and picture_changed(p_pic, pic):
             return Motion(index, cut=True)
-        # 3. the previous input, moved along the best motion, looks like the current one (no occlusion or change of light)
-        weight = _weight(diff, CHANGE_HI)
         return Motion(index, grid, weight * np.float32(self.strength))
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
