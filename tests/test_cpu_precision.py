@@ -237,19 +237,21 @@ def test_cli_makes_openmp_threads_wait_passively(cli, monkeypatch):
 def test_int8_guard_reads_a_clipped_activation_at_its_range_edge(tmp_path):
     """A probe read after quantization (a convolution fused with its QuantizeLinear) cannot pass its
     range, only reach its end: reaching it counts as clipping; an ordinary probe must pass it by half
-    a step. The exported generators have probes of both kinds."""
-    pytest.importorskip("onnxruntime")
+    a step. A small exported generator has probes of both kinds."""
     from cyclegan_cli.infer.quantize import went_out
 
     lo, hi, step = -2.0, 2.0, 4.0 / 255
     after, before = (lo, hi, step, True), (lo, hi, step, False)
     assert went_out([after], [hi, 0.0]) and went_out([after], [0.0, lo])  # at the edge: clipped
+    assert went_out([after], [hi - step / 4, 0.0])  # within half a step of it (rounding): clipped too
     assert not went_out([after], [hi - step, lo + step])  # a step inside: not
     assert not went_out([before], [hi, lo])  # an ordinary probe at its edge: within range
     assert went_out([before], [hi + step, 0.0]) and went_out([before], [0.0, lo - step])
     # an edge of a one-sided range (a ReLU's, 0..hi) reached at 0 is no clipping
     assert not went_out([(0.0, hi, step, True)], [1.0, 0.0])
+    assert not went_out([(-hi, 0.0, step, True)], [0.0, -1.0])  # and the other side's 0
 
+    pytest.importorskip("onnxruntime")
     q, _ = int8_translator(tmp_path, [])
     kinds = {bool(p[3]) for p in q.backend.probes}
     assert kinds == {True, False}, kinds

@@ -118,7 +118,7 @@ class Int8Backend:
         self.ranges_path = fp32.with_name(f"{fp32.stem}-int8-ranges.json")
         self.wanted, self.margin = calibration_images, margin
         self.session = None
-        self.probes: list[tuple[float, float, float]] = []  # (lo, hi, step) of each activation the session reports on
+        self.probes: list[tuple[float, float, float, bool]] = []  # (lo, hi, step, read after quantization) of each activation the session reports on
         self.calibrator = None
         self.ranges: dict[str, list[float]] = {}
         self.seen = 0
