@@ -163,7 +163,7 @@ def test_cut_resumes_bit_exactly_after_sigkill(tmp_path, method):
     tt._assert_same_state(tt._final_state(run_dir, n), ref)
 
 
-def test_cut_trains_translates_with_ema_and_refuses_btoa(tmp_path, cli):
+def test_cut_trains_translates_with_ema_and_refuses_btoa(tmp_path, cli, monkeypatch):
     from safetensors.torch import load_file
 
     a, b = make_domains(tmp_path)
@@ -189,8 +189,18 @@ def test_cut_trains_translates_with_ema_and_refuses_btoa(tmp_path, cli):
         y = m.nets["G_A_ema"](xp)[0, :, :29, :37]
     ref = ((y.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255)
     assert np.abs(ref - e.astype(np.float64)).max() <= 1
+    from cyclegan_cli.cli.common import Output
+
+    started, real = [], Output.progress  # a usage error comes before any work: no progress display first
+
+    def progress(self, *a, **k):
+        started.append(a)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Output, "progress", progress)
     back = cli("translate", tmp_path / "in.png", "--model", "c1", "--out", tmp_path / "b", "--direction", "BtoA")
     assert back.code == 2 and "A->B only" in back.err and len(back.err_lines) == 1
+    assert started == []
 
 
 @pytest.mark.parametrize("args, says", [

@@ -62,7 +62,7 @@ def _given(ctx) -> dict:
 
 def train(
     ctx: typer.Context,
-    folders: Annotated[Optional[List[Path]], typer.Argument(metavar="FOLDER...", help="A B (CycleGAN) or one folder (DCGAN).", show_default=False)] = None,
+    folders: Annotated[Optional[List[Path]], typer.Argument(metavar="FOLDER...", help="A B (CycleGAN, CUT; with --paired, pix2pix) or one folder (DCGAN).", show_default=False)] = None,
     model: Annotated[Optional[Literal["cyclegan", "dcgan"]], typer.Option("--model", help="Which GAN (default: two folders CycleGAN, one DCGAN).")] = None,
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Run name; the same name again resumes.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue the run RUN (a name or a run folder).")] = None,
@@ -114,7 +114,7 @@ def train(
     verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Train a CycleGAN (two folders) or a DCGAN (one folder). Resumable; prints the run folder.
+    """Train a CycleGAN, CUT or FastCUT (two folders), pix2pix (--paired) or a DCGAN (one folder). Resumable; prints the run folder.
 
     An existing run (--resume RUN, or the same --name) continues with every option it was started
     with; only options given here that differ from those are an error, and so is an option the
@@ -125,6 +125,7 @@ def train(
     \b
       ganctl train horses zebras --name h2z              # CycleGAN, the official recipe
       ganctl train horses zebras --name h2z --size 128 --ngf 32 --blocks 6   # smaller, for a CPU
+      ganctl train photos sketches --method cut --name p2s   # CUT: one generator, one way, cheaper
       ganctl train --resume h2z                          # carry on after Ctrl-C or a crash
       ganctl train faces --size 64 --epochs 25           # DCGAN on one folder
     """

@@ -69,9 +69,10 @@ def translate(
     verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ):
-    """Translate images, folders and videos with a CycleGAN or pix2pix generator, at full resolution.
+    """Translate images, folders and videos with a CycleGAN, CUT or pix2pix generator, at full resolution.
 
-    Prints one output path per line, in input order (or one JSON object per file with --json).
+    Prints one output path per line, in input order, outputs a rerun finds already made included
+    (or one JSON object per file with --json).
     Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
     bad option, before any work.
 
@@ -124,6 +125,7 @@ def translate(
         raise UsageError(f"{model} is a {loaded.config.kind} model: it generates images rather than translating "
                          "them; use ganctl sample")
     d = _direction(loaded, direction, to)
+    loaded.generator(d, raw=raw_weights)  # a direction the model lacks is a usage error before any work
     counts = {"ok": 0, "failed": 0, "skipped": 0, "planned": 0}
     why_skipped: dict[str, int] = {}
     progress = o.progress("translate", None, "files")
@@ -171,8 +173,9 @@ def translate(
             target = f" -> {r['output']}" if r["output"] else ""
             if dry_run:
                 o.result(f"{r['input']}{target} (skip: {r.get('reason') or 'exists'})")
-            elif r["output"]:
+            elif r["output"]:  # made by an earlier run with the same model and options: a result all the same
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
+                o.result(r["output"])
             else:
                 o.detail(f"skipped {r['input']}: {r.get('reason')}")
         if not one_video:

@@ -34,6 +34,10 @@ def _resize_short_side(pic: img.Picture, size: int | None) -> img.Picture:
     return img.Picture(img.resize_short_side(pic.rgb, size), alpha, pic.icc_profile, pic.source_format)
 
 
+def _ms_since(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
 def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: int = 95, size: int | None = None,
                      batch_size: int = 4, workers: int = 2, max_pixels: int = img.DEFAULT_MAX_PIXELS,
                      on_result: Callable[[dict], None] | None = None) -> Summary:
@@ -42,22 +46,25 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
     t_start = time.perf_counter()
     report = on_result or (lambda r: None)
 
+    # "ms" of a result: the time the file's own work took (reading, its share of the network call,
+    # writing), not the time it waited behind other files
     def decode(job: Job):
         t0 = time.perf_counter()
         if translator.decode_on_device and not size:  # the batch is decoded on the device, later
             enc = img.jpeg_for_device(job.src, max_pixels)
             if enc is not None and min(enc.size) >= 2 and not translator.needs_tiling(enc.height, enc.width):
-                return enc, t0
+                return enc, _ms_since(t0)
         pic = _resize_short_side(img.read_picture(job.src, max_pixels), size)
         w, h = pic.size
         if min(w, h) < 2:
             raise InputError(f"{job.src}: {w}x{h} image is too small to translate (use --size to upscale)")
-        return pic, t0
+        return pic, _ms_since(t0)
 
-    def encode(job: Job, pic: img.Picture, t0: float):
+    def encode(job: Job, pic: img.Picture, spent: float):
+        t0 = time.perf_counter()
         pil_format, _ = img.output_format(job.src, fmt)
         img.write_picture(pic, job.dst, pil_format, quality)
-        return (time.perf_counter() - t0) * 1000
+        return spent + _ms_since(t0)
 
     ran_as: dict[str, str] = {}  # output -> the precision its network pass ran in
 
@@ -72,7 +79,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
             record["precision"] = ran_as.pop(str(job.dst))
         report(record)
 
-    pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, t0)]
+    pending: "OrderedDict[tuple, list]" = OrderedDict()  # padded shape -> [(job, pic, ms spent)]
     encodes = []
 
     def finish_encode(job, fut):  # waits for it when it is still running
@@ -101,13 +108,14 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         precision = translator.ran_as(h, w)
         for job, _, _ in items:
             ran_as[str(job.dst)] = precision
+        t0 = time.perf_counter()
         if isinstance(items[0][1], img.EncodedJpeg):
             try:
                 outs = translator.run_jpegs([p.data for _, p, _ in items])
             except Exception:  # a file the device decoder refuses: each one on the CPU, so only it fails
-                for job, _, t0 in items:
+                for job, _, spent in items:
                     try:
-                        run_group([(job, img.read_picture(job.src, max_pixels), t0)], encoder)
+                        run_group([(job, img.read_picture(job.src, max_pixels), spent)], encoder)
                     except Exception as exc:
                         finish(job, "failed", error=one_line(job, exc))
                 return
@@ -118,9 +126,10 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 for job, _, _ in items:
                     finish(job, "failed", error=one_line(job, exc))
                 return
-        for (job, pic, t0), o in zip(items, outs):
+        share = _ms_since(t0) / len(items)
+        for (job, pic, spent), o in zip(items, outs):
             res = img.Picture(o, pic.alpha, pic.icc_profile, pic.source_format)
-            encodes.append((job, encoder.submit(encode, job, res, t0)))
+            encodes.append((job, encoder.submit(encode, job, res, spent + share)))
 
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="decode") as decoder, \
             ThreadPoolExecutor(max(1, workers), thread_name_prefix="encode") as encoder:
@@ -138,23 +147,24 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                     break
                 job, fut = queue.pop(0)
                 try:
-                    pic, t0 = fut.result()
+                    pic, spent = fut.result()
                 except Exception as exc:
                     finish(job, "failed", error=one_line(job, exc))
                     continue
                 w, h = pic.size
                 if translator.needs_tiling(h, w):
                     ran_as[str(job.dst)] = translator.ran_as(h, w)
+                    t0 = time.perf_counter()
                     try:
                         out = translator.run_image(pic.rgb)
                     except Exception as exc:
                         finish(job, "failed", error=one_line(job, exc))
                         continue
                     res = img.Picture(out, pic.alpha, pic.icc_profile, pic.source_format)
-                    encodes.append((job, encoder.submit(encode, job, res, t0)))
+                    encodes.append((job, encoder.submit(encode, job, res, spent + _ms_since(t0))))
                 else:
                     key = (*translator.padded(h, w), h, w, isinstance(pic, img.EncodedJpeg))
-                    pending.setdefault(key, []).append((job, pic, t0))
+                    pending.setdefault(key, []).append((job, pic, spent))
                     if len(pending[key]) >= min(batch_size, translator.batch_limit(h, w)):
                         run_group(pending.pop(key), encoder)
                     elif sum(len(v) for v in pending.values()) > 2 * batch_size:
