@@ -21,14 +21,14 @@ STEPS = [
      ["ganctl zoo list | head -6", "ganctl zoo show photo2sketch"]),
     ("Translate a folder of photos, at full resolution; stdout is one output per line, in input order",
      ["ganctl translate photos --model photo2sketch --out sketches"]),
-    ("Run it again: what exists is skipped (and says so with -v); a different model or direction is refused "
-     "rather than silently mixed in",
+    ("Run it again: what exists is skipped, and stdout lists only what was converted (nothing here; -v names "
+     "the skipped on stderr); a different model or direction is refused rather than silently mixed in",
      ["ganctl translate photos --model photo2sketch --out sketches -v",
       "ganctl translate photos --model photo2sketch-cyclegan --out sketches",
       "ganctl translate photos --model photo2sketch-cyclegan --out sketches --dry-run --overwrite"]),
     ("Scripts: one JSON object per file", ["ganctl translate photos/cat.jpg --model photo2sketch --out small --size 128 --json"]),
     ("A page to look through: inputs beside outputs",
-     ["ganctl translate photos --model photo2sketch --out sketches --html -q"],
+     ["ganctl translate photos --model photo2sketch --out page --html -q"],
      {"before": "`--html` also writes `OUT/index.html`: each input beside its output (images scaled down by the "
                 "browser and linked to their full size, videos with controls), with relative links and nothing from "
                 "the network, so the folder can be copied or served as it is. Its path goes to stderr; stdout keeps "

@@ -71,8 +71,9 @@ def translate(
 ):
     """Translate images, folders and videos with a CycleGAN, CUT or pix2pix generator, at full resolution.
 
-    Prints one output path per line, in input order, outputs a rerun finds already made included
-    (or one JSON object per file with --json).
+    Prints the output path of each file it converts, one per line, in input order; outputs already
+    made by the same model and options are skipped and not printed, so a rerun lists only what it
+    added (-v names the skipped ones on stderr; --json gives every file with its status).
     Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
     bad option, before any work.
 
@@ -173,9 +174,8 @@ def translate(
             target = f" -> {r['output']}" if r["output"] else ""
             if dry_run:
                 o.result(f"{r['input']}{target} (skip: {r.get('reason') or 'exists'})")
-            elif r["output"]:  # made by an earlier run with the same model and options: a result all the same
+            elif r["output"]:
                 o.detail(f"skipped {r['input']}: {r['output']} {r.get('reason') or 'exists'}")
-                o.result(r["output"])
             else:
                 o.detail(f"skipped {r['input']}: {r.get('reason')}")
         if not one_video:
