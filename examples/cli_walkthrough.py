@@ -31,8 +31,8 @@ STEPS = [
      ["ganctl translate photos --model photo2sketch --out page --html -q"],
      {"before": "`--html` also writes `OUT/index.html`: each input beside its output (images scaled down by the "
                 "browser and linked to their full size, videos with controls), with relative links and nothing from "
-                "the network, so the folder can be copied or served as it is. Its path goes to stderr; stdout keeps "
-                "one output per input."}),
+                "the network, so the folder can be copied or served as it is. Its path goes to stderr; stdout still lists "
+                "the outputs it converted."}),
     ("Train a CycleGAN on two folders (tiny settings so this page builds in seconds; without a terminal, "
      "progress is plain lines)",
      ["ganctl train A B --name first --size 32 --ngf 8 --ndf 8 --blocks 2 --epochs 2 --decay-epochs 2 "

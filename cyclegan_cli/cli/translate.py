@@ -73,7 +73,8 @@ def translate(
 
     Prints the output path of each file it converts, one per line, in input order; outputs already
     made by the same model and options are skipped and not printed, so a rerun lists only what it
-    added (-v names the skipped ones on stderr; --json gives every file with its status).
+    added (-v names the skipped ones on stderr; --json gives every file with its status;
+    --dry-run prints the plan instead).
     Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
     bad option, before any work.
 

@@ -113,9 +113,12 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
             try:
                 outs = translator.run_jpegs([p.data for _, p, _ in items])
             except Exception:  # a file the device decoder refuses: each one on the CPU, so only it fails
+                failed_try = _ms_since(t0) / len(items)
                 for job, _, spent in items:
                     try:
-                        run_group([(job, img.read_picture(job.src, max_pixels), spent)], encoder)
+                        t1 = time.perf_counter()
+                        pic = img.read_picture(job.src, max_pixels)
+                        run_group([(job, pic, spent + failed_try + _ms_since(t1))], encoder)
                     except Exception as exc:
                         finish(job, "failed", error=one_line(job, exc))
                 return
