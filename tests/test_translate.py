@@ -396,7 +396,7 @@ def test_json_ms_is_each_files_own_time_not_its_wait(tmp_path):
     t = Translator(build("resnet_generator", ngf=4, n_blocks=1), ModelConfig(kind="cyclegan", nets={}),
                    device="cpu", backend="torch")
 
-    class Slow:  # the translator, 0.1 s slower a call
+    class Slow:  # the translator, 0.25 s slower a call
         def __getattr__(self, name):
             return getattr(t, name)
 
