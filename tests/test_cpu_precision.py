@@ -234,10 +234,12 @@ def test_cli_makes_openmp_threads_wait_passively(cli, monkeypatch):
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
-def test_int8_guard_reads_a_clipped_activation_at_its_range_edge(tmp_path):
+@pytest.mark.parametrize("flags", [AVX2, AMX], ids=["avx2", "amx"])
+def test_int8_guard_reads_a_clipped_activation_at_its_range_edge(tmp_path, monkeypatch, flags):
     """A probe read after quantization (a convolution fused with its QuantizeLinear) cannot pass its
     range, only reach its end: reaching it counts as clipping; an ordinary probe must pass it by half
-    a step. A small exported generator has probes of both kinds."""
+    a step. A small exported generator has probes of both kinds, with 7-bit weights (AVX2) or 8-bit
+    (VNNI)."""
     from cyclegan_cli.infer.quantize import went_out
 
     lo, hi, step = -2.0, 2.0, 4.0 / 255
@@ -252,6 +254,8 @@ def test_int8_guard_reads_a_clipped_activation_at_its_range_edge(tmp_path):
     assert not went_out([(-hi, 0.0, step, True)], [0.0, -1.0])  # and the other side's 0
 
     pytest.importorskip("onnxruntime")
+    fake_flags(monkeypatch, flags)
     q, _ = int8_translator(tmp_path, [])
+    assert q.backend.reduce_range == (flags == AVX2)
     kinds = {bool(p[3]) for p in q.backend.probes}
     assert kinds == {True, False}, kinds
