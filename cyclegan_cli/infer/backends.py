@@ -5,6 +5,7 @@ on the CPU), ONNX export (with ``PadCrop`` for any-size graphs), and the weights
 from __future__ import annotations
 
 import hashlib
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,23 @@ import torch.nn.functional as F
 
 from cyclegan_cli.errors import UsageError
 from cyclegan_cli.models.padding import min_side
+
+
+# What the ONNX Runtime backend needs: onnxruntime runs the graph, and onnx is what torch.onnx.export
+# needs to write it (its TorchScript exporter loads the graph back with onnx). rembg, chromadb and
+# faster-whisper install onnxruntime alone.
+ONNX_BACKEND_NEEDS = ("onnxruntime", "onnx")
+
+
+def first_missing(names=ONNX_BACKEND_NEEDS) -> str | None:
+    """The first of these packages that cannot be imported here, or None. Imported, not only found,
+    so that a broken install (a protobuf it cannot load) counts as missing."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # ImportError, or whatever a broken install raises while loading
+            return name
+    return None
 
 
 def weights_hash(net) -> str:
@@ -80,10 +98,9 @@ class PadCrop(torch.nn.Module):
 def export_onnx(net, path: Path, opset: int = 17, metadata: dict[str, str] | None = None) -> Path:
     """Export with dynamic batch, height and width; written atomically. ``metadata``: the model's
     metadata_props (what the graph takes and gives, for whoever deploys it)."""
-    import importlib.util
     import warnings
 
-    if importlib.util.find_spec("onnx") is None:  # torch.onnx.export needs it
+    if first_missing(["onnx"]):  # torch.onnx.export needs it
         raise UsageError("ONNX export needs the onnx extra: pip install 'ganctl[onnx]'")
     from cyclegan_cli.files import replacing
 

@@ -11,7 +11,7 @@ import torch
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.infer.backends import OnnxBackend, onnx_folder, weights_hash
+from cyclegan_cli.infer.backends import OnnxBackend, first_missing, onnx_folder, weights_hash
 from cyclegan_cli.infer.tiling import TILED_WORKING_PIXELS, receptive_radius, run_tiled
 from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
@@ -109,12 +109,10 @@ class Translator:
 
     # ------------------------------------------------------------------ setup
     def _choose_backend(self, backend: str, cache_dir, on_notice=None):
-        import importlib.util
-
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}")
         if self.precision == "int8":
-            if importlib.util.find_spec("onnxruntime") is None:
+            if first_missing():
                 raise UsageError("--precision int8 needs the onnx extra: pip install 'ganctl[onnx]'")
             from cyclegan_cli.infer.quantize import Int8Backend
 
@@ -123,9 +121,12 @@ class Translator:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
-        if importlib.util.find_spec("onnxruntime") is None:
+        missing = first_missing()
+        if missing:  # auto: ONNX Runtime only where the export can run too (onnxruntime alone is common)
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'")
+            self.notes.append(f"--backend auto: torch, {missing} is not installed here (ONNX Runtime needs "
+                              "onnxruntime and onnx: pip install 'ganctl[onnx]')")
             return None
         return OnnxBackend(self.net, cache_dir)
 
@@ -230,7 +231,6 @@ class Translator:
 def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onnx: bool = True) -> tuple[str, str]:
     """``--precision fast`` on the CPU: (precision, why), measured once per machine and weights
     (:mod:`cyclegan_cli.infer.fastpath`). ``onnx=False`` (``--backend torch``): no int8, fp32 in torch."""
-    import importlib.util
     import time
 
     from cyclegan_cli.device import cpu_flags
@@ -238,7 +238,7 @@ def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onn
     from cyclegan_cli.infer.quantize import GUARD_EVERY, turned_down
 
     flags = cpu_flags() if flags is None else flags
-    have_ort = onnx and importlib.util.find_spec("onnxruntime") is not None
+    have_ort = onnx and first_missing() is None
     net = net.cpu().eval()
     fp32_path = onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
     allowed = fastpath.fast_candidates(flags, have_ort, have_ort and turned_down(fp32_path))

@@ -1,0 +1,61 @@
+"""The default backend as users meet it, with and without the optional extras: ONNX Runtime only
+where the export can run too (onnxruntime and onnx), torch otherwise; an explicit ``--backend
+onnxruntime`` without them is refused in one line. Each case runs ganctl in a child process whose
+``sitecustomize`` hides packages as if they were absent."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_subprocess, save_rgb
+
+# rembg, chromadb and faster-whisper install onnxruntime without onnx
+EXTRAS = {"all extras": [], "onnxruntime without onnx": ["onnx"], "no extras": ["onnxruntime", "onnx"]}
+
+
+def hiding(tmp_path, names) -> dict:
+    """The environment of a child process in which ``import <name>`` fails for each of ``names``."""
+    folder = tmp_path / "site-hiding"
+    folder.mkdir(exist_ok=True)
+    # None in sys.modules: `import name` raises ModuleNotFoundError and importlib.util.find_spec(name)
+    # returns None, as where the package is absent
+    (folder / "sitecustomize.py").write_text(f"import sys\nsys.modules.update(dict.fromkeys({sorted(names)!r}))\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])),
+            "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.parametrize("extras", list(EXTRAS))
+def test_default_backend_with_and_without_the_extras(tmp_path, tiny_cyclegan, extras):
+    hidden = EXTRAS[extras]
+    if not hidden:
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    save_rgb(tmp_path / "in" / "a.png", 40, 32)
+    env = hiding(tmp_path, hidden)
+    r = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "auto", "-v", env=env)
+    assert r.returncode == 0, r.stderr
+    chosen = "torch" if hidden else "onnxruntime"
+    assert f"backend {chosen};" in r.stderr
+    why = [line for line in r.stderr.splitlines() if "--backend auto: torch" in line]
+    if hidden:  # said once, naming what is missing and how to get it
+        assert len(why) == 1 and f"{hidden[0]} is not installed" in why[0] and "ganctl[onnx]" in why[0], r.stderr
+    else:
+        assert why == []
+    ref = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "torch",
+                         "--backend", "torch", env=env)
+    assert ref.returncode == 0, ref.stderr
+    a, b = (np.asarray(Image.open(tmp_path / d / "a.png"), dtype=int) for d in ("auto", "torch"))
+    assert np.abs(a - b).max() <= 1
+
+
+@pytest.mark.parametrize("extras", ["onnxruntime without onnx", "no extras"])
+def test_explicit_onnxruntime_backend_without_the_extras_is_one_line(tmp_path, tiny_cyclegan, extras):
+    save_rgb(tmp_path / "in" / "a.png", 40, 32)
+    r = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o",
+                       "--backend", "onnxruntime", env=hiding(tmp_path, EXTRAS[extras]))
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "needs the onnx extra" in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o" / "a.png").exists()
