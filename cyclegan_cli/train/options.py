@@ -90,7 +90,8 @@ class TrainOptions:
                     "lsgan, hinge, wgangp.")
     seed: int = opt(0, "Seeds weights, data order, augmentation and pools.")
     deterministic: bool = opt(False, "Deterministic algorithms and data order.")
-    precision: str = opt("auto", "auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32.")
+    # this process's: weights and optimizer state are fp32 whatever autocast ran in, so a resume may change it
+    precision: str = opt("auto", "auto (bf16 on GPUs that have it), fp16 (GradScaler), bf16, fp32.", "process")
     augment: str = opt("none", "DiffAugment before the discriminator, on real and fake images alike: comma-separated "
                        "color, translation, cutout; or none.")
     ema: float = opt(0.0, "Keep an exponential moving average of the generator's weights with this decay (e.g. 0.999; "
