@@ -30,3 +30,58 @@ def test_resume_may_change_precision_a_process_setting(tmp_path, cli):
     from cyclegan_cli.train.options import CycleGANOptions
 
     assert "precision" not in CycleGANOptions(precision="fp32").saved()  # this process's, as --device is
+
+
+# ------------------------------------------------------------------------------- each method's recipe
+
+def _task(tmp_path, kind: str, **options):
+    import torch
+
+    from cyclegan_cli.data.datasets import scan_folder
+    from cyclegan_cli.train.distributed import Dist
+    from cyclegan_cli.train.options import CUTOptions, CycleGANOptions
+
+    a, b = _folders(tmp_path)
+    files_a, _ = scan_folder(tmp_path / "A")
+    files_b, _ = scan_folder(tmp_path / "B")
+    small = dict(size=32, load_size=32, ngf=8, ndf=8, blocks=2, domains=["A", "B"], **options)
+    if kind == "cyclegan":
+        from cyclegan_cli.train.cyclegan import CycleGANTask
+
+        return CycleGANTask(files_a, files_b, CycleGANOptions(**small).resolved(), saved={}, dist=Dist(),
+                            device=torch.device("cpu"))
+    from cyclegan_cli.train.cut import CUTTask
+
+    return CUTTask(files_a, files_b, CUTOptions(**small).resolved(), saved={}, dist=Dist(), device=torch.device("cpu"))
+
+
+def _weights(net):
+    from torch import nn
+
+    return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+
+
+def test_cut_and_fastcut_start_as_the_official_xavier_gain_002(tmp_path):
+    import math
+
+    for method in ("cut", "fastcut"):
+        task = _task(tmp_path / method, "cut", method=method)
+        assert sorted(task.nets) == ["D_A", "F", "G_A"]
+        for name, net in task.nets.items():
+            layers = _weights(net)
+            assert layers, name
+            for m in layers:
+                w = m.weight.detach()
+                field = math.prod(w.shape[2:])  # 1 for a linear layer
+                fan_in, fan_out = w.shape[1] * field, w.shape[0] * field
+                want = 0.02 * math.sqrt(2.0 / (fan_in + fan_out))  # Glorot & Bengio's normal, times the gain
+                assert abs(float(w.std()) / want - 1) < 0.15, (method, name, tuple(w.shape), float(w.std()), want)
+                assert float(w.std()) < 0.02 / 5  # N(0, 0.02) would be 7-48x larger
+                assert m.bias is None or not m.bias.detach().any()
+
+
+def test_cyclegan_still_starts_as_n_0_002(tmp_path):
+    task = _task(tmp_path, "cyclegan")
+    for name, net in task.nets.items():
+        for m in _weights(net):
+            assert abs(float(m.weight.detach().std()) / 0.02 - 1) < 0.15, (name, tuple(m.weight.shape))

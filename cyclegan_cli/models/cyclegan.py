@@ -231,11 +231,21 @@ class PatchDiscriminator(nn.Module):
         return self.model(x)
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> None:
-    """The official ``init_weights(init_type='normal')``: conv ~ N(0, 0.02), norm scale ~ N(1, 0.02)."""
+INITS = ("normal", "xavier")
+
+
+def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> None:
+    """The official ``init_weights``: conv and linear weights ~ N(0, ``gain``) (``init_type='normal'``,
+    CycleGAN's and pix2pix's) or xavier_normal with ``gain`` (``'xavier'``, CUT's), biases 0; a batch
+    norm's scale ~ N(1, ``gain``) and shift 0 either way."""
+    if kind not in INITS:
+        raise ValueError(f"unknown init {kind!r}: {', '.join(INITS)}")
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, gain)
+            if kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            else:
+                nn.init.normal_(m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):

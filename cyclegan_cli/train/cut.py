@@ -1,7 +1,8 @@
 """CUT and FastCUT training (Park et al., ECCV 2020), the official losses and their defaults
 (taesungp/contrastive-unpaired-translation ``models/cut_model.py``): one generator, one PatchGAN,
 LSGAN, and PatchNCE on encoder layers 0, 4, 8, 12, 16 with 256 patches a layer through a 256-wide
-MLP head, temperature 0.07, no image pool.
+MLP head, temperature 0.07, no image pool. G, D and the head start as the official default
+``--init_type xavier --init_gain 0.02`` (the method's recipe, :data:`~cyclegan_cli.train.options.RECIPES`).
 
 One difference: the generator and discriminator are trained without the official default's blurred
 sampling layers (as the official ``--no_antialias --no_antialias_up``), so that ``--upsample`` works
@@ -23,7 +24,6 @@ import torch
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.models.cut import NCE_T, NUM_PATCHES, patch_nce
-from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
 from cyclegan_cli.train.distributed import wrap_ddp
@@ -31,12 +31,14 @@ from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
 from cyclegan_cli.train.options import RECIPES, CUTOptions
+from cyclegan_cli.train.task import recipe_init
 
 class CUTTask(unpaired.UnpairedTask):
     def __init__(self, files_a, files_b, o: CUTOptions, *, saved: dict, dist, device, on_skip=None):
         """``o``: the run's options, resolved; ``saved``: what its options.json holds (the config's training)."""
         self.device, self.dist, self.loss_kind = device, dist, o.loss
-        self.lambda_nce, self.nce_idt, self.flip_eq = o.lambda_nce, *RECIPES[o.method][1:3]
+        recipe = RECIPES[o.method]
+        self.lambda_nce, self.nce_idt, self.flip_eq = o.lambda_nce, recipe.nce_idt, recipe.flip_equivariance
         self.nce_layers = tuple(o.nce_layers)
         self.lr, self.epochs, self.decay_epochs = o.lr, o.epochs, o.decay_epochs
         self.seed, self.domains, self.options, self.size = o.seed, o.domains, saved, o.size
@@ -46,7 +48,7 @@ class CUTTask(unpaired.UnpairedTask):
         f_args = {"channels": list(_feature_channels(g_args, self.nce_layers)), "nc": 256}
         specs = {"G_A": ("resnet_generator", g_args), "D_A": ("patch_discriminator", d_args),
                  "F": ("patch_nce_head", f_args)}
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        self._build_nets(specs, recipe_init(recipe), device, o.precision, o.channels_last, o.seed)
         if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])
         self.G = wrap_ddp(self.nets["G_A"], dist, device)

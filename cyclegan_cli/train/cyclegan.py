@@ -11,15 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan_cli.checkpoints import ModelConfig
-from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop, unpaired
 from cyclegan_cli.train.augment import diff_augment
 from cyclegan_cli.train.distributed import wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import GP_WEIGHT, d_loss, g_loss, gradient_penalty
-from cyclegan_cli.train.options import CycleGANOptions
+from cyclegan_cli.train.options import RECIPES, CycleGANOptions
 from cyclegan_cli.train.pool import ImagePool
+from cyclegan_cli.train.task import recipe_init
 
 
 class Generators(nn.Module):
@@ -73,8 +73,7 @@ class CycleGANTask(unpaired.UnpairedTask):
         d_args = {"input_nc": 3, "ndf": o.ndf, "n_layers": o.d_layers, "norm": o.norm}
         specs = {"G_A": (arch, g_args), "G_B": (arch, g_args),
                  "D_A": ("patch_discriminator", d_args), "D_B": ("patch_discriminator", d_args)}
-        # N(0, 0.02), the official --init_type normal
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        self._build_nets(specs, recipe_init(RECIPES["cyclegan"]), device, o.precision, o.channels_last, o.seed)
         self.augment, self.ema = o.policy, o.ema
         if o.ema:
             add_ema(self.nets, self.specs, ["G_A", "G_B"])

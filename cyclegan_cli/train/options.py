@@ -25,8 +25,30 @@ from cyclegan_cli.errors import NotFoundError, UsageError
 POLICIES = ("color", "translation", "cutout")  # DiffAugment's (train/augment.py)
 NCE_LAYERS = [0, 4, 8, 12, 16]  # the official --nce_layers
 METHODS = ("cut", "fastcut")
-# per method: (lambda_NCE, identity NCE on B, flip equivariance, epochs, decay epochs), official defaults
-RECIPES = {"cut": (1.0, True, False, 200, 200), "fastcut": (10.0, False, True, 150, 50)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A method's official defaults: its schedule, its loss weights and how its networks start."""
+
+    label: str  # the method as --help names it
+    epochs: int  # at the full learning rate
+    decay_epochs: int  # of linear decay to zero
+    init: str  # the official --init_type: "normal" (N(0, init_gain)) or "xavier" (xavier_normal, gain init_gain)
+    init_gain: float  # the official --init_gain
+    lambda_nce: float = 0.0  # CUT/FastCUT: the PatchNCE weight
+    nce_idt: bool = False  # CUT: the identity term NCE(G(B), B)
+    flip_equivariance: bool = False  # FastCUT: the input flipped at random, the output's features flipped back
+
+
+# junyanz/pytorch-CycleGAN-and-pix2pix and taesungp/contrastive-unpaired-translation, options/ and models/
+RECIPES = {
+    "cyclegan": Recipe("CycleGAN", 100, 100, "normal", 0.02),
+    "cut": Recipe("CUT", 200, 200, "xavier", 0.02, lambda_nce=1.0, nce_idt=True),
+    "fastcut": Recipe("FastCUT", 150, 50, "xavier", 0.02, lambda_nce=10.0, flip_equivariance=True),
+    "pix2pix": Recipe("pix2pix", 100, 100, "normal", 0.02),
+}
+DCGAN_EPOCHS = 25  # pytorch/examples dcgan/main.py --niter; no decay
 DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2 to 6 times)
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
@@ -223,8 +245,8 @@ class EvalOptions:
 class ImageToImageOptions(TrainOptions):
     """What the kinds that translate images (CycleGAN, CUT, pix2pix) add."""
 
-    epochs: Optional[int] = again(TrainOptions, "epochs", 100)
-    decay_epochs: Optional[int] = opt(100, "CycleGAN: epochs of linear lr decay to zero (100).", "length")
+    epochs: Optional[int] = again(TrainOptions, "epochs", RECIPES["cyclegan"].epochs)  # pix2pix's are the same
+    decay_epochs: Optional[int] = opt(RECIPES["cyclegan"].decay_epochs, "CycleGAN: epochs of linear lr decay to zero (100).", "length")
     load_size: Optional[int] = opt(None, "CycleGAN: resize before crop (286 for 256).")
     upsample: str = opt("transpose", "Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) "
                         "or resize (bilinear + conv: no checkerboard).")
@@ -343,8 +365,9 @@ class CUTOptions(UnpairedOptions, EvalOptions):
     def resolved(self):
         recipe = RECIPES[self.method]
         pick = lambda v, d: d if v is None else v  # noqa: E731
-        return dataclasses.replace(super().resolved(), lambda_nce=pick(self.lambda_nce, recipe[0]),
-                                   epochs=pick(self.epochs, recipe[3]), decay_epochs=pick(self.decay_epochs, recipe[4]))
+        return dataclasses.replace(super().resolved(), lambda_nce=pick(self.lambda_nce, recipe.lambda_nce),
+                                   epochs=pick(self.epochs, recipe.epochs),
+                                   decay_epochs=pick(self.decay_epochs, recipe.decay_epochs))
 
 
 @dataclass
@@ -375,7 +398,7 @@ class Pix2PixOptions(ImageToImageOptions):
 class DCGANOptions(TrainOptions, EvalOptions):
     """DCGAN (pytorch/examples ``dcgan/main.py``)."""
 
-    epochs: Optional[int] = again(TrainOptions, "epochs", 25)
+    epochs: Optional[int] = again(TrainOptions, "epochs", DCGAN_EPOCHS)
     batch_size: int = again(TrainOptions, "batch_size", 64)
     size: int = again(TrainOptions, "size", 64)
     loss: str = again(TrainOptions, "loss", "nonsat")
@@ -389,6 +412,61 @@ class DCGANOptions(TrainOptions, EvalOptions):
             raise UsageError(f"--size {self.size}: DCGAN takes {sizes}")
         super().validate()
         self.check_eval()
+
+
+@dataclass
+class DistillOptions(TrainOptions):
+    """A small student of a trained generator (``ganctl distill``; GAN Compression's recipe: the
+    teacher's output as a paired target, its activations as a feature target)."""
+
+    epochs: Optional[int] = opt(10, "distill: epochs at full lr (an epoch is 200 crops).", "length")
+    decay_epochs: Optional[int] = opt(10, "distill: epochs of linear lr decay to zero.", "length")
+    batch_size: int = again(TrainOptions, "batch_size", 4)
+    size: int = opt(256, "Crop size: random crops of the inputs at their own scale (translate runs at full "
+                    "resolution).")
+    direction: str = opt("AtoB", "The teacher's side to distil (a CycleGAN's AtoB or BtoA).")
+    speedup: float = opt(8.0, "How much faster than the teacher the student must run, measured on this CPU at 512 px "
+                         "(fp32): the largest student that meets it is chosen.")
+    width: Optional[int] = opt(None, "The student's width (first-layer filters) instead of choosing it by --speedup.")
+    blocks: Optional[int] = opt(None, "The student's residual blocks instead of choosing them by --speedup.")
+    down: Optional[int] = opt(None, "The student's down-samplings (2 or 3) instead of choosing them.", cli=False)
+    conv: Optional[str] = opt(None, "The student's convolutions (dense or depthwise) instead of choosing them.",
+                              cli=False)
+    l1_weight: float = opt(10.0, "Weight of the L1 distance to the teacher's output.")
+    feature_weight: float = opt(1.0, "Weight of the feature term: the teacher's intermediate activations through "
+                                "learned 1x1 adaptors (0: none).")
+    gan_weight: float = opt(0.0, "Weight of an adversarial term (a PatchGAN that sees the teacher's outputs as real; "
+                            "0: none).")
+    stable: bool = opt(False, "Add the stability term: the output of a slightly warped crop must be the warped output "
+                       "(less flicker per frame in video, with no flow at run time).")
+    stable_weight: float = opt(10.0, "Weight of the --stable term.")
+    time_size: int = opt(512, "The image side the student's speed is measured at.", cli=False)
+
+    def validate(self) -> None:
+        from cyclegan_cli.models.student import CONVS
+
+        if self.ngf != 64 or self.ndf != 64:
+            raise UsageError("--ngf/--ndf do not apply to distill: --width sets the student's width")
+        if not self.speedup > 1:
+            raise UsageError(f"--speedup {self.speedup:g}: must be more than 1 (the student must be faster)")
+        if self.direction not in ("AtoB", "BtoA"):
+            raise UsageError(f"--direction {self.direction!r}: AtoB or BtoA")
+        if self.loss not in ("lsgan", "nonsat"):
+            raise UsageError(f"--loss {self.loss!r} for distill: lsgan or nonsat")
+        for flag, v in (("--width", self.width), ("--blocks", self.blocks)):
+            if v is not None and v < 1:
+                raise UsageError(f"{flag} {v}: at least 1")
+        if self.down is not None and self.down not in (1, 2, 3):
+            raise UsageError(f"down {self.down}: 1, 2 or 3")
+        if self.conv is not None and self.conv not in CONVS:
+            raise UsageError(f"conv {self.conv!r}: {' or '.join(CONVS)}")
+        for flag, v in (("--l1-weight", self.l1_weight), ("--feature-weight", self.feature_weight),
+                        ("--gan-weight", self.gan_weight), ("--stable-weight", self.stable_weight)):
+            if not v >= 0:
+                raise UsageError(f"{flag} {v}: must be 0 or more")
+        if self.size < 32 or self.size % 8:
+            raise UsageError(f"--size {self.size}: a multiple of 8, at least 32")
+        super().validate()
 
 
 LABELS = {"CycleGANOptions": "a CycleGAN", "CUTOptions": "CUT/FastCUT (--method cut|fastcut)",

@@ -15,16 +15,15 @@ import torch.nn.functional as F
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import PairedDataset, center, epoch_order, pair_folders, scan_folder
-from cyclegan_cli.models.cyclegan import init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.augment import diff_augment
 from cyclegan_cli.train.distributed import start_process, wrap_ddp
 from cyclegan_cli.train.ema import add_ema, update_ema
 from cyclegan_cli.train.grids import save_grid
 from cyclegan_cli.train.losses import d_loss, g_loss
-from cyclegan_cli.train.options import Pix2PixOptions
+from cyclegan_cli.train.options import RECIPES, Pix2PixOptions
 from cyclegan_cli.train.runfolder import schedule_length
-from cyclegan_cli.train.task import GANTask
+from cyclegan_cli.train.task import GANTask, recipe_init
 
 
 class Pix2PixTask(GANTask):
@@ -38,7 +37,7 @@ class Pix2PixTask(GANTask):
                   "use_dropout": True, "upsample": o.upsample}
         d_args = {"input_nc": 6, "ndf": o.ndf, "n_layers": 3, "norm": "batch"}  # judges (input, output) pairs
         specs = {"G_A": ("unet_generator", g_args), "D_A": ("patch_discriminator", d_args)}
-        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        self._build_nets(specs, recipe_init(RECIPES["pix2pix"]), device, o.precision, o.channels_last, o.seed)
         self.augment, self.ema = o.policy, o.ema
         if o.ema:
             add_ema(self.nets, self.specs, ["G_A"])

@@ -6,6 +6,14 @@ from __future__ import annotations
 import torch
 
 
+def recipe_init(recipe):
+    """How a method's recipe (:class:`cyclegan_cli.train.options.Recipe`) starts a network: the
+    official ``init_weights`` with its init type and gain."""
+    from cyclegan_cli.models.cyclegan import init_weights
+
+    return lambda net: init_weights(net, recipe.init_gain, recipe.init)
+
+
 class GANTask:
     """Base of CycleGANTask and DCGANTask; :func:`cyclegan_cli.train.loop.fit` drives both."""
 
