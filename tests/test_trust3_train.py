@@ -34,6 +34,15 @@ def test_resume_may_change_precision_a_process_setting(tmp_path, cli):
 
 # ------------------------------------------------------------------------------- each method's recipe
 
+def test_train_help_shows_each_methods_schedule(cli):
+    from cyclegan_cli.train.options import RECIPES
+
+    text = " ".join(cli("train", "--help").out.split())  # however the terminal wraps it
+    for said in ("CycleGAN 100+100", "CUT 200+200", "FastCUT 150+50", "pix2pix 100+100", "DCGAN 25"):  # official
+        assert said in text, said
+    assert all(f"{r.label} {r.epochs}+{r.decay_epochs}" in text for r in RECIPES.values())
+
+
 def _task(tmp_path, kind: str, **options):
     import torch
 

@@ -49,6 +49,7 @@ RECIPES = {
     "pix2pix": Recipe("pix2pix", 100, 100, "normal", 0.02),
 }
 DCGAN_EPOCHS = 25  # pytorch/examples dcgan/main.py --niter; no decay
+SCHEDULES = ", ".join(f"{r.label} {r.epochs}+{r.decay_epochs}" for r in RECIPES.values())  # as --help says them
 DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2 to 6 times)
 LENGTH_OPTIONS = ("max_steps", "epochs", "decay_epochs")  # may change when a run is continued
@@ -98,7 +99,8 @@ def check_decay(decay: float) -> None:
 class TrainOptions:
     """What every kind of training takes."""
 
-    epochs: Optional[int] = opt(None, "CycleGAN: epochs at full lr (100); DCGAN: epochs (25).", "length")
+    epochs: Optional[int] = opt(None, f"Epochs at the full learning rate; each method's schedule is epochs + decay "
+                                f"epochs: {SCHEDULES}; DCGAN {DCGAN_EPOCHS}, no decay.", "length")
     max_steps: Optional[int] = opt(None, "Stop after N iterations from the run's start (at most the schedule's length).",
                                    "length")
     lr: float = opt(2e-4, "Adam learning rate (official 0.0002).")
@@ -246,7 +248,8 @@ class ImageToImageOptions(TrainOptions):
     """What the kinds that translate images (CycleGAN, CUT, pix2pix) add."""
 
     epochs: Optional[int] = again(TrainOptions, "epochs", RECIPES["cyclegan"].epochs)  # pix2pix's are the same
-    decay_epochs: Optional[int] = opt(RECIPES["cyclegan"].decay_epochs, "CycleGAN: epochs of linear lr decay to zero (100).", "length")
+    decay_epochs: Optional[int] = opt(RECIPES["cyclegan"].decay_epochs, "Epochs of linear learning-rate decay to zero "
+                                      f"after --epochs ({SCHEDULES}).", "length")
     load_size: Optional[int] = opt(None, "CycleGAN: resize before crop (286 for 256).")
     upsample: str = opt("transpose", "Generator up-sampling (CycleGAN's ResNet, pix2pix's U-Net): transpose (official) "
                         "or resize (bilinear + conv: no checkerboard).")
@@ -336,7 +339,8 @@ class CUTOptions(UnpairedOptions, EvalOptions):
     decay_epochs: Optional[int] = again(ImageToImageOptions, "decay_epochs", None)
     method: str = opt("cut", "Unpaired method for two folders: cyclegan (official recipe), cut or fastcut "
                       "(contrastive, one generator: faster, A->B only).")
-    lambda_nce: Optional[float] = opt(None, "CUT/FastCUT: PatchNCE weight (official: CUT 1, FastCUT 10).")
+    lambda_nce: Optional[float] = opt(None, "CUT/FastCUT: PatchNCE weight (official: CUT "
+                                      f"{RECIPES['cut'].lambda_nce:g}, FastCUT {RECIPES['fastcut'].lambda_nce:g}).")
     nce_layers: list = opt(NCE_LAYERS, "CUT/FastCUT: generator layers PatchNCE compares (official 0,4,8,12,16; 0 is "
                            "the image's own pixels, which ties the output's tones to the input's).")
 
