@@ -23,9 +23,10 @@ from cyclegan_cli import __version__
 from cyclegan_cli.errors import CheckpointError, NotFoundError, UsageError, reason
 
 FORMAT_VERSION = 1
-TRANSLATION_KINDS = ("cyclegan", "pix2pix", "cut")  # image -> image models, run by translate
+TRANSLATION_KINDS = ("cyclegan", "pix2pix", "cut", "distill")  # image -> image models, run by translate
 ONE_WAY_KINDS = {"pix2pix": "a pix2pix model translates the way it was trained",
-                 "cut": "a CUT model translates A->B only (it has one generator, trained one way)"}
+                 "cut": "a CUT model translates A->B only (it has one generator, trained one way)",
+                 "distill": "a distilled student translates the way its teacher did (distil the other side for BtoA)"}
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RESUME_FILE = "resume.pt"

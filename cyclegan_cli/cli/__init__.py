@@ -12,6 +12,7 @@ import sys
 import typer
 
 from cyclegan_cli import __version__
+from cyclegan_cli.cli import distill as _distill
 from cyclegan_cli.cli import eval as _eval
 from cyclegan_cli.cli import export as _export
 from cyclegan_cli.cli import runs as _runs
@@ -91,6 +92,7 @@ def _root(
 app.command("translate")(_translate.translate)
 app.command("export")(_export.export)
 app.command("train")(_train.train)
+app.command("distill")(_distill.distill)
 app.command("sample")(_sample.sample)
 app.command("interpolate")(_sample.interpolate)
 app.command("arithmetic")(_sample.arithmetic)

@@ -202,6 +202,21 @@ def train(
 
     training_dtype(pick_device(options.device), options.precision)  # before the run folder is made (the task checks it again)
 
+    bar, cb = progress_callbacks(o, options, log_seconds)
+    import importlib
+
+    train_kind = getattr(importlib.import_module(f"cyclegan_cli.train.{kind}"), f"train_{kind}")  # train.cut.train_cut, ...
+    if kind == "pix2pix" and len(folders) == 1:
+        folders.append(None)  # one folder of A|B images
+    with bar:
+        run_dir = train_kind(*folders, options, runs_dir=runs_dir, name=name, callbacks=cb)
+    if os.environ.get("RANK", "0") == "0":
+        o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})
+
+
+def progress_callbacks(o: Output, options, log_seconds: float):
+    """(the progress bar, the training loop's callbacks) that every training command reports
+    through: the start line, a bar with the losses, the time left, checkpoints and samples."""
     from cyclegan_cli.cli.common import duration, eta_to_say
     from cyclegan_cli.train.loop import Callbacks
 
@@ -248,12 +263,4 @@ def train(
 
     cb = Callbacks(on_start=on_start, on_step=on_step, on_sample=on_sample, on_checkpoint=on_checkpoint,
                    on_notice=o.info, on_tick=on_tick)
-    import importlib
-
-    train_kind = getattr(importlib.import_module(f"cyclegan_cli.train.{kind}"), f"train_{kind}")  # train.cut.train_cut, ...
-    if kind == "pix2pix" and len(folders) == 1:
-        folders.append(None)  # one folder of A|B images
-    with bar:
-        run_dir = train_kind(*folders, options, runs_dir=runs_dir, name=name, callbacks=cb)
-    if os.environ.get("RANK", "0") == "0":
-        o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})
+    return bar, cb

@@ -1,6 +1,7 @@
 """Planning a translate job: inputs (files, folders walked with their links, ``-``) become jobs
-(source -> destination, the input tree mirrored under ``--out``), each file's kind sniffed from
-its first bytes, and a stable shard of them kept."""
+(source -> destination, the input tree mirrored under ``--out``, and a video's folder of frames
+under ``--frames-out`` the same way), each file's kind sniffed from its first bytes, and a stable
+shard of them kept."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Callable
 from cyclegan_cli.data import images as img
 from cyclegan_cli.errors import UsageError
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
+from cyclegan_cli.data.names import VIDEO_EXTENSIONS  # noqa: E402,F401  (declared beside the image ones)
 
 
 @dataclass
@@ -81,50 +82,61 @@ def _is_within(child: Path, parent: Path) -> bool:
 NOT_MEDIA = "not an image or video"
 
 
+def _key(dst: Path) -> str:
+    """Where ``dst`` really is, so that two spellings of one output are seen as one."""
+    return str(dst.resolve()) if dst.parent.exists() else str(dst.absolute())
+
+
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
               video_container: str = "mp4", include_videos: bool = True,
               on_skip: Callable[[str], None] | None = None,
-              others: list | None = None) -> tuple[list[Job], list[str]]:
+              others: list | None = None, frames_out: Path | None = None) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
     inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
     that leads back to a folder already planned is reported through ``on_skip``. A folder's files
     that are neither images nor videos are left out, and added to ``others`` as (path, reason) when
-    it is given; a file named on its own goes to the decoder, which says what is wrong with it."""
+    it is given; a file named on its own goes to the decoder, which says what is wrong with it.
+    With ``frames_out``, a video's output is a folder of frames, placed under ``frames_out`` as a
+    video file would be under ``out`` (``day1/clip.mkv`` -> ``FRAMES/day1/clip``)."""
     out = Path(out)
+    frames_out = None if frames_out is None else Path(frames_out)
     jobs, problems, seen = [], [], {}
     folders = [p for p in inputs if p.is_dir()]
     for folder in folders:
-        if _is_within(out, folder):
-            raise UsageError(f"--out {out} is inside the input folder {folder}; choose another folder")
+        for flag, where in (("--out", out), ("--frames-out", frames_out)):
+            if where is not None and _is_within(where, folder):
+                raise UsageError(f"{flag} {where} is inside the input folder {folder}; choose another folder")
     several = len(inputs) > 1
     for p in inputs:
         if not p.exists():
             problems.append(f"{p}: no such file or folder")
             continue
         if p.is_dir():
-            base = out / p.resolve().name if several else out
+            tree = Path(p.resolve().name) if several else Path()
             for f in img.walk_files(p, on_skip):
                 kind = sniff_kind(f)
                 if kind is None and others is not None and in_shard(str(f.relative_to(p)), shard):
                     others.append((f, NOT_MEDIA))
                 if kind is None or (kind == "video" and not include_videos):
                     continue
-                jobs.append((f, base, f.relative_to(p), kind))
+                jobs.append((f, tree, f.relative_to(p), kind))
         else:
             kind = sniff_kind(p)
             if kind is None:
                 kind = "image"  # let the decoder say what is wrong with it
-            jobs.append((p, out, Path(p.name), kind))
+            jobs.append((p, Path(), Path(p.name), kind))
     planned = []
-    for src, base, rel, kind in jobs:
-        if kind == "video":
-            dst = base / rel.with_name(rel.stem + suffix + "." + video_container)
+    for src, tree, rel, kind in jobs:
+        if kind == "video" and frames_out is not None:
+            dst = frames_out / tree / rel.with_name(rel.stem + suffix)
+        elif kind == "video":
+            dst = out / tree / rel.with_name(rel.stem + suffix + "." + video_container)
         else:
             _, ext = img.output_format(src, fmt)
-            dst = base / rel.with_name(rel.stem + suffix + ext)
+            dst = out / tree / rel.with_name(rel.stem + suffix + ext)
         if not in_shard(str(rel), shard):
             continue
-        key = str(dst.resolve()) if dst.parent.exists() else str(dst.absolute())
+        key = _key(dst)
         if key in seen:
             problems.append(f"{src}: its output {dst} is also the output of {seen[key]}; skipped")
             continue
@@ -133,4 +145,30 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             continue
         seen[key] = src
         planned.append(Job(src, dst, kind))
+    if frames_out is not None:
+        planned = _outside_frame_folders(planned, out, problems)
     return planned, problems
+
+
+def _outside_frame_folders(jobs: list[Job], out: Path, problems: list[str]) -> list[Job]:
+    """A folder of frames is replaced whole when it is written: no other output of the plan, and
+    not ``--out`` itself, may lie inside one (``--frames-out`` the same as ``--out``, with a video
+    ``clip.mp4`` beside a folder ``clip/``)."""
+    folders = {_key(j.dst): j for j in jobs if j.kind == "video"}
+    out_key = Path(_key(out))
+    for key, job in list(folders.items()):
+        if out_key == Path(key) or Path(key) in out_key.parents:
+            problems.append(f"{job.src}: its folder of frames {job.dst} would hold --out {out}; skipped")
+            del folders[key]
+    kept = []
+    for job in jobs:
+        key = Path(_key(job.dst))
+        holder = next((folders[str(a)] for a in key.parents if str(a) in folders), None)
+        if job.kind == "video" and str(key) not in folders:
+            continue
+        if holder is not None:
+            problems.append(f"{job.src}: its output {job.dst} is inside {holder.dst}, the folder of frames of "
+                            f"{holder.src}; skipped")
+            continue
+        kept.append(job)
+    return kept

@@ -6,3 +6,4 @@ from cyclegan_cli.models.registry import ARCHITECTURES, build, register  # noqa:
 from cyclegan_cli.models import cyclegan as _cyclegan  # noqa: F401,E402
 from cyclegan_cli.models import dcgan as _dcgan  # noqa: F401,E402
 from cyclegan_cli.models import cut as _cut  # noqa: F401,E402
+from cyclegan_cli.models import student as _student  # noqa: F401,E402

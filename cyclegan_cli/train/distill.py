@@ -1,0 +1,404 @@
+"""``ganctl distill``: a small student of a trained generator, shaped for this CPU's time.
+
+GAN Compression's recipe (Li et al. 2020), in our words:
+1. the frozen teacher translates each training crop on the fly: its output is a paired target, so an
+   unpaired model (CycleGAN, CUT) is distilled as easily as a paired one;
+2. the student learns that output through an L1 term, and the teacher's intermediate activations
+   through learned 1x1 adaptors (a feature term), optionally with an adversarial term whose
+   discriminator sees the teacher's outputs as real;
+3. with ``stable``, a stability term: the student's output for a slightly warped crop must be its
+   output for the crop, warped the same way (less flicker per frame in video, no flow at run time).
+
+The teacher is never written to and gets no gradients. The student is a normal run: resumable,
+in ``runs list``, a ``--model`` for translate. Its shape is chosen by
+:mod:`~cyclegan_cli.train.student_shape` before the first step and kept with the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cyclegan_cli.checkpoints import ModelConfig
+from cyclegan_cli.data.datasets import ImageStore, center, epoch_order, to_tensor
+from cyclegan_cli.errors import UsageError
+from cyclegan_cli.models.cyclegan import ResnetBlock, UnetSkipBlock, for_translation, init_weights
+from cyclegan_cli.train import loop
+from cyclegan_cli.train.ema import add_ema, update_ema
+from cyclegan_cli.train.grids import save_grid
+from cyclegan_cli.train.losses import d_loss, g_loss
+from cyclegan_cli.train.options import DistillOptions
+from cyclegan_cli.train.runfolder import schedule_length
+from cyclegan_cli.train.task import GANTask
+
+EPOCH_CROPS = 200  # crops per epoch, whatever the number of inputs
+FEATURE_POINTS = 3  # pairs of (student, teacher) layers the feature term compares, at most
+VIDEO_FRAMES = 60  # frames taken from each input video, evenly spaced
+
+
+# ---------------------------------------------------------------------------------------------
+# the teacher and the student's features
+
+
+def feature_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """The layers whose outputs the feature term reads: a ResNet generator's residual blocks (ours,
+    the official CycleGAN and CUT ones, the student's), or a U-Net's skip blocks at 1/4 and 1/8
+    of the input's size."""
+    blocks = [m for m in net.modules() if isinstance(m, ResnetBlock)]
+    if blocks:
+        return blocks
+    student = getattr(net, "blocks", None)
+    if isinstance(student, torch.nn.ModuleList) and len(student):
+        return list(student)
+    skips = [m for m in net.modules() if isinstance(m, UnetSkipBlock)]
+    return skips[2:4]  # outer to inner: [0] gives the output, [1] 1/2, [2] 1/4, [3] 1/8
+
+
+def matched_points(n_student: int, n_teacher: int) -> list[tuple[int, int]]:
+    """(student layer, teacher layer) pairs at the same fraction of each network's depth, the last
+    layers always paired."""
+    k = min(FEATURE_POINTS, n_student, n_teacher)
+    return [(round((j + 1) * n_student / k) - 1, round((j + 1) * n_teacher / k) - 1) for j in range(k)]
+
+
+class Taps:
+    """Forward hooks that keep the outputs of some layers of a network during one call."""
+
+    def __init__(self, layers: list[torch.nn.Module]):
+        self.out: list = [None] * len(layers)
+        self.hooks = [m.register_forward_hook(self._keep(i)) for i, m in enumerate(layers)]
+
+    def _keep(self, i):
+        def hook(module, inputs, output):
+            self.out[i] = output
+
+        return hook
+
+
+def teacher_sha256(path: Path) -> str:
+    """The teacher's identity: sha256 of its weights file (a checkpoint folder's model.safetensors)."""
+    from cyclegan_cli.checkpoints import WEIGHTS_FILE
+
+    p = Path(path)
+    f = p / WEIGHTS_FILE if p.is_dir() else p
+    h = hashlib.sha256()
+    with open(f, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_teacher(spec: str, direction: str):
+    """(the teacher's generator for ``direction``, frozen and set up as translate runs it; its
+    identity for the student's config). One-line errors for a model that cannot be a teacher."""
+    from cyclegan_cli.checkpoints import TRANSLATION_KINDS
+    from cyclegan_cli.zoo.resolve import load, resolve_model
+
+    resolved = resolve_model(str(spec))
+    loaded = load(str(spec))
+    kind = loaded.config.kind
+    if kind not in TRANSLATION_KINDS:
+        raise UsageError(f"{spec} is a {kind} model: it generates images from noise; distill takes a model that "
+                         "translates images (CycleGAN, CUT, pix2pix)")
+    net = for_translation(loaded.generator(direction))
+    net.requires_grad_(False)
+    domains = list(loaded.config.domains or ["A", "B"])
+    if direction == "BtoA":
+        domains = domains[::-1]
+    info = {"spec": str(spec), "name": resolved.name, "path": str(Path(resolved.path).resolve()),
+            "sha256": teacher_sha256(resolved.path), "kind": kind, "direction": direction,
+            "arch": getattr(net, "arch_name", type(net).__name__), "domains": domains,
+            "image_size": loaded.config.image_size}
+    return net, info
+
+
+# ---------------------------------------------------------------------------------------------
+# the stability term
+
+
+def random_warp(n: int, gen: torch.Generator, shift: float = 0.03, scale: float = 0.03,
+                degrees: float = 2.0) -> torch.Tensor:
+    """(n, 2, 3) affine matrices for ``affine_grid``: a small shift (fraction of the half-size), zoom
+    and rotation each, drawn from ``gen``."""
+    u = torch.rand(n, 4, generator=gen) * 2 - 1
+    angle = u[:, 0] * math.radians(degrees)
+    s = 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
+    return torch.stack([torch.stack([cos, -sin, u[:, 2] * shift], 1), torch.stack([sin, cos, u[:, 3] * shift], 1)], 1)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``x`` resampled by ``theta``, a mask of the pixels that came from inside ``x``)."""
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    inside = (grid.abs() <= 1).all(-1, keepdim=True).permute(0, 3, 1, 2).to(x.dtype)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False), inside
+
+
+def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |warp(net(x)) - net(warp(x))| over the pixels that stay inside the crop: zero for a
+    network that commutes with the warp (a 1x1 convolution), positive for one that does not.
+    ``out``: net(x) when the caller has it already."""
+    theta = random_warp(x.shape[0], gen).to(x.device)
+    x_w, inside = warp(x, theta)
+    out = net(x) if out is None else out
+    out_w, _ = warp(out, theta)
+    diff = (out_w - net(x_w)).abs() * inside
+    return diff.sum() / (inside.sum() * out.shape[1]).clamp(min=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# data: random crops of the inputs at their own scale
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Random ``size`` crops (and flips) of images at their own scale; an image smaller than a crop
+    is scaled up to it. Keys (epoch, i, index, 0), seeded per (seed, epoch, i) as every dataset."""
+
+    def __init__(self, files, frames, size: int, flip: bool, seed: int, on_skip=None):
+        self.size, self.flip, self.seed = size, flip, seed
+        self.images = ImageStore(files, lambda im: im, on_skip=on_skip)
+        self.frames = frames  # decoded video frames, PIL images
+
+    def __len__(self):
+        return len(self.images) + len(self.frames)
+
+    def image(self, idx: int) -> Image.Image:
+        im = self.images.get(idx) if idx < len(self.images) else self.frames[idx - len(self.images)]
+        short = min(im.size)
+        if short < self.size:
+            f = self.size / short
+            im = im.resize((max(self.size, round(im.width * f)), max(self.size, round(im.height * f))), Image.BICUBIC)
+        return im
+
+    def __getitem__(self, key):
+        epoch, i, idx, _ = key
+        rng = random.Random(hash((self.seed, epoch, i)) & 0xFFFFFFFF)
+        im = self.image(idx)
+        x, y = rng.randint(0, im.width - self.size), rng.randint(0, im.height - self.size)
+        im = im.crop((x, y, x + self.size, y + self.size))
+        if self.flip and rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        return to_tensor(im)
+
+
+def scan_inputs(inputs, on_skip=None) -> tuple[list[Path], list[Path]]:
+    """(image files, video files) under the given folders and files. One-line errors: no inputs, a
+    missing path, nothing usable."""
+    from cyclegan_cli.data.datasets import scan_folder
+    from cyclegan_cli.data.images import is_image_name
+    from cyclegan_cli.data.names import VIDEO_EXTENSIONS
+    from cyclegan_cli.errors import NotFoundError
+
+    if not inputs:
+        raise UsageError("distill needs inputs: folders, images or videos from the teacher's input domain")
+    images, videos = [], []
+    for p in map(Path, inputs):
+        if not p.exists():
+            raise NotFoundError(f"{p}: no such file or folder")
+        if p.is_dir():
+            vids = sorted(f for f in p.rglob("*") if f.suffix.lower() in VIDEO_EXTENSIONS and f.is_file())
+            try:
+                found, _ = scan_folder(p, on_skip=on_skip)
+            except UsageError:
+                if not vids:
+                    raise UsageError(f"{p}: no images or videos") from None
+                found = []
+            images += found
+            videos += vids
+        elif p.suffix.lower() in VIDEO_EXTENSIONS:
+            videos.append(p)
+        elif is_image_name(p):
+            images.append(p)
+        else:
+            raise UsageError(f"{p}: not an image or a video")
+    return images, videos
+
+
+def read_video_frames(videos: list[Path], per_video: int = VIDEO_FRAMES) -> list[Image.Image]:
+    """Up to ``per_video`` frames of each video, evenly spaced: video frames count as images."""
+    from cyclegan_cli.data.video import read_frames
+
+    out = []
+    for v in videos:
+        frames = [Image.fromarray(f) for f in read_frames(v)]
+        step = max(1, len(frames) // per_video)
+        out += frames[::step][:per_video]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the task
+
+
+class DistillTask(GANTask):
+    def __init__(self, teacher, dataset: CropDataset, o: DistillOptions, *, saved: dict, dist, device):
+        """``teacher``: the frozen generator; ``saved``: the run's options.json (the student's shape
+        under "student", the teacher's identity under "teacher")."""
+        self.device, self.dist, self.seed, self.options = device, dist, o.seed, saved
+        self.lr, self.epochs, self.decay_epochs, self.size = o.lr, o.epochs, o.decay_epochs, o.size
+        self.l1_weight, self.feature_weight, self.gan_weight = o.l1_weight, o.feature_weight, o.gan_weight
+        self.stable_weight = o.stable_weight if o.stable else 0.0
+        self.loss_kind, self.ema = o.loss, o.ema
+        self.teacher = teacher.to(device)
+        student_args = dict(saved["student"])
+        # 1. which layers the feature term pairs, and the adaptors' widths (student -> teacher)
+        probe_student = _build("student_generator", student_args)
+        t_layers, s_layers = feature_layers(self.teacher), feature_layers(probe_student)
+        self.points = matched_points(len(s_layers), len(t_layers)) if o.feature_weight else []
+        widths = _widths(probe_student, s_layers, self.teacher, t_layers, self.points)
+        specs = {"G_A": ("student_generator", student_args),
+                 "D_A": ("patch_discriminator", {"input_nc": 6, "ndf": 32, "n_layers": 3, "norm": "instance"}),
+                 "F": ("feature_adaptors", {"widths": widths or [[1, 1]]})}
+        self._build_nets(specs, lambda net: init_weights(net, 0.02), device, o.precision, o.channels_last, o.seed)
+        if o.ema:
+            add_ema(self.nets, self.specs, ["G_A"])
+        self.G = self.nets["G_A"]
+        self.teacher_taps = Taps([t_layers[j] for _, j in self.points])
+        self.student_taps = Taps([feature_layers(self.G)[i] for i, _ in self.points])
+        self._optimizers(o.lr, o.beta1, list(self.G.parameters()) + list(self.nets["F"].parameters()),
+                         self.nets["D_A"].parameters())
+        self.dataset = dataset
+        n = min(4, len(dataset))
+        self.fixed_in = torch.stack([center(dataset.image(i), self.size) for i in range(0, n)])
+
+    def epoch_keys(self, epoch: int) -> list:
+        n = len(self.dataset)
+        order = [j for k in range(math.ceil(EPOCH_CROPS / n)) for j in epoch_order(n, self.seed, epoch, salt=k)]
+        return [(epoch, i, order[i], 0) for i in range(EPOCH_CROPS)]
+
+    def train_step(self, batch, step: int) -> dict:
+        from cyclegan_cli.device import autocast
+
+        x = batch.contiguous(memory_format=self.mem)
+        # 1. the teacher's output and activations: the targets (no gradients, never written to)
+        with torch.no_grad(), autocast(self.device, self.amp):
+            target = self.teacher(x).float()
+            t_feats = [f.float() for f in self.teacher_taps.out]
+        # 2. the student: L1 to the teacher's output, features through the adaptors
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device, self.amp):
+            out = self.G(x)
+            s_feats = list(self.student_taps.out)
+        losses = {"loss_L1": F.l1_loss(out.float(), target) * self.l1_weight}
+        if self.points:
+            mapped = self.nets["F"]([F.interpolate(s.float(), size=t.shape[-2:], mode="bilinear", align_corners=False)
+                                     if s.shape[-2:] != t.shape[-2:] else s.float() for s, t in zip(s_feats, t_feats)])
+            # each layer's error relative to its own spread, so wide and narrow activations count alike
+            feat = sum(F.mse_loss(m, t) / t.var().clamp(min=1e-6) for m, t in zip(mapped, t_feats)) / len(t_feats)
+            losses["loss_feat"] = feat * self.feature_weight
+        if self.stable_weight:
+            with autocast(self.device, self.amp):
+                losses["loss_stable"] = stability_loss(self.G, x, self.step_generator(step), out).float() \
+                    * self.stable_weight
+        if self.gan_weight:
+            D = self.nets["D_A"]
+            D.requires_grad_(False)
+            with autocast(self.device, self.amp):
+                losses["loss_G_GAN"] = g_loss(self.loss_kind, D(torch.cat([x, out], 1))).float() * self.gan_weight
+            D.requires_grad_(True)
+        total = sum(losses.values())
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.opt_G)
+        # 3. the discriminator, only with an adversarial term: the teacher's outputs are the real ones
+        if self.gan_weight:
+            self.opt_D.zero_grad(set_to_none=True)
+            with autocast(self.device, self.amp):
+                loss_D = d_loss(self.loss_kind, self.nets["D_A"](torch.cat([x, target.to(out.dtype)], 1)),
+                                self.nets["D_A"](torch.cat([x, out.detach()], 1))) * 0.5
+            self.scaler.scale(loss_D).backward()
+            self.scaler.step(self.opt_D)
+            losses["loss_D"] = loss_D.float()
+        self.scaler.update()
+        if self.ema:
+            update_ema(self.nets, ["G_A"], self.ema, step)
+        return {k: v.detach() for k, v in losses.items()}
+
+    @torch.no_grad()
+    def save_samples(self, path: Path) -> None:
+        """Rows: input | teacher | student."""
+        from torchvision.utils import make_grid
+
+        G = self.nets.get("G_A_ema", self.G).eval()
+        x = self.fixed_in.to(self.device)
+        rows = torch.cat([x, self.teacher(x), G(x)]).float().cpu()
+        self.G.train()
+        save_grid(make_grid(rows.add(1).div(2).clamp(0, 1), nrow=len(x), padding=2, pad_value=1.0), path,
+                  ["input", "teacher", "student"])
+
+    def config(self) -> ModelConfig:
+        teacher = self.options["teacher"]
+        return ModelConfig(kind="distill", nets={k: {"arch": a, "args": dict(v)} for k, (a, v) in self.specs.items()},
+                           image_size=self.size, domains=list(teacher["domains"]), training=self.options,
+                           source=f"ganctl distill {teacher['name']} ({self.options.get('name', '')})")
+
+
+def _build(arch: str, args: dict):
+    from cyclegan_cli.models import build
+
+    return build(arch, **args)
+
+
+@torch.no_grad()
+def _widths(student, s_layers, teacher, t_layers, points) -> list[list[int]]:
+    """[student channels, teacher channels] per matched pair, read off one small forward pass each."""
+    if not points:
+        return []
+    x = torch.zeros(1, 3, 64, 64)
+    s_taps, t_taps = Taps([s_layers[i] for i, _ in points]), Taps([t_layers[j] for _, j in points])
+    student.eval()(x)
+    teacher(x.to(next(teacher.parameters()).device))
+    for taps in (s_taps, t_taps):
+        for h in taps.hooks:
+            h.remove()
+    return [[s.shape[1], t.shape[1]] for s, t in zip(s_taps.out, t_taps.out)]
+
+
+def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *, runs_dir="runs", name=None,
+                  callbacks=None, **overrides) -> Path:
+    """Distil ``teacher`` (any ``--model`` spec of a translation model) into a student trained on
+    ``inputs`` (folders, images, videos of the teacher's input domain); returns the run folder.
+    ``options`` (or keyword ``overrides``) as :class:`DistillOptions`."""
+    from cyclegan_cli.train.distributed import start_process
+    from cyclegan_cli.train.student_shape import choose_student
+    from cyclegan_cli.zoo.names import check_name
+    from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
+
+    o = DistillOptions.build(options, overrides)
+    o.validate()
+    cb = callbacks or loop.Callbacks()
+    # 1. everything that can be refused is checked before any work: inputs, then the teacher
+    images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
+    net, info = load_teacher(teacher, o.direction)
+    if name:
+        check_name(name, "--name")
+    dist, dev = start_process(o, cb)
+    if dist.world > 1:
+        raise UsageError("distill runs in one process (no torchrun)")
+    # 2. the student's shape: kept with a run that exists, else measured on this CPU now
+    existing = Path(runs_dir) / name if name else None
+    saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
+    if saved_opts.get("kind") == "distill" and "student" in saved_opts:
+        student, choice = saved_opts["student"], saved_opts.get("student_choice", {})
+    else:
+        c = choose_student(net, o.speedup, width=o.width, blocks=o.blocks, down=o.down, conv=o.conv,
+                           size=o.time_size, on_notice=cb.on_notice)
+        student, choice = c.student, c.to_dict()
+        cb.on_notice(f"student: width {student['ngf']}, {student['n_blocks']} blocks, {student['n_down']} "
+                     f"down-samplings, {student['conv']}: {c.reason}")
+    frames = read_video_frames(videos)
+    dataset = CropDataset(images, frames, o.size, o.flip, o.seed, on_skip=cb.on_notice)
+    total = schedule_length(o.max_steps, EPOCH_CROPS // o.batch_size, o.epochs, o.decay_epochs)
+    o = o.resolved()
+    teacher_saved = {k: v for k, v in info.items() if k != "path"}
+    saved = {"inputs": [str(Path(p).resolve()) for p in inputs], "teacher": teacher_saved, "student": student,
+             "student_choice": choice}
+    make = lambda o, saved: DistillTask(net, dataset, o, saved=saved, dist=dist, device=dev)  # noqa: E731
+    return loop.train_task("distill", o, saved, make, total=total, runs_dir=runs_dir, name=name, dist=dist,
+                           device=dev, cb=cb)
