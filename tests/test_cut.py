@@ -89,14 +89,16 @@ def test_ema_warm_up_forgets_the_initial_weights():
 
 # ------------------------------------------------------------------------------------ DiffAugment
 @pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
-def test_diff_augment_keeps_shape_and_range_and_changes_images(policy):
+def test_diff_augment_keeps_shape_and_changes_images(policy):
     from cyclegan_cli.train.augment import diff_augment
     from cyclegan_cli.train.options import parse_policy
 
     torch.manual_seed(1)
     x = torch.rand(4, 3, 21, 17) * 2 - 1  # odd sizes
     y = diff_augment(x, parse_policy(policy))
-    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert y.shape == x.shape
+    if "color" not in policy:  # color may pass [-1, 1]: not clamped, as the official code
+        assert y.min() >= -1 and y.max() <= 1
     assert not torch.equal(x, y)
     # differentiable: G gets gradients through it
     x.requires_grad_(True)

@@ -94,3 +94,23 @@ def test_cyclegan_still_starts_as_n_0_002(tmp_path):
     for name, net in task.nets.items():
         for m in _weights(net):
             assert abs(float(m.weight.detach().std()) / 0.02 - 1) < 0.15, (name, tuple(m.weight.shape))
+
+
+# ------------------------------------------------------------------------------- DiffAugment's color
+
+def test_diffaugment_color_passes_the_full_gradient_on_near_white_images():
+    import torch
+
+    from cyclegan_cli.train.augment import diff_augment
+
+    gen = torch.Generator().manual_seed(0)
+    x = 1 - 0.02 * torch.rand(8, 3, 16, 16, generator=gen)  # sketch-like: mostly paper white
+    x[:, :, 7:9, :] = -1  # a dark stroke
+    x.requires_grad_(True)
+    y = diff_augment(x, ("color",), torch.Generator().manual_seed(1))
+    y.sum().backward()
+    # brightness adds, saturation and contrast move values about their own means, so the sum of the
+    # outputs is the sum of the inputs plus a constant: every pixel passes its whole gradient, also
+    # where the brightening took it past +1 (a clamp there passes none)
+    dead = float((x.grad.abs() < 0.5).float().mean())
+    assert torch.allclose(x.grad, torch.ones_like(x), atol=1e-4), f"{dead:.0%} of the pixels pass no gradient"

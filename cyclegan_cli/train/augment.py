@@ -2,7 +2,9 @@
 real and to generated images before the discriminator, so D cannot memorise a small training set
 and G still gets gradients through the augmentation. Policies as in the paper's code: ``color``
 (brightness, saturation, contrast), ``translation`` (up to 1/8 of the side, zero filled) and
-``cutout`` (a square of half the side set to zero). Images are in [-1, 1] and stay there."""
+``cutout`` (a square of half the side set to zero). Images come in [-1, 1]; ``color`` may take them
+past it and, as the official code, does not clamp them back: a clamped pixel passes no gradient, and
+on mostly white images (sketches) that is a third of what D sees."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import torch
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-    """``x`` (N, C, H, W) in [-1, 1], augmented per image; the identity for an empty policy.
+    """``x`` (N, C, H, W) in [-1, 1], augmented per image (not clamped); the identity for an empty policy.
     Random numbers come from ``generator`` (a CPU generator; training passes one seeded by the
     step, so that a resumed run draws the same), else from torch's global one."""
     for name in policy:
@@ -37,7 +39,7 @@ def _color(x, generator=None):
     x = (x - mean) * (r() * 2) + mean  # saturation: x0..2
     mean = x.mean(dim=(2, 3, 4), keepdim=True)
     x = (x - mean) * (r() + 0.5) + mean  # contrast: x0.5..1.5
-    return x.reshape(n, c, h, w).clamp(-1, 1)
+    return x.reshape(n, c, h, w)
 
 
 def _translation(x, generator=None, ratio: float = 0.125):
