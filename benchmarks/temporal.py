@@ -223,7 +223,7 @@ def main() -> None:
             if len(frames) < len(decoded):
                 src = folder / f"{clip.stem}-first-{a.frames}.mkv"  # translate_video takes whole files
                 write_frames_lossless(frames, src, fps)
-            translate_video(net, src, folder / "unused.mp4", frames_out=out)
+            translate_video(net, src, out / src.stem, frames=True)
             e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / src.stem).glob("*.png"))]
             assert len(e2e) == len(stable) and all(np.array_equal(x, y) for x, y in zip(e2e, stable)), "end to end differs"
         if a.keep:

@@ -4,7 +4,8 @@ Every file ganctl writes goes to a temporary name beside its destination
 (``.NAME.HOST.PID.ganctl-tmp``, created fresh, never through a symlink), is flushed to disk, and
 is renamed into place: a reader sees the old file or the whole new one, never a part, and a killed
 process leaves only a temporary file that :func:`remove_stale_tmp` can tell is garbage. A folder
-(a checkpoint) is written the same way: a temporary folder, then a rename.
+(a checkpoint, a video's frames) is written the same way: a temporary folder of the same name
+pattern, then a rename.
 
 An OSError that escapes keeps the destination's path in ``filename``, so that
 :func:`cyclegan_cli.errors.from_os_error` can say in one line what could not be written.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 TMP_SUFFIX = ".ganctl-tmp"
@@ -74,14 +74,15 @@ def replacing(dst: Path):
 
 
 def remove_stale_tmp(folder: Path) -> int:
-    """Delete temporary files left by killed ganctl processes *of this host* (their pid is gone).
-    Files of other hosts are left alone: on a shared folder their writers may be alive. Returns the count."""
+    """Delete temporary files and folders left by killed ganctl processes *of this host* (their pid
+    is gone). Those of other hosts are left alone: on a shared folder their writers may be alive.
+    Returns the count."""
     removed = 0
     if not folder.is_dir():
         return 0
     host = host_tag()
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
+    for dirpath, dirs, files in os.walk(folder):
+        for name in [*files, *dirs]:
             if not name.endswith(TMP_SUFFIX):
                 continue
             parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
@@ -90,11 +91,20 @@ def remove_stale_tmp(folder: Path) -> int:
             pid = int(parts[2])
             if pid != os.getpid() and not _pid_alive(pid):
                 try:
-                    os.unlink(os.path.join(dirpath, name))
+                    _remove(Path(dirpath, name))
                     removed += 1
                 except OSError:
                     pass
+        dirs[:] = [d for d in dirs if os.path.lexists(os.path.join(dirpath, d))]
     return removed
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a link (not what it points to) or a folder tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def _pid_alive(pid: int) -> bool:
@@ -173,28 +183,51 @@ def umask() -> int:
     return mask
 
 
+def make_tmp_folder(dst: Path) -> Path:
+    """Create ``tmp_name(dst)`` as a fresh, empty folder beside ``dst`` (same file system, so the
+    rename into place is atomic), with the umask's permissions. Returns its path."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(dst)
+    try:
+        os.mkdir(tmp)
+    except FileExistsError:  # left by a killed process that had our pid: it is ours to replace
+        _remove(tmp)
+        os.mkdir(tmp)
+    return tmp
+
+
+def replace_folder(tmp: Path, target: Path) -> None:
+    """Put the folder ``tmp`` in the place of ``target``. An existing ``target`` is first moved
+    aside under a temporary name (so that, should the process die there, a cleanup can tell it is
+    garbage) and removed once the new one is in place: nothing of the old folder stays in the new."""
+    target = Path(target)
+    old = None
+    if os.path.lexists(target):
+        old = tmp_name(target.with_name(target.name + ".old"))
+        if os.path.lexists(old):
+            _remove(old)
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        with contextlib.suppress(OSError):
+            _remove(old)
+    fsync_dir(target.parent)
+
+
 @contextlib.contextmanager
 def atomic_folder(target: Path):
-    """Yields a fresh temporary folder beside ``target`` (same file system, so the rename is
-    atomic); when the block ends without an error it replaces ``target`` (an existing one is moved
-    aside first, then removed), otherwise it is deleted and ``target`` is left as it was."""
+    """Yields a fresh temporary folder beside ``target`` (:func:`make_tmp_folder`); when the block
+    ends without an error it replaces ``target`` (:func:`replace_folder`), otherwise it is deleted
+    and ``target`` is left as it was."""
     target = Path(target)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = make_tmp_folder(target)
     except OSError as exc:
         raise _at(exc, target) from None
     try:
-        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes it 0700; a checkpoint folder is like any other
         yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        fsync_dir(target.parent)
+        replace_folder(tmp, target)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _at(exc, target) from None

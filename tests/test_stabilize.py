@@ -68,8 +68,7 @@ def known_motion_error(frames: list[np.ndarray], margin: int = 6) -> float:
 def translated_frames(tmp_path: Path, src: Path, stabilize: bool, name: str, **kw) -> list[np.ndarray]:
     from cyclegan_cli.infer.video import translate_video
 
-    info = translate_video(FlickerNet(), src, tmp_path / "unused.mp4", frames_out=tmp_path / name,
-                           stabilize=stabilize, **kw)
+    info = translate_video(FlickerNet(), src, tmp_path / name / src.stem, frames=True, stabilize=stabilize, **kw)
     files = sorted((tmp_path / name / src.stem).glob("frame_*.png"))
     assert len(files) == info["frames"]
     return [np.asarray(Image.open(f).convert("RGB")) for f in files]

@@ -57,7 +57,7 @@ def translate(
     preset: Annotated[Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"], typer.Option("--video-preset", "--preset", help="libx264/libx265 preset: faster encodes, bigger files (default medium, x264's own).")] = "medium",
     codec: Annotated[str, typer.Option("--codec", help="Video codec.")] = "libx264",
     container: Annotated[str, typer.Option("--container", help="Video container for outputs.")] = "mp4",
-    frames_out: Annotated[Optional[Path], typer.Option("--frames-out", help="Write video frames as images into this folder instead of a video.")] = None,
+    frames_out: Annotated[Optional[Path], typer.Option("--frames-out", help="Write each video's frames as PNG images (frame_000001.png ...) instead of a video, into a folder per video under this one, the input tree mirrored as under --out (day1/clip.mkv -> FRAMES/day1/clip); each folder is written whole, and recorded in FRAMES' own manifest.")] = None,
     start: Annotated[Optional[float], typer.Option("--start", help="Video: start time in seconds.")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: end time in seconds.")] = None,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Video: at most N frames.")] = None,

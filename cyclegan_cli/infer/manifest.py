@@ -54,8 +54,8 @@ class Manifest:
     half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
     writes happen under a file lock, so shards sharing an output folder keep one manifest."""
 
-    def __init__(self, out: Path, maker: dict):
-        self.out, self.maker = Path(out), maker
+    def __init__(self, out: Path, maker: dict, option: str = "--out"):
+        self.out, self.maker, self.option = Path(out), maker, option  # option: the flag that names the folder
         self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
         self._claimed: set[str] = set()
         self._done: list[str] = []
@@ -107,7 +107,7 @@ class Manifest:
                 what = ", ".join(f"{k} {short(other.get(k))} -> {short(self.maker.get(k))}" for k in self.maker
                                  if other.get(k) != self.maker.get(k))[:200]
                 raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
-                                 f"options ({what}); use --overwrite to replace them, or another --out")
+                                 f"options ({what}); use --overwrite to replace them, or another {self.option}")
             if not dry_run:
                 data["makers"][self.key] = self.maker
                 for job in todo:  # no longer anyone's until written

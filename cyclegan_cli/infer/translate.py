@@ -100,7 +100,9 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               on_progress: Callable[[dict], None] | None = None) -> Summary:
     """Translate image and video files and folders with ``model`` (a name, path or LoadedModel).
 
-    Outputs mirror the input tree under ``out``. An output that exists is skipped when it was made
+    Outputs mirror the input tree under ``out`` (a video's folder of frames, with
+    ``video_options["frames_out"]``, under that folder), each recorded in the manifest of the folder
+    it is under. An output that exists is skipped when it was made
     by the same model and options (see :class:`Manifest`), refused when another maker made it,
     and redone when ``skip_existing`` is False. Each job is reported through ``on_result``, in
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
@@ -132,11 +134,10 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     notice = on_notice or (lambda m: None)
     detail = on_detail or (lambda m: None)
     others = []
+    frames_out = video_options.get("frames_out")  # a video's output is then its folder of frames
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
-                               video_container=video_options.get("container", "mp4"), on_skip=notice, others=others)
-    frames_out = video_options.get("frames_out")
-    if frames_out is not None:  # a video's output is then its folder of frames: what a rerun finds done
-        jobs = [Job(j.src, Path(frames_out) / j.src.stem, j.kind) if j.kind == "video" else j for j in jobs]
+                               video_container=video_options.get("container", "mp4"), on_skip=notice, others=others,
+                               frames_out=frames_out)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
@@ -156,11 +157,32 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         raise UsageError(f"{model if isinstance(model, (str, Path)) else 'this'} is a {loaded.config.kind} model: it generates images "
                          "rather than translating them; use ganctl sample")
     net = loaded.generator(direction, raw=raw_weights)  # the EMA weights where the checkpoint has them
-    maker = {"model": weights_hash(net), "direction": direction, "size": size, "format": fmt, "quality": quality,
-             "precision": precision, "tile": tile, "dropout": dropout,
-             "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames", "stabilize")}}
-    manifest = Manifest(Path(out), maker)
-    todo, skipped = manifest.claim(jobs, overwrite=not skip_existing, dry_run=dry_run)
+    # each output is recorded in the manifest of the folder it is in (a folder of frames: --frames-out's),
+    # with the options that made it
+    made_by = {"model": weights_hash(net), "direction": direction, "size": size, "precision": precision,
+               "tile": tile, "dropout": dropout}
+    file_maker = {**made_by, "format": fmt, "quality": quality,
+                  "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames",
+                                                                "stabilize")}}
+    outputs = {"image": (Path(out), "--out", file_maker), "video": (Path(out), "--out", file_maker),
+               "frames": (frames_out, "--frames-out",
+                          {**made_by, "frames": {k: video_options.get(k) for k in ("start", "end", "max_frames",
+                                                                                    "stabilize")}})}
+
+    def output_kind(job: Job) -> str:
+        return "frames" if job.kind == "video" and frames_out is not None else job.kind
+
+    manifests, todo, skipped = {}, [], []
+    for kind, (folder, option, maker) in outputs.items():
+        mine = [j for j in jobs if output_kind(j) == kind]
+        if mine:
+            manifests[kind] = Manifest(folder, maker, option)
+            t, s = manifests[kind].claim(mine, overwrite=not skip_existing, dry_run=dry_run)
+            todo += t
+            skipped += s
+    place = {str(j.dst): i for i, j in enumerate(jobs)}
+    todo.sort(key=lambda j: place[str(j.dst)])
+    manifest_of = {str(j.dst): manifests[output_kind(j)] for j in todo}
     skipped_dst = {str(j.dst): why for j, why in skipped}
     summary.skipped += len(skipped)
     if dry_run:
@@ -178,23 +200,29 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
 
     def done(r: dict, job: Job | None = None) -> None:  # an output is recorded only once it is written
         if r.get("status") == "ok" and r.get("output"):
-            manifest.commit(r["output"])
+            manifest_of[r["output"]].commit(r["output"])
         report(r, job)
 
-    remove_stale_tmp(Path(out))
+    def close_manifests() -> None:
+        for m in manifests.values():
+            m.close()
+
+    for folder in {m.out for m in manifests.values()}:
+        remove_stale_tmp(folder)
+    video_kw = {**{k: v for k, v in video_options.items() if k != "frames_out"}, "frames": frames_out is not None}
     if engine == "ray":
         from cyclegan_cli.infer.ray_engine import run_jobs
 
         options = {"device": device, "precision": precision, "backend": backend, "tile": tile,
                    "max_memory": max_memory, "dropout": dropout, "size": size, "fmt": fmt, "quality": quality,
-                   "max_pixels": max_pixels, "video": video_options, "raw_weights": raw_weights}
+                   "max_pixels": max_pixels, "video": video_kw, "raw_weights": raw_weights}
         try:
             converted, failed = run_jobs(todo, loaded.path, direction, options, ray_address,
                                          workers if workers_given else None, done)
         except KeyboardInterrupt:
             raise Interrupted(INTERRUPTED) from None
         finally:
-            manifest.close()
+            close_manifests()
             report.flush()
         summary.converted += converted
         summary.failed += failed
@@ -222,7 +250,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
             t0 = time.perf_counter()
             try:
                 info = translate_video(translator, job.src, job.dst, size=size, batch_size=batch_size,
-                                       on_notice=notice, on_progress=on_progress, on_detail=detail, **video_options)
+                                       on_notice=notice, on_progress=on_progress, on_detail=detail, **video_kw)
             except (InputError, OSError) as exc:
                 summary.failed += 1
                 done({"input": str(job.src), "output": str(job.dst), "status": "failed", "ms": None,
@@ -240,7 +268,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
         raise Interrupted(INTERRUPTED) from None
     finally:
         translator.close()
-        manifest.close()
+        close_manifests()
         report.flush()
     return _timed(summary, t_start)
 

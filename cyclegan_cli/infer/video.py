@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import threading
 from pathlib import Path
 from typing import Callable
@@ -12,28 +13,30 @@ from typing import Callable
 import av
 import numpy as np
 
-from cyclegan_cli.data.images import resize_short_side, save_image_atomic
+from cyclegan_cli.data.images import resize_short_side
 from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, open_video, rotate
 from cyclegan_cli.errors import InputError, reason
-from cyclegan_cli.files import reserve_tmp
+from cyclegan_cli.files import make_tmp_folder, replace_folder, reserve_tmp, write_synced
 
 _END = object()
 
 
 def translate_video(translator, src: Path, dst: Path, *, size: int | None = None, batch_size: int = 4,
                     crf: int = 18, preset: str = "medium", codec: str = "libx264", container: str = "mp4",
-                    frames_out: Path | None = None, start: float | None = None, end: float | None = None,
+                    frames: bool = False, start: float | None = None, end: float | None = None,
                     max_frames: int | None = None, stabilize: bool = True,
                     on_notice: Callable[[str], None] | None = None, on_progress: Callable[[dict], None] | None = None,
                     on_detail: Callable[[str], None] | None = None) -> dict:
-    """Translate every frame of ``src`` into ``dst`` (or PNG frames under ``frames_out``).
+    """Translate every frame of ``src`` into the video ``dst``, or with ``frames`` into the folder
+    ``dst`` of PNG frames (``frame_000001.png`` ...).
 
     ``stabilize``: each output frame blended with the previous one along the input's motion
     (:mod:`cyclegan_cli.infer.stabilize`); off, every frame is the network's own output. Scene cuts
     found on the way go to ``on_detail``.
 
-    Returns {"frames": n, "error": None or one line, "cuts": [frame numbers, from 1]}. An
-    interrupted run leaves no file under ``dst``.
+    Returns {"frames": n, "error": None or one line, "cuts": [frame numbers, from 1]}. Either
+    output is written under a temporary name and renamed into place, whole: an interrupted run
+    leaves nothing at ``dst``, and a folder of frames written again holds only the new frames.
     """
     notice = on_notice or (lambda m: None)
     src, dst = Path(src), Path(dst)
@@ -98,12 +101,12 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             q_in.put(_END)
 
     reader = threading.Thread(target=decode, name="video-decode", daemon=True)
-    tmp = None
+    tmp = None  # the video file, or the folder of frames, until it is complete
     writer = None
-    frames = 0
+    n_out = 0
     try:
         reader.start()
-        if frames_out is None:
+        if not frames:
             dst.parent.mkdir(parents=True, exist_ok=True)
             tmp = reserve_tmp(dst)
             # with the network on the CPU, one x264 thread: its default (1.5 per core) competes with the
@@ -111,12 +114,12 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             threads = 1 if translator.device.type == "cpu" else 0
             writer = BackgroundWriter(VideoWriter(tmp, container, vin, ains, codec, crf, preset, t0, notice, threads))
         else:
-            (Path(frames_out) / src.stem).mkdir(parents=True, exist_ok=True)
+            tmp = make_tmp_folder(dst)
         pending: list = []
         said_odd: list = []
 
         def flush():
-            nonlocal frames
+            nonlocal n_out
             if not pending:
                 return
             arrs = [a for a, _, _ in pending]
@@ -132,17 +135,15 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                        f"{ow + ow % 2}x{oh + oh % 2}, its last {'column' if ow % 2 else 'row'}"
                        f"{' and row' if ow % 2 and oh % 2 else ''} repeated (--frames-out keeps the exact size)")
             for (_, pts, motion), out in zip(pending, outs):
-                frames += 1
+                n_out += 1
                 if stab is not None:
                     out = stab.apply(out, motion)
                 if writer is not None:
                     writer.video(out, pts)
                 else:
-                    from PIL import Image
-
-                    save_image_atomic(Image.fromarray(out), Path(frames_out) / src.stem / f"frame_{frames:06d}.png")
+                    _write_png(out, tmp / f"frame_{n_out:06d}.png")
             if on_progress:  # total: from the container's header, so an estimate (None when it says nothing)
-                on_progress({"input": str(src), "frames": frames, "total": max(total, frames) if total else None})
+                on_progress({"input": str(src), "frames": n_out, "total": max(total, n_out) if total else None})
             pending.clear()
 
         while True:
@@ -160,17 +161,21 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             if len(pending) >= batch_size:
                 flush()
         flush()
-        if frames == 0 and not decode_error:
+        if n_out == 0 and not decode_error:
             raise InputError(f"{src}: no video frames in the requested range")
         if writer is not None:
             writer.close()
             writer = None
             os.replace(tmp, dst)
+        else:
+            replace_folder(tmp, dst)
     except BaseException as exc:
         stop.set()
         if writer is not None:
             writer.abort()
-        if tmp is not None and tmp.exists():
+        if tmp is not None and tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp is not None and tmp.exists():
             tmp.unlink()
         if isinstance(exc, Exception) and not isinstance(exc, (InputError, OSError)):
             # damaged input that got past the decoder (a packet without a stream, say): this file fails
@@ -184,8 +189,19 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
             except queue.Empty:
                 reader.join(0.05)
         inp.close()
-    return {"frames": frames, "error": decode_error[0] if decode_error else None,
+    return {"frames": n_out, "error": decode_error[0] if decode_error else None,
             "cuts": [] if stab is None else [i + 1 for i in stab.cuts]}
+
+
+def _write_png(frame: np.ndarray, path: Path) -> None:
+    """One frame into the temporary folder of frames (synced; the folder is renamed into place whole)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="PNG")
+    write_synced(path, buf.getvalue())
 
 
 def _frame_total(inp, vin, start: float | None, end: float | None, max_frames: int | None) -> int | None:

@@ -1,0 +1,162 @@
+"""translate's outputs (issue 34): a --frames-out folder is an output like any other (planned with
+the input tree mirrored, written whole, recorded in its own folder's manifest)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import save_rgb
+from cyclegan_cli.data.video import write_frames_lossless
+
+
+def clip(path: Path, n: int, seed: int, w: int = 32, h: int = 24) -> Path:
+    """A lossless clip of ``n`` random frames (FFV1: decoded, exactly these)."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_frames_lossless([(rng.random((h, w, 3)) * 255).astype(np.uint8) for _ in range(n)], path)
+
+
+def pngs(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.png"))
+
+
+def rows(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+class Identity:
+    """What translate_video needs of a Translator; each frame unchanged. ``interrupt_at``: the call
+    (1-based) that raises KeyboardInterrupt, as a Ctrl-C would."""
+
+    device = SimpleNamespace(type="cpu")
+
+    def __init__(self, interrupt_at: int | None = None):
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+    def needs_tiling(self, h, w):
+        return False
+
+    def __call__(self, batch):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return batch.copy()
+
+
+def test_frames_out_mirrors_the_input_tree(tmp_path, cli, tiny_cyclegan):
+    """day1/clip.mkv and day2/clip.mkv: FRAMES/day1/clip and FRAMES/day2/clip, each with its own
+    frames and its own result (they used to share FRAMES/clip, a mix of both, one result lost)."""
+    clip(tmp_path / "in" / "day1" / "clip.mkv", 3, seed=1)
+    clip(tmp_path / "in" / "day2" / "clip.mkv", 5, seed=2)
+    frames = tmp_path / "F"
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out", frames,
+            "--device", "cpu", "--json")
+    assert r.code == 0, r.err
+    got = rows(r.out)
+    assert [(row["output"], row["status"], row["frames"]) for row in got] == [
+        (str(frames / "day1" / "clip"), "ok", 3), (str(frames / "day2" / "clip"), "ok", 5)], got
+    assert len(pngs(frames / "day1" / "clip")) == 3 and len(pngs(frames / "day2" / "clip")) == 5
+    assert not (frames / "clip").exists()
+
+
+def test_frames_out_planned_like_any_output(tmp_path):
+    """Two videos of one name given on their own collide, as under --out; a folder of frames may
+    not hold another output (it is replaced whole), nor lie inside the input folder."""
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.infer.plan import plan_jobs
+
+    a, b = clip(tmp_path / "day1" / "clip.mkv", 2, seed=1), clip(tmp_path / "day2" / "clip.mkv", 2, seed=2)
+    jobs, problems = plan_jobs([a, b], tmp_path / "o", frames_out=tmp_path / "F")
+    assert [j.dst for j in jobs] == [tmp_path / "F" / "clip"]
+    assert len(problems) == 1 and "is also the output of" in problems[0]
+    # --frames-out the same folder as --out: in/clip.mkv's frames would be the folder out/clip,
+    # where in/clip/a.png's output goes
+    clip(tmp_path / "in" / "clip.mkv", 2, seed=3)
+    save_rgb(tmp_path / "in" / "clip" / "a.png", 8, 8)
+    jobs, problems = plan_jobs([tmp_path / "in"], tmp_path / "out", frames_out=tmp_path / "out")
+    assert [j.dst for j in jobs] == [tmp_path / "out" / "clip"]
+    assert len(problems) == 1 and "inside" in problems[0] and "a.png" in problems[0], problems
+    with pytest.raises(UsageError, match="--frames-out"):
+        plan_jobs([tmp_path / "in"], tmp_path / "out", frames_out=tmp_path / "in" / "frames")
+
+
+def test_frames_out_overwrite_keeps_no_old_tail(tmp_path, cli, tiny_cyclegan):
+    """--overwrite with fewer frames than last time: only the new frames (the old tail used to
+    stay, and ffmpeg -i frame_%06d.png joined it on)."""
+    src = clip(tmp_path / "c.mkv", 5, seed=1)
+    args = ("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out", tmp_path / "F",
+            "--device", "cpu")
+    assert cli(*args).code == 0
+    assert len(pngs(tmp_path / "F" / "c")) == 5
+    r = cli(*args, "--max-frames", "2", "--overwrite")
+    assert r.code == 0, r.err
+    assert pngs(tmp_path / "F" / "c") == ["frame_000001.png", "frame_000002.png"]
+    assert sorted(p.name for p in (tmp_path / "F").iterdir()) == [".ganctl-manifest.json", "c"]  # nothing aside
+
+
+def test_frames_interrupted_leave_no_half_folder(tmp_path):
+    """A run stopped half way leaves nothing at the folder's place, and an earlier folder there
+    whole: the frames go to a temporary folder, renamed into place once complete."""
+    from cyclegan_cli.infer.video import translate_video
+
+    src = clip(tmp_path / "c.mkv", 6, seed=1)
+    dst = tmp_path / "F" / "c"
+    with pytest.raises(KeyboardInterrupt):
+        translate_video(Identity(interrupt_at=3), src, dst, frames=True, batch_size=1, stabilize=False)
+    assert not dst.exists() and list((tmp_path / "F").iterdir()) == []
+    info = translate_video(Identity(), src, dst, frames=True, batch_size=1, stabilize=False, max_frames=4)
+    assert info["frames"] == 4 and len(pngs(dst)) == 4
+    with pytest.raises(KeyboardInterrupt):
+        translate_video(Identity(interrupt_at=2), src, dst, frames=True, batch_size=1, stabilize=False)
+    assert len(pngs(dst)) == 4 and [p.name for p in (tmp_path / "F").iterdir()] == ["c"]
+
+
+def test_a_dead_writers_frames_folder_is_cleaned_up(tmp_path, cli, tiny_cyclegan):
+    """A killed run's temporary folder of frames (this host, its pid gone) is removed by the next
+    run; a live writer's is left alone."""
+    from cyclegan_cli.files import TMP_SUFFIX, host_tag
+
+    src = clip(tmp_path / "in" / "day1" / "c.mkv", 2, seed=1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    day1 = tmp_path / "F" / "day1"
+    stale = day1 / f".c.{host_tag()}.{dead.pid}{TMP_SUFFIX}"
+    alive = day1 / f".d.{host_tag()}.{os.getppid()}{TMP_SUFFIX}"
+    for folder in (stale, alive):
+        folder.mkdir(parents=True)
+        (folder / "frame_000001.png").write_bytes(b"half")
+    r = cli("translate", src.parent.parent, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out",
+            tmp_path / "F", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert not stale.exists() and alive.exists() and len(pngs(day1 / "c")) == 2
+
+
+def test_frames_out_is_recorded_with_the_frames(tmp_path, cli, tiny_cyclegan, monkeypatch):
+    """The folder of frames is recorded in --frames-out's manifest, not in --out's (which defaults
+    to ./translated): from another folder, another maker's frames are refused, not "skipped (exist)"."""
+    src = clip(tmp_path / "c.mkv", 3, seed=1)
+    frames = tmp_path / "F"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    r = cli("translate", src, "--model", tiny_cyclegan, "--frames-out", frames, "--device", "cpu")
+    assert r.code == 0, r.err
+    stamps = {p.name: p.stat().st_mtime_ns for p in (frames / "c").iterdir()}
+    monkeypatch.chdir(tmp_path / "b")
+    r = cli("translate", src, "--model", tiny_cyclegan, "--frames-out", frames, "--device", "cpu", "--direction", "BtoA")
+    assert r.code == 2, (r.out, r.err)
+    assert "made by another model or other options" in r.err and "--frames-out" in r.err, r.err
+    assert {p.name: p.stat().st_mtime_ns for p in (frames / "c").iterdir()} == stamps  # untouched
+    # the same maker, from yet another folder: skipped, as a rerun should be
+    r = cli("translate", src, "--model", tiny_cyclegan, "--frames-out", frames, "--device", "cpu", "--json")
+    assert r.code == 0 and [row["status"] for row in rows(r.out)] == ["skipped"], (r.out, r.err)
+    r = cli("translate", src, "--model", tiny_cyclegan, "--frames-out", frames, "--device", "cpu", "--direction", "BtoA",
+            "--overwrite")
+    assert r.code == 0, r.err
+    assert r.out.strip() == str(frames / "c") and len(pngs(frames / "c")) == 3
