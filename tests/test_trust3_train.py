@@ -114,3 +114,33 @@ def test_diffaugment_color_passes_the_full_gradient_on_near_white_images():
     # where the brightening took it past +1 (a clamp there passes none)
     dead = float((x.grad.abs() < 0.5).float().mean())
     assert torch.allclose(x.grad, torch.ones_like(x), atol=1e-4), f"{dead:.0%} of the pixels pass no gradient"
+
+
+# ------------------------------------------------------------------------------- also noticed
+
+def test_dcgan_wgan_gp_penalises_the_augmented_images_d_sees(tmp_path, monkeypatch):
+    import torch
+
+    from cyclegan_cli.data.datasets import scan_folder
+    from cyclegan_cli.train import dcgan
+    from cyclegan_cli.train.distributed import Dist
+    from cyclegan_cli.train.options import DCGANOptions
+
+    for i in range(4):
+        save_rgb(tmp_path / "faces" / f"{i}.png", 16, 16, seed=i)
+    files, _ = scan_folder(tmp_path / "faces")
+    o = DCGANOptions(size=16, ngf=4, ndf=4, nz=8, batch_size=4, loss="wgangp", augment="translation,cutout")
+    task = dcgan.DCGANTask(files, o, saved={}, dist=Dist(), device=torch.device("cpu"), sample_count=4)
+    seen, penalised = [], []
+    task.nets["D"].register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+
+    def gp(d, real, fake, generator=None):  # what CycleGAN's penalty is given: the images D judged
+        penalised.append((real.detach().clone(), fake.detach().clone()))
+        return torch.zeros(())
+
+    monkeypatch.setattr(dcgan, "gradient_penalty", gp)
+    real = torch.stack([task.dataset[k] for k in task.epoch_keys(0)[:4]])
+    task.train_step(real, 0)
+    [(gp_real, gp_fake)] = penalised
+    assert torch.equal(gp_real, seen[0]) and torch.equal(gp_fake, seen[1])  # D's real and fake inputs
+    assert not torch.equal(gp_real, real)  # augmented, not the batch as it came

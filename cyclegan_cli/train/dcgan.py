@@ -61,11 +61,12 @@ class DCGANTask(GANTask):
         self.opt_D.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp):
             fake = self.G(z)
-            out_real = self.D(diff_augment(real, self.augment, aug_gen))
-            out_fake = self.D(diff_augment(fake.detach(), self.augment, aug_gen))
+            seen_real = diff_augment(real, self.augment, aug_gen)
+            seen_fake = diff_augment(fake.detach(), self.augment, aug_gen)
+            out_real, out_fake = self.D(seen_real), self.D(seen_fake)
             loss_D = d_loss(self.loss_kind, out_real, out_fake)
-            if self.loss_kind == "wgangp":
-                loss_D = loss_D + GP_WEIGHT * gradient_penalty(self.D, real, fake.detach())
+            if self.loss_kind == "wgangp":  # on the images D judged, augmented, as CycleGAN's
+                loss_D = loss_D + GP_WEIGHT * gradient_penalty(self.D, seen_real, seen_fake)
         self.scaler.scale(loss_D).backward()
         self.scaler.step(self.opt_D)
         # 2. generator
