@@ -144,3 +144,24 @@ def test_dcgan_wgan_gp_penalises_the_augmented_images_d_sees(tmp_path, monkeypat
     [(gp_real, gp_fake)] = penalised
     assert torch.equal(gp_real, seen[0]) and torch.equal(gp_fake, seen[1])  # D's real and fake inputs
     assert not torch.equal(gp_real, real)  # augmented, not the batch as it came
+
+
+def test_patchnce_head_and_logits_are_fp32_under_autocast():
+    """As the official code, which runs PatchNCE in fp32: under bf16 autocast a logit near
+    1/0.07 = 14.3 is rounded by up to 0.06, which moves the loss by as much."""
+    import torch
+
+    from cyclegan_cli.models.cut import PatchNCEHead, patch_nce
+
+    torch.manual_seed(0)
+    head = PatchNCEHead(channels=(8, 16), nc=32)
+    feats = [torch.randn(2, 8, 8, 8), torch.randn(2, 16, 4, 4)]
+    ref, ids = head(feats, 16)  # fp32 throughout
+    with torch.autocast("cpu", torch.bfloat16):
+        got, _ = head([f.bfloat16() for f in feats], 16, ids)  # features as a bf16 encoder gives them
+        loss = [patch_nce(q, k.roll(1, 1), 2) for q, k in zip(got, got)]
+    for q, r in zip(got, ref):
+        assert q.dtype == torch.float32 and torch.allclose(q, r, atol=2e-2)  # the features' own rounding only
+    bf16_features = [patch_nce(q, k.roll(1, 1), 2) for q, k in zip(got, got)]  # the same inputs, no autocast
+    for a, b in zip(loss, bf16_features):
+        assert a.dtype == torch.float32 and torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
