@@ -160,3 +160,40 @@ def test_frames_out_is_recorded_with_the_frames(tmp_path, cli, tiny_cyclegan, mo
             "--overwrite")
     assert r.code == 0, r.err
     assert r.out.strip() == str(frames / "c") and len(pngs(frames / "c")) == 3
+
+
+def test_image_outputs_are_keyed_on_image_options_only(tmp_path, cli, tiny_cyclegan):
+    """A photo folder run again with only a video option changed (--crf, --no-stabilize) is skipped,
+    not refused as "made by another model or other options"; a video with only --format or
+    --quality changed likewise; an option of the output's own kind still refuses."""
+    for i in range(2):
+        save_rgb(tmp_path / "photos" / f"{i}.jpg", 16, 12, seed=i)
+    clip(tmp_path / "videos" / "c.mkv", 2, seed=1)
+    for folder in ("photos", "videos"):
+        base = ("translate", tmp_path / folder, "--model", tiny_cyclegan, "--out", tmp_path / f"o-{folder}",
+                "--device", "cpu", "--max-frames", "2")
+        assert cli(*base).code == 0
+        other_kind = ("--crf", "30", "--no-stabilize") if folder == "photos" else ("--format", "png", "--quality", "50")
+        r = cli(*base, *other_kind, "--json")
+        assert r.code == 0, (folder, r.err)
+        assert {row["status"] for row in rows(r.out)} == {"skipped"}, (folder, r.out)
+        own_kind = ("--quality", "50") if folder == "photos" else ("--crf", "30")
+        r = cli(*base, *own_kind)
+        assert r.code == 2 and "made by another model or other options" in r.err, (folder, r.err)
+
+
+def test_outputs_recorded_before_the_makers_were_split_are_still_ours(tmp_path, cli, tiny_cyclegan):
+    """A manifest written when one maker held image and video options together: a rerun with the
+    same options skips its outputs."""
+    save_rgb(tmp_path / "photos" / "a.jpg", 16, 12)
+    args = ("translate", tmp_path / "photos", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--device", "cpu")
+    assert cli(*args).code == 0
+    manifest = tmp_path / "o" / ".ganctl-manifest.json"
+    data = json.loads(manifest.read_text())
+    old = {"video": {"crf": 18, "preset": "medium", "codec": "libx264", "start": None, "end": None,
+                     "max_frames": None, "stabilize": True}}
+    data["makers"] = {"0123456789abcdef": {**maker, **old} for maker in data["makers"].values()}
+    data["files"] = {rel: "0123456789abcdef" for rel in data["files"]}
+    manifest.write_text(json.dumps(data))
+    r = cli(*args, "--json")
+    assert r.code == 0 and [row["status"] for row in rows(r.out)] == ["skipped"], (r.out, r.err)

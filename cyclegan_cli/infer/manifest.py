@@ -48,7 +48,7 @@ def _folder_lock(path: Path):
 
 class Manifest:
     """``OUT/.ganctl-manifest.json``: which *maker* (weights hash, direction and every option that
-    changes pixels) made each output, so skip-existing never passes off another model's file as
+    changes that kind of output: an image's format, a video's codec) made each output, so skip-existing never passes off another model's file as
     done. :meth:`claim` marks the outputs a job will write as pending; :meth:`commit` records each
     one after its atomic write (written out in small groups and at :meth:`close`), so a job killed
     half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
@@ -95,7 +95,7 @@ class Manifest:
                 made_by = data["files"].get(rel)
                 if overwrite or not job.dst.exists() or (made_by is None and rel in data["pending"]):
                     todo.append(job)
-                elif made_by is None or made_by == self.key:
+                elif made_by is None or self._same_maker(made_by, data["makers"].get(made_by)):
                     skip.append((job, "exists"))
                 else:
                     foreign.append(job)
@@ -118,6 +118,11 @@ class Manifest:
                 self._write(data)
         self._last_write = time.monotonic()
         return todo, skip
+
+    def _same_maker(self, key: str, maker) -> bool:
+        """Whether the maker recorded under ``key`` agrees with ours on every option ours names: a
+        maker recorded before image and video options were kept apart names both kinds'."""
+        return key == self.key or (isinstance(maker, dict) and all(maker.get(k) == v for k, v in self.maker.items()))
 
     def commit(self, dst) -> None:
         """``dst`` is written: record it (on disk within a few seconds, and at :meth:`close`)."""

@@ -158,13 +158,13 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
                          "rather than translating them; use ganctl sample")
     net = loaded.generator(direction, raw=raw_weights)  # the EMA weights where the checkpoint has them
     # each output is recorded in the manifest of the folder it is in (a folder of frames: --frames-out's),
-    # with the options that made it
+    # with the options that change it: an image's are not a video's
     made_by = {"model": weights_hash(net), "direction": direction, "size": size, "precision": precision,
                "tile": tile, "dropout": dropout}
-    file_maker = {**made_by, "format": fmt, "quality": quality,
-                  "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end", "max_frames",
-                                                                "stabilize")}}
-    outputs = {"image": (Path(out), "--out", file_maker), "video": (Path(out), "--out", file_maker),
+    video_maker = {**made_by, "video": {k: video_options.get(k) for k in ("crf", "preset", "codec", "start", "end",
+                                                                          "max_frames", "stabilize")}}
+    outputs = {"image": (Path(out), "--out", {**made_by, "format": fmt, "quality": quality}),
+               "video": (Path(out), "--out", video_maker),
                "frames": (frames_out, "--frames-out",
                           {**made_by, "frames": {k: video_options.get(k) for k in ("start", "end", "max_frames",
                                                                                     "stabilize")}})}
