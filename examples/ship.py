@@ -19,6 +19,13 @@ from cyclegan_cli.zoo.runs import checkpoint_dir, checkpoint_steps
 REPO = Path(__file__).resolve().parents[1]
 
 
+def shipped_training(training: dict) -> dict:
+    """The run's options as a shipped config keeps them: a path (the run records its folders as
+    absolute paths, so that it can resume from anywhere) cut to the folder's name, so that no
+    developer's paths ship."""
+    return {k: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v for k, v in training.items()}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir", type=Path)
@@ -37,6 +44,7 @@ def main():
     keep = {k: model.nets.get(k + "_ema", model.nets[k]) for k in gens}
     ema = [k for k in gens if k + "_ema" in model.nets]
     cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in keep},
+                              training=shipped_training(model.config.training),
                               source=f"ganctl run {a.run_dir.name} step {step}" + (" (EMA weights)" if ema else ""))
     target = REPO / "pretrained" / a.name
     save_checkpoint(target, cfg, keep, dtype=torch.float16)

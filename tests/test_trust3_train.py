@@ -165,3 +165,42 @@ def test_patchnce_head_and_logits_are_fp32_under_autocast():
     bf16_features = [patch_nce(q, k.roll(1, 1), 2) for q, k in zip(got, got)]  # the same inputs, no autocast
     for a, b in zip(loss, bf16_features):
         assert a.dtype == torch.float32 and torch.allclose(a, b, atol=1e-5), float((a - b).abs().max())
+
+
+def _strings(obj):
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+    elif isinstance(obj, str):
+        yield obj
+
+
+def test_shipped_configs_name_their_training_folders_without_a_developers_paths():
+    import os
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    configs = sorted((repo / "pretrained").glob("*/config.json"))
+    assert len(configs) >= 4
+    for f in configs:
+        config = json.loads(f.read_text())
+        paths = [s for s in _strings(config) if os.path.isabs(s) or s.startswith("~")]
+        assert not paths, (f.parent.name, paths)
+        training = config["training"]
+        for key in ("folder", "folder_a", "folder_b"):
+            assert key not in training or training[key] and "/" not in training[key], (f.parent.name, key)
+
+
+def test_ship_keeps_each_folders_name_only():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ship", Path(__file__).resolve().parents[1] / "examples" / "ship.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    run = {"folder_a": "/home/dev/data/photo2sketch/photo", "folder_b": "/home/dev/data/sketch", "lr": 0.0002,
+           "name": "p2s", "domains": ["photo", "sketch"], "nce_layers": [0, 4]}
+    assert ship.shipped_training(run) == {**run, "folder_a": "photo", "folder_b": "sketch"}
