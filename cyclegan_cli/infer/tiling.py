@@ -10,12 +10,14 @@ on the network's size grid, the blended result matches the untiled output.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
-from cyclegan_cli.models.padding import pad_array
+from cyclegan_cli.models.cyclegan import BlurDownsample, BlurUpsample
+from cyclegan_cli.models.padding import pad_array, size_grid
 
 # When an image must be tiled anyway, tiles of about this many pixels: bigger tiles would not be
 # faster per pixel, and peak memory stays near 2 GB at any image size.
@@ -153,17 +155,85 @@ def _finish(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def receptive_radius(net: nn.Module) -> int:
-    """How far (in input pixels) an output pixel sees: the width a tile edge is wrong by."""
-    radius, stride = 0.0, 1.0
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            radius += (m.kernel_size[0] - 1) / 2 * m.dilation[0] * stride
-            stride *= m.stride[0]
-        elif isinstance(m, nn.ConvTranspose2d):
-            radius += (m.kernel_size[0] - 1) / 2 * stride / m.stride[0]
-            stride /= m.stride[0]
-        elif isinstance(m, nn.Upsample):
-            factor = float(m.scale_factor if not isinstance(m.scale_factor, tuple) else m.scale_factor[0])
-            radius += stride / 2  # a bilinear tap reaches half a source pixel further
-            stride /= factor
-    return int(radius + 0.999)
+    """How far (in input pixels) an output pixel sees: the width a tile edge is wrong by.
+
+    The input interval that one output pixel depends on is followed back through every layer that
+    moves pixels, in the order a forward pass runs them, for each sampling phase of the size grid:
+    exact for a chain of layers, which is what each ResNet block's and U-Net level's longest path is
+    (the residual and skip branches see less far). Strides count whatever layer carries them: convs,
+    transposed convs, up-sampling, and the blurred down/up-sampling of anti-aliased CUT generators.
+    """
+    layers = _layers_in_order(net)
+    grid = size_grid(net)
+    reach = 0
+    for axis in (0, 1):
+        for phase in range(grid):
+            lo = hi = o = phase  # away from the image edges: the pads only shift
+            for m in reversed(layers):
+                lo, hi = _seen_from(m, lo, hi, axis)
+            reach = max(reach, o - lo, hi - o)
+    return reach
+
+
+def _layers_in_order(net: nn.Module) -> list[nn.Module]:
+    """The leaf modules (a blurred down/up-sampling counts as one) in the order ``net`` runs them,
+    read from a symbolic trace (torch.fx: no tensors, a few ms). Registration order where the trace
+    fails; the two differ where a model registers its modules in another order than it runs them."""
+    import torch.fx
+
+    def unit(m: nn.Module) -> bool:
+        return isinstance(m, (BlurDownsample, BlurUpsample)) or not any(m.children())
+
+    class Tracer(torch.fx.Tracer):
+        def is_leaf_module(self, m, qualified_name):
+            return unit(m)
+
+    try:
+        modules = dict(net.named_modules())
+        return [modules[n.target] for n in Tracer().trace(net).nodes if n.op == "call_module"]
+    except Exception:  # a forward fx cannot follow (control flow on a tensor's values, say)
+        inside = {id(c) for m in net.modules() if isinstance(m, (BlurDownsample, BlurUpsample))
+                  for c in m.modules() if c is not m}
+        return [m for m in net.modules() if unit(m) and id(m) not in inside]
+
+
+def _seen_from(m: nn.Module, lo: int, hi: int, axis: int) -> tuple[int, int]:
+    """The interval of ``m``'s input (along ``axis``: 0 rows, 1 columns) that its outputs
+    ``lo..hi`` depend on, away from the image edges."""
+    def pair(v):
+        return v if isinstance(v, tuple) else (v, v)
+
+    if isinstance(m, BlurDownsample):  # pad 1, blur k x k at stride 2 (models.cyclegan)
+        return _conv_back(lo, hi, m.filt.shape[-1], 2, 1, 1)
+    if isinstance(m, BlurUpsample):  # pad 1, transposed k x k blur at stride 2 with padding 2, crop 1
+        lo, hi = _transposed_back(lo + 1, hi + 1, m.filt.shape[-1], 2, 2, 1)
+        return lo - 1, hi - 1
+    if isinstance(m, nn.ConvTranspose2d):
+        return _transposed_back(lo, hi, m.kernel_size[axis], m.stride[axis], m.padding[axis], m.dilation[axis])
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        k, s, d = pair(m.kernel_size)[axis], pair(m.stride)[axis], pair(getattr(m, "dilation", 1))[axis]
+        p = m.padding
+        if isinstance(p, str):  # "same" (stride 1) or "valid"
+            p = (k - 1) * d // 2 if p == "same" else 0
+        return _conv_back(lo, hi, k, s, pair(p)[axis], d)
+    if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)):
+        before = m.padding[2 if axis == 0 else 0]  # (left, right, top, bottom)
+        return lo - before, hi - before
+    if isinstance(m, nn.Upsample):
+        f = float(pair(m.scale_factor)[axis]) if m.scale_factor is not None else 2.0  # (a fixed size: as x2)
+        if m.mode == "nearest":
+            return math.floor(lo / f), math.floor(hi / f)
+        taps = 2 if m.mode == "bicubic" else 1  # source pixels on each side of the sampling point
+        return (math.floor((lo + 0.5) / f - 0.5) - taps + 1 - (1 if m.align_corners else 0),
+                math.floor((hi + 0.5) / f - 0.5) + taps + (1 if m.align_corners else 0))
+    return lo, hi  # pointwise: activations, normalisation (frozen statistics when tiled), dropout
+
+
+def _conv_back(lo: int, hi: int, k: int, s: int, p: int, d: int) -> tuple[int, int]:
+    """Output i of a convolution reads inputs i*s - p .. i*s - p + (k-1)*d."""
+    return lo * s - p, hi * s - p + (k - 1) * d
+
+
+def _transposed_back(lo: int, hi: int, k: int, s: int, p: int, d: int) -> tuple[int, int]:
+    """Input i of a transposed convolution writes outputs i*s - p .. i*s - p + (k-1)*d."""
+    return -(-(lo + p - (k - 1) * d) // s), (hi + p) // s
