@@ -3,6 +3,7 @@ the input tree mirrored, written whole, recorded in its own folder's manifest)."
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,33 @@ def test_outputs_recorded_before_the_makers_were_split_are_still_ours(tmp_path, 
     manifest.write_text(json.dumps(data))
     r = cli(*args, "--json")
     assert r.code == 0 and [row["status"] for row in rows(r.out)] == ["skipped"], (r.out, r.err)
+
+
+def latin1_image(folder: Path) -> Path:
+    """``caf\\xe9.jpg``: a file name in Latin-1 bytes, not UTF-8 (Python holds it as a surrogate escape)."""
+    path = folder / os.fsdecode(b"caf\xe9.jpg")
+    try:
+        save_rgb(path, 16, 12)
+    except (OSError, UnicodeError):  # file systems that take UTF-8 names only (APFS)
+        pytest.skip("this file system refuses a name that is not UTF-8")
+    return path
+
+
+def test_html_page_shows_a_name_that_is_not_utf8(tmp_path, cli, tiny_cyclegan):
+    """--html with caf\\xe9.jpg: the page is written (it exited 70 after all the work), links the
+    file by its own bytes and shows the name with the byte escaped."""
+    from urllib.parse import unquote_to_bytes
+
+    latin1_image(tmp_path / "in")
+    save_rgb(tmp_path / "in" / "plain.jpg", 16, 12)
+    out = tmp_path / "o"
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", out, "--device", "cpu", "--html",
+            "--json")
+    assert r.code == 0, r.err
+    assert [row["status"] for row in rows(r.out)] == ["ok", "ok"]
+    page = (out / "index.html").read_bytes().decode("utf-8")
+    assert '<div class="name">caf\\xe9.jpg</div>' in page and "plain.jpg" in page
+    hrefs = {h for h in re.findall(r'href="([^"]+)"', page) if "caf" in h}
+    assert hrefs == {"../in/caf%E9.jpg", "caf%E9.jpg"}, hrefs
+    assert all((out / os.fsdecode(unquote_to_bytes(h))).is_file() for h in hrefs)  # each link finds its file
+

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cyclegan_cli.data.images import atomic_write_bytes
+from cyclegan_cli.data.names import shown
 
 PAGE = "index.html"
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".m4v"}
@@ -27,23 +28,24 @@ img, video { max-width: 320px; max-height: 320px; display: block; }
 def _media(href: str, is_video: bool, alt: str) -> str:
     if is_video:
         return f'<video src="{href}" controls muted preload="metadata"></video>'
-    return f'<a href="{href}"><img src="{href}" alt="{html.escape(alt)}" loading="lazy"></a>'
+    return f'<a href="{href}"><img src="{href}" alt="{html.escape(shown(alt))}" loading="lazy"></a>'
 
 
 def write_page(out: Path, pairs: list[tuple[Path, Path]], title: str) -> Path:
     """``out/index.html`` showing each (input, output) pair side by side, images scaled down by the
-    browser and linked to their full size. Written atomically; returns its path."""
+    browser and linked to their full size. Written atomically; returns its path. A name whose bytes
+    are not UTF-8 is linked by those bytes (percent-encoded) and shown with them as ``\xe9``."""
     out = Path(out)
     rows = []
     for src, dst in pairs:
         cells = []
         for p in (Path(src), Path(dst)):
-            href = quote(Path(os.path.relpath(p.absolute(), out.absolute())).as_posix())
+            href = quote(os.fsencode(Path(os.path.relpath(p.absolute(), out.absolute())).as_posix()))
             cells.append(f'<td>{_media(href, p.suffix.lower() in VIDEO_SUFFIXES, p.name)}'
-                         f'<div class="name">{html.escape(p.name)}</div></td>')
+                         f'<div class="name">{html.escape(shown(p.name))}</div></td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    doc = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-           f'<style>{STYLE}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n'
+    doc = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(shown(title))}</title>\n'
+           f'<style>{STYLE}</style>\n</head>\n<body>\n<h1>{html.escape(shown(title))}</h1>\n'
            f'<table>\n<tr><th>input</th><th>output</th></tr>\n' + "\n".join(rows) + "\n</table>\n</body>\n</html>\n")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / PAGE, doc.encode("utf-8"))
