@@ -228,3 +228,53 @@ def test_html_page_shows_a_name_that_is_not_utf8(tmp_path, cli, tiny_cyclegan):
     assert hrefs == {"../in/caf%E9.jpg", "caf%E9.jpg"}, hrefs
     assert all((out / os.fsdecode(unquote_to_bytes(h))).is_file() for h in hrefs)  # each link finds its file
 
+
+def test_a_name_that_is_not_utf8_is_printed_not_failed(tmp_path, tiny_cyclegan, monkeypatch):
+    """Where stdout is strict UTF-8 (a UTF-8 locale other than C.UTF-8), caf\\xe9.jpg was translated
+    and written, then counted failed when its path could not be printed: exit 1, its path missing.
+    It is printed as its own bytes, so that `| xargs` opens it."""
+    import io
+
+    from cyclegan_cli.cli import main
+
+    src = latin1_image(tmp_path / "in")
+    stdout, stderr = io.BytesIO(), io.BytesIO()
+    # Python's own streams in such a locale: stdout strict, stderr backslashreplace
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(stdout, encoding="utf-8", errors="strict", write_through=True))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(stderr, encoding="utf-8", errors="backslashreplace",
+                                                        write_through=True))
+    out = tmp_path / "o"
+    try:
+        main(["translate", str(tmp_path / "in"), "--model", str(tiny_cyclegan), "--out", str(out), "--device", "cpu"])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    err = stderr.getvalue().decode("utf-8")
+    assert code in (0, None), err
+    assert stdout.getvalue() == os.fsencode(str(out / src.name)) + b"\n"
+    assert "1 converted, 0 skipped (exist), 0 failed" in err, err
+
+
+def test_a_failing_report_is_not_the_files_failure(tmp_path):
+    """The pipeline counted an error raised while reporting a written file (printing its path) as
+    that file's failure, and reported it a second time, failed: the error is the caller's."""
+    from cyclegan_cli.checkpoints import ModelConfig
+    from cyclegan_cli.infer.engine import Translator
+    from cyclegan_cli.infer.plan import plan_jobs
+    from cyclegan_cli.infer.pipeline import translate_images
+    from cyclegan_cli.models import build
+
+    save_rgb(tmp_path / "in" / "a.png", 16, 12)
+    jobs, _ = plan_jobs([tmp_path / "in"], tmp_path / "out")
+    t = Translator(build("resnet_generator", ngf=4, n_blocks=1), ModelConfig(kind="cyclegan", nets={}), device="cpu",
+                   backend="torch")
+    seen = []
+
+    def report(r):
+        seen.append(r["status"])
+        if r["status"] == "ok":
+            raise RuntimeError("the caller's own failure")
+
+    with pytest.raises(RuntimeError, match="the caller's own failure"):
+        translate_images(t, jobs, batch_size=1, workers=1, on_result=report)
+    assert seen == ["ok"] and (tmp_path / "out" / "a.png").is_file()

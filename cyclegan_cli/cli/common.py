@@ -70,7 +70,20 @@ class Output:
 
     # stdout -----------------------------------------------------------------------------
     def result(self, text: str) -> None:
-        sys.stdout.write(text + "\n")
+        try:
+            sys.stdout.write(text + "\n")
+        except UnicodeEncodeError:
+            # a file name whose bytes are not UTF-8 (Latin-1 caf\xe9.jpg, held as surrogate escapes)
+            # where stdout is strict (a UTF-8 locale other than C.UTF-8): written as those same bytes,
+            # so that what reads the line (xargs) opens that file
+            buffer = getattr(sys.stdout, "buffer", None)
+            if buffer is None:
+                from cyclegan_cli.data.names import shown
+
+                sys.stdout.write(shown(text) + "\n")
+            else:
+                sys.stdout.flush()
+                buffer.write(os.fsencode(text + "\n"))
         sys.stdout.flush()
 
     def json(self, obj) -> None:
@@ -100,7 +113,12 @@ class Output:
         self._err(f"ganctl: error: {msg}")
 
     def _err(self, msg: str) -> None:
-        sys.stderr.write(msg + "\n")
+        try:
+            sys.stderr.write(msg + "\n")
+        except UnicodeEncodeError:  # a file name's undecodable bytes, where stderr is strict: shown \xe9
+            from cyclegan_cli.data.names import shown
+
+            sys.stderr.write(shown(msg) + "\n")
         sys.stderr.flush()
 
     def progress(self, description: str, total: int | None, unit: str = "it", interval: float = 10.0,

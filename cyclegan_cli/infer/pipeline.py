@@ -84,9 +84,11 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
 
     def finish_encode(job, fut):  # waits for it when it is still running
         try:
-            finish(job, "ok", fut.result())
+            ms = fut.result()
         except Exception as exc:
             finish(job, "failed", error=one_line(job, exc))
+            return
+        finish(job, "ok", ms)  # outside the try: what the report does with it is not the file's failure
 
     def drain_encodes(block=False):
         keep = []
