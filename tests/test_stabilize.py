@@ -101,7 +101,7 @@ def test_scene_cut_starts_afresh(tmp_path):
     assert np.array_equal(stable[0], net.one(frames[0]))
     assert not np.array_equal(stable[7], net.one(frames[7]))  # within a shot the blend is at work
     assert not np.array_equal(stable[9], net.one(frames[9]))
-    assert len(said) == 1 and "scene cut at frame 9 (0.32 s)" in said[0], said
+    assert len(said) == 1 and "scene cut at frame 8 (0.32 s)" in said[0], said  # frame index 8, from 0
 
 
 def test_one_frame_video(tmp_path):

@@ -278,3 +278,20 @@ def test_a_failing_report_is_not_the_files_failure(tmp_path):
     with pytest.raises(RuntimeError, match="the caller's own failure"):
         translate_images(t, jobs, batch_size=1, workers=1, on_result=report)
     assert seen == ["ok"] and (tmp_path / "out" / "a.png").is_file()
+
+
+def test_scene_cuts_are_counted_from_0_as_eval_temporal_json(tmp_path):
+    """translate -v and its result count a scene cut by the index of the frame that starts the new
+    shot, from 0, as eval --temporal --json does (translate counted from 1)."""
+    from test_stabilize import panning
+
+    from cyclegan_cli.infer.temporal import warping_error
+    from cyclegan_cli.infer.video import translate_video
+
+    first = panning(8, seed=1)
+    second = [np.ascontiguousarray(f[::-1]) for f in panning(8, seed=2)]  # another scene, upside down
+    src = write_frames_lossless(first + second, tmp_path / "cut.mkv")
+    said = []
+    info = translate_video(Identity(), src, tmp_path / "F" / "cut", frames=True, on_detail=said.append)
+    assert info["cuts"] == warping_error(first + second, first + second)["cuts"] == [8]
+    assert len(said) == 1 and "scene cut at frame 8 " in said[0], said

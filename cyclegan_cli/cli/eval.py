@@ -13,7 +13,7 @@ from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, MaxPixelsOpt, OfflineOpt
 def evaluate(
     real: Annotated[Optional[Path], typer.Argument(metavar="REAL", help="Folder of real images.", show_default=False)] = None,
     fake: Annotated[Optional[Path], typer.Argument(metavar="FAKE", help="Folder of generated images.", show_default=False)] = None,
-    temporal: Annotated[bool, typer.Option("--temporal", help="REAL and FAKE are an input video and its translation: their warping error (flicker) instead.")] = False,
+    temporal: Annotated[bool, typer.Option("--temporal", help="REAL and FAKE are an input video and its translation: their warping error (flicker) instead; --json lists the scene cuts by the index of the frame that starts each new shot, from 0, as translate -v says them.")] = False,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: fid, kid, pr (precision/recall), memorisation.")] = "fid,kid,pr",
     features: Annotated[str, typer.Option("--features", metavar="inception|PATH.pt", help="The FID Inception network (zoo: inception-fid) or a TorchScript file: float32 (N,3,299,299) in [0,1] -> (N,D).")] = "inception",
     model: Annotated[Optional[str], typer.Option("--model", "-m", metavar="NAME", help="Generate the FAKE set with this model instead (DCGAN seeds 0..N-1, or translations of --source).")] = None,

@@ -61,7 +61,7 @@ def translate(
     start: Annotated[Optional[float], typer.Option("--start", help="Video: start time in seconds.")] = None,
     end: Annotated[Optional[float], typer.Option("--end", help="Video: end time in seconds.")] = None,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Video: at most N frames.")] = None,
-    stabilize: Annotated[bool, typer.Option("--stabilize/--no-stabilize", help="Video: blend each frame with the previous output along the input's motion, against flicker (scene cuts start afresh; -v lists them); --no-stabilize: every frame on its own.")] = True,
+    stabilize: Annotated[bool, typer.Option("--stabilize/--no-stabilize", help="Video: blend each frame with the previous output along the input's motion, against flicker (scene cuts start afresh; -v lists them by frame index from 0, as eval --temporal --json does); --no-stabilize: every frame on its own.")] = True,
     device: DeviceOpt = "auto",
     precision: TranslatePrecisionOpt = "auto",
     offline: OfflineOpt = False,

@@ -32,9 +32,10 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
 
     ``stabilize``: each output frame blended with the previous one along the input's motion
     (:mod:`cyclegan_cli.infer.stabilize`); off, every frame is the network's own output. Scene cuts
-    found on the way go to ``on_detail``.
+    found on the way go to ``on_detail``, by the index of the frame that starts the new shot, from 0
+    (as ``eval --temporal --json`` lists them).
 
-    Returns {"frames": n, "error": None or one line, "cuts": [frame numbers, from 1]}. Either
+    Returns {"frames": n, "error": None or one line, "cuts": [frame indices, from 0]}. Either
     output is written under a temporary name and renamed into place, whole: an interrupted run
     leaves nothing at ``dst``, and a folder of frames written again holds only the new frames.
     """
@@ -60,7 +61,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
 
         def on_cut(i):
             at = f" ({i / rate:.2f} s)" if rate else ""
-            (on_detail or (lambda m: None))(f"{src}: scene cut at frame {i + 1}{at}: stabilisation starts afresh")
+            (on_detail or (lambda m: None))(f"{src}: scene cut at frame {i}{at}: stabilisation starts afresh")
 
         stab = Stabilizer(on_cut=on_cut)
 
@@ -190,7 +191,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                 reader.join(0.05)
         inp.close()
     return {"frames": n_out, "error": decode_error[0] if decode_error else None,
-            "cuts": [] if stab is None else [i + 1 for i in stab.cuts]}
+            "cuts": [] if stab is None else list(stab.cuts)}
 
 
 def _write_png(frame: np.ndarray, path: Path) -> None:
