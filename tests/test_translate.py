@@ -380,13 +380,16 @@ def test_html_page_shows_inputs_beside_outputs(tmp_path, cli, tiny_cyclegan):
     assert r.code == 0 and (out / "index.html").read_text() == page
 
 
-def test_json_ms_is_each_files_own_time_not_its_wait(tmp_path):
+def test_json_ms_is_each_files_own_time_not_its_wait(tmp_path, monkeypatch):
     """`--json`'s "ms": the file's own reading, share of the network call and writing. Six files
-    through a network that takes 0.25 s a call, one at a time: each reports about 0.25 s, not the
-    0.25, 0.5, 0.75 ... s it waited behind the files before it."""
-    import time
+    through a network that takes 0.25 s a call, one at a time: each reports 0.25 s, not the 0.25,
+    0.5, 0.75 ... s it waited behind the files before it. No wall clock: the pipeline's clock is a
+    fake one that only the network call moves, and its thread pools run each task as it is
+    submitted, so that the reading order, and every figure, is fixed."""
+    from concurrent.futures import Future
 
     from cyclegan_cli.checkpoints import ModelConfig
+    from cyclegan_cli.infer import pipeline
     from cyclegan_cli.infer.engine import Translator
     from cyclegan_cli.infer.translate import plan_jobs, translate_images
     from cyclegan_cli.models import build
@@ -395,19 +398,38 @@ def test_json_ms_is_each_files_own_time_not_its_wait(tmp_path):
         save_rgb(tmp_path / "in" / f"{i}.png", 16, 12, seed=i)
     t = Translator(build("resnet_generator", ngf=4, n_blocks=1), ModelConfig(kind="cyclegan", nets={}),
                    device="cpu", backend="torch")
+    now = [0.0]
 
-    class Slow:  # the translator, 0.25 s slower a call
+    class Slow:  # the translator, 0.25 s (of the fake clock) a call
         def __getattr__(self, name):
             return getattr(t, name)
 
         def __call__(self, batch):
-            time.sleep(0.25)
+            now[0] += 0.25
             return t(batch)
 
-    t(np.zeros((1, 12, 16, 3), np.uint8))  # the first pass's warm-up, before anything is timed
+    class InLine:  # a ThreadPoolExecutor that runs each task when it is submitted
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *args):
+            fut = Future()
+            try:
+                fut.set_result(fn(*args))
+            except Exception as exc:
+                fut.set_exception(exc)
+            return fut
+
+    monkeypatch.setattr(pipeline, "_now", lambda: now[0])
+    monkeypatch.setattr(pipeline, "ThreadPoolExecutor", InLine)
     jobs, _ = plan_jobs([tmp_path / "in"], tmp_path / "out")
     results = []
     summary = translate_images(Slow(), jobs, batch_size=1, workers=2, on_result=results.append)
-    assert summary.converted == 6
-    ms = [r["ms"] for r in results]
-    assert all(250 <= m < 450 for m in ms), ms
+    assert summary.converted == 6 and now[0] == 6 * 0.25
+    assert [r["ms"] for r in results] == [250.0] * 6

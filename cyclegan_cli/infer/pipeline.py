@@ -34,8 +34,13 @@ def _resize_short_side(pic: img.Picture, size: int | None) -> img.Picture:
     return img.Picture(img.resize_short_side(pic.rgb, size), alpha, pic.icc_profile, pic.source_format)
 
 
+def _now() -> float:
+    """Seconds: the one clock the pipeline reads (so a test can give it a fake one)."""
+    return time.perf_counter()
+
+
 def _ms_since(t0: float) -> float:
-    return (time.perf_counter() - t0) * 1000
+    return (_now() - t0) * 1000
 
 
 def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: int = 95, size: int | None = None,
@@ -43,13 +48,13 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                      on_result: Callable[[dict], None] | None = None) -> Summary:
     """Translate image jobs; every job ends in exactly one ``on_result`` call."""
     summary = Summary()
-    t_start = time.perf_counter()
+    t_start = _now()
     report = on_result or (lambda r: None)
 
     # "ms" of a result: the time the file's own work took (reading, its share of the network call,
     # writing), not the time it waited behind other files
     def decode(job: Job):
-        t0 = time.perf_counter()
+        t0 = _now()
         if translator.decode_on_device and not size:  # the batch is decoded on the device, later
             enc = img.jpeg_for_device(job.src, max_pixels)
             if enc is not None and min(enc.size) >= 2 and not translator.needs_tiling(enc.height, enc.width):
@@ -61,7 +66,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         return pic, _ms_since(t0)
 
     def encode(job: Job, pic: img.Picture, spent: float):
-        t0 = time.perf_counter()
+        t0 = _now()
         pil_format, _ = img.output_format(job.src, fmt)
         img.write_picture(pic, job.dst, pil_format, quality)
         return spent + _ms_since(t0)
@@ -110,7 +115,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
         precision = translator.ran_as(h, w)
         for job, _, _ in items:
             ran_as[str(job.dst)] = precision
-        t0 = time.perf_counter()
+        t0 = _now()
         if isinstance(items[0][1], img.EncodedJpeg):
             try:
                 outs = translator.run_jpegs([p.data for _, p, _ in items])
@@ -118,7 +123,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 failed_try = _ms_since(t0) / len(items)
                 for job, _, spent in items:
                     try:
-                        t1 = time.perf_counter()
+                        t1 = _now()
                         pic = img.read_picture(job.src, max_pixels)
                         run_group([(job, pic, spent + failed_try + _ms_since(t1))], encoder)
                     except Exception as exc:
@@ -159,7 +164,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
                 w, h = pic.size
                 if translator.needs_tiling(h, w):
                     ran_as[str(job.dst)] = translator.ran_as(h, w)
-                    t0 = time.perf_counter()
+                    t0 = _now()
                     try:
                         out = translator.run_image(pic.rgb)
                     except Exception as exc:
@@ -186,7 +191,7 @@ def translate_images(translator, jobs: list[Job], fmt: str = "same", quality: in
             for _, f in encodes:
                 f.cancel()
             raise Interrupted(INTERRUPTED) from None
-    summary.seconds = time.perf_counter() - t_start
+    summary.seconds = _now() - t_start
     return summary
 
 
