@@ -32,6 +32,10 @@ class UsageError(GanctlError):
     exit_code = 2
 
 
+class BusyError(UsageError):
+    """A run that another live process is training (its lock names the process)."""
+
+
 class NotFoundError(GanctlError):
     """An input path, model name, run or zoo entry that does not exist."""
 
@@ -91,7 +95,7 @@ EXIT_CODES = {
     0: "success",
     1: "some inputs failed (each reported on stderr), a training run failed, or a file could not be written "
        "(no space, read-only, permission)",
-    2: "usage error: bad option or combination of options",
+    2: "usage error: bad option or combination of options, or a run another process is training",
     3: "not found: input path, model, run or zoo entry",
     4: "bad checkpoint: missing/unexpected keys, wrong shapes, truncated or newer format",
     5: "download or integrity failure (HTTP error, size or sha256 mismatch, offline)",

@@ -7,6 +7,10 @@ process leaves only a temporary file that :func:`remove_stale_tmp` can tell is g
 (a checkpoint, a video's frames) is written the same way: a temporary folder of the same name
 pattern, then a rename.
 
+A process that owns a folder (a training run; an output folder while its manifest is written)
+holds an :class:`OwnerLock` there: a lock file that names the holder's host and pid, and that only
+a killed holder leaves behind.
+
 An OSError that escapes keeps the destination's path in ``filename``, so that
 :func:`cyclegan_cli.errors.from_os_error` can say in one line what could not be written.
 """
@@ -73,11 +77,13 @@ def replacing(dst: Path):
             tmp.unlink()
 
 
-def remove_stale_tmp(folder: Path) -> int:
+def remove_stale_tmp(folder: Path, dead: tuple[str, int] | None = None) -> int:
     """Delete temporary files and folders left by killed ganctl processes *of this host* (their pid
-    is gone). Those of other hosts are left alone: on a shared folder their writers may be alive.
-    Returns the count."""
+    is gone). Those of other hosts are left alone: on a shared folder their writers may be alive;
+    except those of ``dead`` (host tag, pid), a writer known to be gone: the one a lock names that
+    was found free (:class:`OwnerLock`). Returns the count."""
     removed = 0
+    folder = Path(folder)
     if not folder.is_dir():
         return 0
     host = host_tag()
@@ -86,10 +92,10 @@ def remove_stale_tmp(folder: Path) -> int:
             if not name.endswith(TMP_SUFFIX):
                 continue
             parts = name[: -len(TMP_SUFFIX)].rsplit(".", 2)
-            if len(parts) != 3 or parts[1] != host or not parts[2].isdigit():
+            if len(parts) != 3 or not parts[2].isdigit():
                 continue
             pid = int(parts[2])
-            if pid != os.getpid() and not _pid_alive(pid):
+            if (parts[1], pid) == dead or (parts[1] == host and pid != os.getpid() and not _pid_alive(pid)):
                 try:
                     _remove(Path(dirpath, name))
                     removed += 1
@@ -105,6 +111,82 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
+
+
+class LockHeld(Exception):
+    """An :class:`OwnerLock` that another process holds: ``host`` and ``pid`` as its file names them
+    (None where it could not be read yet, or on Windows)."""
+
+    def __init__(self, path: Path, host: str | None, pid: int | None):
+        super().__init__(f"{path} is held by pid {pid} on {host}")
+        self.path, self.host, self.pid = path, host, pid
+
+
+class OwnerLock:
+    """An exclusive lock on the file ``path`` that names its holder: the file holds ``HOST PID``
+    while it is held, and the holder deletes it before letting go, so a lock file that stays behind
+    names a killed holder. ``with OwnerLock(path):`` waits for it; :meth:`acquire` with ``wait=False``
+    raises :class:`LockHeld` instead. Whoever wakes on a file its holder deleted sees that it is no
+    longer the one at ``path`` and locks afresh. The lock lives with the folder (in it), so other
+    machines sharing the folder see it too; the kernel lets go of it when its holder dies, however.
+    :attr:`dead` is the (host, pid) that a killed holder's file named, else None."""
+
+    def __init__(self, path: Path):
+        self.path, self.dead, self._fd, self._other = Path(path), None, None, None
+
+    def acquire(self, wait: bool = True) -> "OwnerLock":
+        try:
+            import fcntl
+        except ImportError:  # Windows: filelock's lock, which stays as an empty file and names no one
+            from filelock import FileLock, Timeout
+
+            self._other = FileLock(str(self.path))
+            try:
+                self._other.acquire(timeout=-1 if wait else 0)
+            except Timeout:
+                raise LockHeld(self.path, None, None) from None
+            return self
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        while True:
+            fd = os.open(self.path, flags, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                    break
+            except FileNotFoundError:  # deleted by the holder we waited for
+                pass
+            except BlockingIOError:
+                owner = _owner(os.read(fd, 200))
+                os.close(fd)
+                raise LockHeld(self.path, *(owner or (None, None))) from None
+            os.close(fd)
+        self.dead = _owner(os.read(fd, 200))  # a holder that let go deleted its file: this one was killed
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{host_tag()} {os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._other is not None:
+            self._other.release()
+            self._other = None
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "OwnerLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _owner(data: bytes) -> tuple[str, int] | None:
+    """(host tag, pid) from a lock file's ``HOST PID``, else None."""
+    parts = data.decode("ascii", "replace").split()
+    return (parts[0], int(parts[1])) if len(parts) == 2 and parts[1].isdigit() else None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -11,39 +11,9 @@ import time
 from pathlib import Path
 
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.files import atomic_write_bytes
+from cyclegan_cli.files import OwnerLock, atomic_write_bytes
 
 MANIFEST = ".ganctl-manifest.json"
-
-
-@contextlib.contextmanager
-def _folder_lock(path: Path):
-    """An exclusive lock on ``path`` (in the output folder, so shards on other machines sharing it
-    see it too) that leaves no file behind: the holder deletes it before letting go, and whoever
-    then wakes on the deleted file sees it is no longer the one at ``path`` and locks afresh."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: filelock's lock, which stays as an empty file
-        from filelock import FileLock
-
-        with FileLock(str(path)):
-            yield
-        return
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            if os.fstat(fd).st_ino == os.stat(path).st_ino:
-                break
-        except FileNotFoundError:  # deleted by the holder we waited for
-            pass
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        os.close(fd)
 
 
 class Manifest:
@@ -76,7 +46,7 @@ class Manifest:
         return {"version": 1, "makers": {}, "files": {}, "pending": {}}
 
     def _lock(self):
-        return _folder_lock(self.out / (MANIFEST + ".lock"))
+        return OwnerLock(self.out / (MANIFEST + ".lock"))  # in the folder: shards on other machines see it too
 
     def _write(self, data: dict) -> None:
         atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,15 +70,11 @@ class Checkpointer:
     def restore(self) -> LoopState | None:
         """The loop's position from the latest checkpoint, with the nets, the task's state and the
         random generators put back as they were then (each rank its own); None for a new run.
-        First, rank 0 removes what a kill left of a checkpoint being written."""
+        What a killed trainer left of a checkpoint being written was removed when this process took
+        the run (:func:`~cyclegan_cli.train.runfolder.hold_run`); nothing else is."""
         from cyclegan_cli.checkpoints import load_model, load_resume
         from cyclegan_cli.zoo.runs import checkpoint_dir
 
-        folder = self.run.path / "checkpoints"
-        if self.dist.main and folder.is_dir():
-            for leftover in folder.iterdir():  # a write that a kill interrupted
-                if leftover.name.startswith("."):
-                    shutil.rmtree(leftover, ignore_errors=True)
         steps = self.steps()
         if not steps:
             return None

@@ -22,7 +22,7 @@ import torch
 from cyclegan_cli.errors import Interrupted
 from cyclegan_cli.train.checkpointer import Checkpointer, LoopState, rng_state, set_rng_state
 from cyclegan_cli.train.distributed import Dist, end_process
-from cyclegan_cli.train.runfolder import RunFolder, prepare_run, run_settings
+from cyclegan_cli.train.runfolder import RunFolder, hold_run, prepare_run, run_path, run_settings
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,20 +227,23 @@ class _Loader:
 
 def train_task(kind: str, options, saved: dict, make_task, *, total: int, runs_dir, name, dist: Dist,
                device: torch.device, cb: Callbacks) -> Path:
-    """What every trainer does once its data is read: the run folder made or checked (``saved``:
-    what options.json holds besides the options), the task built by ``make_task(options, saved)``,
-    then :func:`fit` over ``total`` steps, evaluating when the options ask for it; returns the run folder."""
+    """What every trainer does once its data is read: the run folder taken (one trainer a run: a
+    second one is refused while this one lives), made or checked (``saved``: what options.json holds
+    besides the options), the task built by ``make_task(options, saved)``, then :func:`fit` over
+    ``total`` steps, evaluating when the options ask for it; returns the run folder."""
     options = replace(options, max_steps=total)
     saved = {**options.saved(), **saved, "world_size": dist.world}
-    run_dir, _ = prepare_run(Path(runs_dir), name, kind, options, saved, dist.main, dist)
-    dist.barrier()
-    saved["name"] = run_dir.name
-    task = make_task(options, saved)
-    from cyclegan_cli.train.evaluation import evaluator_for
+    run_dir = run_path(Path(runs_dir), name, kind, dist)
+    with hold_run(run_dir, dist.main):
+        prepare_run(run_dir, kind, options, saved, dist.main)
+        dist.barrier()
+        saved["name"] = run_dir.name
+        task = make_task(options, saved)
+        from cyclegan_cli.train.evaluation import evaluator_for
 
-    evaluator = evaluator_for(task, options, dist, device)
-    fit(task, run_dir=run_dir, max_steps=total, batch_size=options.batch_size, log_every=options.log_every,
-        sample_every=options.sample_every, save_every=options.save_every, keep_checkpoints=options.keep_checkpoints,
-        workers=options.workers, dist=dist, device=device, callbacks=cb, evaluator=evaluator,
-        eval_every=getattr(options, "eval_every", 0))
+        evaluator = evaluator_for(task, options, dist, device)
+        fit(task, run_dir=run_dir, max_steps=total, batch_size=options.batch_size, log_every=options.log_every,
+            sample_every=options.sample_every, save_every=options.save_every,
+            keep_checkpoints=options.keep_checkpoints, workers=options.workers, dist=dist, device=device,
+            callbacks=cb, evaluator=evaluator, eval_every=getattr(options, "eval_every", 0))
     return run_dir

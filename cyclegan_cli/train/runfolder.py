@@ -1,16 +1,20 @@
-"""A run folder: its options (options.json, checked and kept on a resume), its statistics
-(stats.jsonl, one line per tick), its checkpoints pruned to the last K (and the best ones), and its
-entry in the registry of runs (keyed by path)."""
+"""A run folder: its owner (one trainer at a time, named in a lock file), its options
+(options.json, checked and kept on a resume), its statistics (stats.jsonl, one line per tick), its
+checkpoints pruned to the last K (and the best ones), and its entry in the registry of runs (keyed by path)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 from dataclasses import fields
 from pathlib import Path
 
-from cyclegan_cli.errors import UsageError
+from cyclegan_cli.errors import BusyError, UsageError
 from cyclegan_cli.train.options import LENGTH_OPTIONS
+
+LOCK_FILE = ".ganctl-run.lock"  # HOST PID of the process training the run, while it does
 
 # how a run reports and keeps itself: free to change on a resume, remembered when not given
 RUN_SETTINGS = {"log_every": 50, "sample_every": 500, "save_every": 1000, "keep_checkpoints": 3}
@@ -36,21 +40,71 @@ def schedule_length(max_steps: int | None, steps_per_epoch: int, epochs: int, de
     return max_steps or schedule
 
 
-def prepare_run(runs_dir: Path, name: str | None, kind: str, options, saved: dict, main: bool = True,
-                dist=None) -> tuple[Path, bool]:
-    """(run folder, resuming?). An existing run with the same name resumes when its kind matches and
-    its fixed options (``options``, resolved) are the same; ``saved`` is what options.json holds."""
-    from cyclegan_cli.zoo.runs import OPTIONS_FILE, checkpoint_steps, read_options
-
-    from cyclegan_cli.zoo.names import check_free_user_name, check_name
+def run_path(runs_dir: Path, name: str | None, kind: str, dist=None) -> Path:
+    """The run's folder: ``name``'s, or a new KIND-NNN made here (made, so that a trainer started
+    beside this one takes the next number rather than the same run). Rank 0 chooses for every rank."""
+    from cyclegan_cli.zoo.names import check_name
 
     runs_dir = Path(runs_dir)
-    name = check_name(name, "--name") if name else next_run_name(runs_dir, kind)
+    if name:
+        name = check_name(name, "--name")
+    elif dist is None or dist.main:
+        while True:
+            name = next_run_name(runs_dir, kind)
+            try:
+                (runs_dir / name).mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
     if dist is not None:
-        name = dist.broadcast(name)  # rank 0 chooses; other ranks would count the folders at another moment
-        if not dist.main:
-            return runs_dir / name, None  # rank 0 checks and creates the folder (callers then wait at a barrier)
-    run_dir = runs_dir / name
+        name = dist.broadcast(name)  # other ranks would count the folders at another moment
+    return runs_dir / name
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: Path, main: bool = True):
+    """This process trains ``run_dir`` until the block ends: it holds the run's lock, which names
+    its host and pid, and a trainer started beside it is refused (:class:`BusyError`). On taking the
+    run, what a killed trainer left half-written (temporary files and folders) is removed; a live
+    writer's never is. Only rank 0 (``main``) holds it, for every rank."""
+    from cyclegan_cli.files import LockHeld, OwnerLock, host_tag, remove_stale_tmp
+
+    if not main:
+        yield
+        return
+    run_dir = Path(run_dir)
+    made = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = OwnerLock(run_dir / LOCK_FILE)
+    try:
+        lock.acquire(wait=False)
+    except LockHeld as held:
+        who = f"pid {held.pid}" + (f" on {held.host}" if held.host not in (None, host_tag()) else "") \
+            if held.pid is not None else "another process"
+        raise BusyError(f"run {run_dir.name} is being trained by {who}; wait for it to end, or choose another "
+                        "--name") from None
+    try:
+        remove_stale_tmp(run_dir, lock.dead)
+        yield
+    finally:
+        lock.release()
+        if made:  # a new run that stopped before writing anything (a name taken by a zoo model) leaves no folder
+            with contextlib.suppress(OSError):
+                os.rmdir(run_dir)
+
+
+def prepare_run(run_dir: Path, kind: str, options, saved: dict, main: bool = True) -> tuple[Path, bool]:
+    """(run folder, resuming?), under :func:`hold_run`. An existing run resumes when its kind
+    matches and its fixed options (``options``, resolved) are the same; ``saved`` is what
+    options.json holds. Only rank 0 (``main``) checks and writes (callers then wait at a barrier)."""
+    from cyclegan_cli.zoo.runs import OPTIONS_FILE, checkpoint_steps, read_options
+
+    from cyclegan_cli.zoo.names import check_free_user_name
+
+    run_dir = Path(run_dir)
+    name = run_dir.name
+    if not main:
+        return run_dir, None
     if (run_dir / OPTIONS_FILE).is_file():
         old = read_options(run_dir)
         if old.get("kind") != kind:
@@ -69,7 +123,7 @@ def prepare_run(runs_dir: Path, name: str | None, kind: str, options, saved: dic
         if main and any(old.get(k) != v for k, v in length.items()):
             write_options(run_dir, {**old, **length})
         return run_dir, True
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
         raise UsageError(f"{run_dir} exists and is not a ganctl run; choose another --name")
     check_free_user_name(name, "--name")  # a new run named like a zoo model would make --model NAME ambiguous
     if main:
