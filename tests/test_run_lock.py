@@ -9,16 +9,8 @@ import signal
 import subprocess
 import sys
 
-from conftest import run_subprocess, save_rgb
-
-TINY = ["--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1"]
-
-
-def _folders(tmp_path, n=2):
-    for d, s in (("A", 0), ("B", 50)):
-        for i in range(n):
-            save_rgb(tmp_path / d / f"{i}.png", 32, 32, seed=s + i)
-    return [str(tmp_path / "A"), str(tmp_path / "B")]
+from conftest import run_subprocess
+from test_trust3_train import TINY, _folders
 
 
 def _dead_pid() -> int:
