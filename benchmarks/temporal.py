@@ -159,7 +159,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, help="frames a clip (made clips: 48; real ones: all)")
     ap.add_argument("--clips", type=Path, help="a folder of real clips (benchmarks/clips.py --out)")
     ap.add_argument("--clip", type=Path, action="append", default=[], help="a real video (repeatable)")
-    ap.add_argument("--cache", type=Path, help="keep the per-frame outputs (and the network's time) here and reuse "
+    ap.add_argument("--cache", type=Path, help="keep the per-frame outputs (and the network's time; a made clip's "
+                    "frames too) here and reuse "
                     "them on the next run: to try the stabiliser again without the network")
     ap.add_argument("--no-check", action="store_true", help="skip translating the first clip end to end as well")
     ap.add_argument("--measure", choices=("farneback", "deepflow"), default="farneback",
@@ -202,17 +203,21 @@ def main() -> None:
             container, stream = open_video(clip)
             fps = max(1, round(float(stream.average_rate or FPS)))
             container.close()
-        cached = a.cache / f"{a.model}-{clip.stem}-{len(frames)}.npz" if a.cache and real else None
+        # a made clip is kept with its decoded frames: H.264 need not encode the same frames twice alike
+        cached = a.cache / f"{a.model}-{'' if real else 'made-'}{clip.stem}-{len(frames)}.npz" if a.cache else None
+        made_from_cache = cached is not None and cached.exists() and not real
         if cached is not None and cached.exists():
             with np.load(cached) as z:
                 per_frame, t_net, c_net = list(z["outputs"]), float(z["wall"]), float(z["cpu"])
+                frames = list(z["inputs"]) if made_from_cache else frames
         else:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             per_frame = [net(f[None])[0] for f in frames]
             t_net, c_net = time.perf_counter() - wall0, time.process_time() - cpu0
             if cached is not None:
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                np.savez(cached, outputs=np.stack(per_frame), wall=t_net, cpu=c_net)
+                np.savez(cached, outputs=np.stack(per_frame), wall=t_net, cpu=c_net,
+                         **({} if real else {"inputs": np.stack(frames)}))
         stab = Stabilizer()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         stable = [stab.apply(o, stab.motion(f)) for f, o in zip(frames, per_frame)]
@@ -220,8 +225,8 @@ def main() -> None:
         if i == 0 and not a.no_check:  # the shipped path gives the same frames
             out = folder / "e2e"
             src = clip
-            if len(frames) < len(decoded):
-                src = folder / f"{clip.stem}-first-{a.frames}.mkv"  # translate_video takes whole files
+            if len(frames) < len(decoded) or made_from_cache:
+                src = folder / f"{clip.stem}-first-{len(frames)}.mkv"  # translate_video takes whole files
                 write_frames_lossless(frames, src, fps)
             translate_video(net, src, out / src.stem, frames=True)
             e2e = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / src.stem).glob("*.png"))]

@@ -89,6 +89,69 @@ def test_stabilised_flicker_far_below_per_frame(tmp_path):
     assert np.mean(mad) < added_pf
 
 
+class IdentityNet(FlickerNet):
+    """A "translation" that returns each frame unchanged: it has no flicker at all, so whatever its
+    stabilised output differs by is the stabiliser's own doing."""
+
+    def one(self, f: np.ndarray) -> np.ndarray:
+        return f
+
+
+@pytest.mark.parametrize("fade", ["to black", "to white"])
+def test_a_fade_is_followed_not_lagged(tmp_path, fade):
+    """A 1 s fade (25 fps) over a pan, through translate_video with an identity model. A fade moves
+    each pixel by less than the input-change test lets through, so the previous, brighter output
+    used to be carried over at 85 %: the fade to black ended 28 levels gray. The carried-over
+    frame now changes as the network's own output did, where the input's light keeps changing:
+    within 2 levels at every frame."""
+    frames = fade_clip(fade)
+    stable = stabilised(tmp_path, frames, IdentityNet())
+    off = [float(np.abs(s.astype(np.float32) - f.astype(np.float32)).mean()) for s, f in zip(stable, frames)]
+    assert off[-1] <= 2 and max(off) <= 2, [round(o, 1) for o in off]
+
+
+class NormalisingNet(FlickerNet):
+    """A "translation" whose output ignores the input's global light, as an InstanceNorm generator's
+    nearly does (a sketch stays a sketch on white paper while the photo under it fades)."""
+
+    def one(self, f: np.ndarray) -> np.ndarray:
+        x = f.astype(np.float32)
+        return np.clip((x - x.mean()) / max(float(x.std()), 1e-3) * 40 + 128, 0, 255).astype(np.uint8)
+
+
+def test_a_fade_the_model_ignores_is_not_pushed_onto_its_output(tmp_path):
+    """The carried-over output follows the network's own output, not the input's light: given the
+    input's gain and offset instead, a model that ignores the fade was darkened with it (the shipped
+    photo2sketch: 30 levels from its own output on a 1 s fade). Away from the last frames, where the
+    input is too dark for the model to see much, it stays with its own output."""
+    frames = fade_clip("to black")
+    net = NormalisingNet()
+    stable = stabilised(tmp_path, frames, net)
+    off = [float(np.abs(s.astype(np.float32) - net.one(f).astype(np.float32)).mean()) for s, f in zip(stable, frames)]
+    assert max(off[:20]) <= 3, [round(o, 1) for o in off]
+
+
+def fade_clip(fade: str, n: int = 26) -> list[np.ndarray]:
+    """1 s at 25 fps of the pan fading to black (or white): the last frame all black (or white)."""
+    out = []
+    for t, p in enumerate(panning(n, jitter=0)):
+        f = p.astype(np.float32)
+        f = f * (1 - t / (n - 1)) if fade == "to black" else f + (255.0 - f) * t / (n - 1)
+        out.append(np.clip(np.rint(f), 0, 255).astype(np.uint8))
+    return out
+
+
+def stabilised(tmp_path: Path, frames: list[np.ndarray], net) -> list[np.ndarray]:
+    """``frames`` as a lossless video, through translate_video with ``net``, stabilised."""
+    from cyclegan_cli.infer.video import translate_video
+
+    src = write_frames_lossless(frames, tmp_path / "fade.mkv", fps=25)
+    info = translate_video(net, src, tmp_path / "st" / "fade", frames=True, stabilize=True)
+    out = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((tmp_path / "st" / "fade").glob("frame_*.png"))]
+    assert info["frames"] == len(out) == len(frames) and not info.get("cuts")
+    return out
+
+
 def test_scene_cut_starts_afresh(tmp_path):
     shot_a, shot_b = panning(8, seed=1), panning(8, seed=2)
     shot_b = [np.ascontiguousarray(f[::-1]) for f in shot_b]  # another scene, upside down
