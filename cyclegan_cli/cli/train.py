@@ -10,7 +10,7 @@ from typing import Annotated, List, Literal, Optional
 import typer
 
 from cyclegan_cli.cli.common import DeviceOpt, JsonOpt, Output, PrecisionOpt, QuietOpt, VerboseOpt
-from cyclegan_cli.train.options import KINDS, all_fields, flag_of
+from cyclegan_cli.train.options import KINDS, PRESETS, all_fields, flag_of
 
 _FIELDS = all_fields()
 
@@ -67,6 +67,7 @@ def train(
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Run name; the same name again resumes.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue the run RUN (a name or a run folder).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")] = Path("runs"),
+    preset: Annotated[Literal[tuple(PRESETS)], _o("preset")] = _d("preset"),
     epochs: Annotated[Optional[int], _o("epochs", min=1)] = _d("epochs"),
     decay_epochs: Annotated[Optional[int], _o("decay_epochs", min=0)] = _d("decay_epochs"),
     max_steps: Annotated[Optional[int], _o("max_steps", min=1)] = _d("max_steps"),
@@ -124,7 +125,7 @@ def train(
 
     \b
       ganctl train horses zebras --name h2z              # CycleGAN, the official recipe
-      ganctl train horses zebras --name h2z --size 128 --ngf 32 --blocks 6   # smaller, for a CPU
+      ganctl train horses zebras --name h2z --preset cpu   # smaller (ngf 32, 6 blocks, 128 px), for a CPU
       ganctl train photos sketches --method cut --name p2s   # CUT: one generator, one way, cheaper
       ganctl train --resume h2z                          # carry on after Ctrl-C or a crash
       ganctl train faces --size 64 --epochs 25           # DCGAN on one folder
@@ -241,8 +242,10 @@ def progress_callbacks(o: Output, options, log_seconds: float):
             o.info(f"now ≈{duration(eta)} to go ({pace})")
             return
         px = options.size
-        smaller = f"--size {max(32, px // 2 // 4 * 4)} or " if px > 64 else ""
-        hint = f"; try {smaller}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
+        tries = ["--preset cpu"] if getattr(options, "preset", "cpu") != "cpu" else []  # distill has none
+        tries += [f"--size {max(32, px // 2 // 4 * 4)}"] if px > 64 else []
+        tries = ", ".join(tries) + " or " if tries else ""
+        hint = f"; try {tries}a GPU" if started["device"] == "cpu" and eta > 3600 else ""
         o.info(f"≈{duration(eta)} to go on {started['device']} at {px} px ({pace}){hint}")
 
     def on_step(step, total, stats):

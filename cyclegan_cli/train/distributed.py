@@ -67,8 +67,15 @@ def start_process(o, cb) -> tuple["Dist", torch.device]:
 
     dist, dev = init_distributed(o.device)
     if dev.type == "cpu" and dist.main and o.device == "auto":  # not when --device cpu asked for it
+        preset = getattr(o, "preset", None)  # distill's student has no preset
         big = o.size >= 128 or o.ngf >= 64  # the hint only where it helps
-        cb.on_notice("no GPU found: training on the CPU" + (" (slow at this size; see --size and --ngf)" if big else ""))
+        if preset == "cpu":
+            hint = " with --preset cpu"
+        elif preset is not None and big:
+            hint = " with the official settings (slow here; --preset cpu is the project's CPU recipe)"
+        else:
+            hint = " (slow at this size; see --size and --ngf)" if big else ""
+        cb.on_notice("no GPU found: training on the CPU" + hint)
     set_deterministic(o.deterministic)
     seed_everything(o.seed + dist.rank)
     return dist, dev

@@ -49,6 +49,40 @@ RECIPES = {
     "pix2pix": Recipe("pix2pix", 100, 100, "normal", 0.02),
 }
 DCGAN_EPOCHS = 25  # pytorch/examples dcgan/main.py --niter; no decay
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Values a preset gives the options a command line leaves out: an option given always wins, a
+    field left None keeps each kind's own default, and a kind without the option ignores it."""
+
+    label: str  # what --help says the preset is for
+    ngf: Optional[int] = None
+    ndf: Optional[int] = None
+    blocks: Optional[int] = None  # CycleGAN/CUT's ResNet blocks
+    upsample: Optional[str] = None  # CycleGAN's ResNet, pix2pix's U-Net
+    ema: Optional[float] = None
+    crop: Optional[int] = None  # --size of the kinds that crop (CycleGAN, CUT, pix2pix); a DCGAN keeps its image size
+
+    def values(self) -> dict:
+        """field -> value, as the options name them (crop is --size)."""
+        return {("size" if f.name == "crop" else f.name): getattr(self, f.name) for f in fields(self)
+                if f.name != "label" and getattr(self, f.name) is not None}
+
+    def values_for(self, cls: type) -> dict:
+        """The values that apply to the options class ``cls``."""
+        names = {f.name for f in fields(cls)}
+        crops = issubclass(cls, ImageToImageOptions)
+        return {k: v for k, v in self.values().items() if k in names and (k != "size" or crops)}
+
+
+# official: each kind's defaults, the papers' GPU settings. cpu: what the project's own CPU recipes use
+# (examples/photo2sketch/train-cut-cpu.sh, train-cpu.sh; pretrained/TRAINING.md): about 1.2 s a CUT step
+# on a 2-core CPU against 5 s for the official settings (docs/benchmarks.md)
+PRESETS = {
+    "official": Preset("the official settings, for a GPU"),
+    "cpu": Preset("the project's CPU recipe", ngf=32, ndf=32, blocks=6, upsample="resize", ema=0.999, crop=128),
+}
 SCHEDULES = ", ".join(f"{r.label} {r.epochs}+{r.decay_epochs}" for r in RECIPES.values())  # as --help says them
 DCGAN_LOSSES = ("nonsat", "minimax", "lsgan", "hinge", "wgangp")
 DCGAN_SIZES = (16, 32, 64, 128, 256)  # what the generator builds (4x4 doubled 2 to 6 times)
@@ -176,10 +210,12 @@ class TrainOptions:
 
     @classmethod
     def build(cls, options: "TrainOptions | None" = None, overrides: dict | None = None) -> "TrainOptions":
-        """``options`` (or the defaults) with keyword ``overrides`` of its fields, the Python API's
-        way; the names older versions took (DCGAN's ``image_size``) still work."""
+        """``options`` (or the defaults, with those of ``overrides["preset"]``) with keyword
+        ``overrides`` of its fields, the Python API's way; the names older versions took (DCGAN's
+        ``image_size``) still work."""
         old = {o: f.name for f in fields(cls) for o in f.metadata["old"]}
-        return dataclasses.replace(options or cls(), **{old.get(k, k): v for k, v in (overrides or {}).items()})
+        overrides = {old.get(k, k): v for k, v in (overrides or {}).items()}
+        return dataclasses.replace(options or cls(**cls.defaults(overrides)), **overrides)
 
     @classmethod
     def own(cls, given: dict) -> dict:
@@ -197,8 +233,15 @@ class TrainOptions:
 
     @classmethod
     def of(cls, given: dict) -> "TrainOptions":
-        """The defaults with ``given`` (field -> value) over them; an option of another kind is an error."""
-        return cls(**cls.own(given))
+        """The defaults (a preset's, where ``given`` names one) with ``given`` (field -> value) over them;
+        an option of another kind is an error."""
+        given = cls.own(given)
+        return cls(**{**cls.defaults(given), **given})
+
+    @classmethod
+    def defaults(cls, given: dict) -> dict:
+        """The values that replace the fields' own defaults: the preset's that ``given`` names."""
+        return cls.preset_values(given.get("preset")) if issubclass(cls, PresetOptions) else {}
 
     @classmethod
     def continued(cls, saved: dict, given: dict) -> tuple["TrainOptions", list[str]]:
@@ -243,8 +286,35 @@ class EvalOptions:
             raise NotFoundError(f"--eval-data {self.eval_data}: no such folder")
 
 
+def preset_help() -> str:
+    """--preset's help, read off PRESETS."""
+    say = lambda k, v: f"{v} px crops" if k == "size" else f"{k} {v}"  # noqa: E731 (a DCGAN keeps its size)
+    said = [f"{n} ({p.label}" + (": " + ", ".join(say(*kv) for kv in p.values().items()) if p.values() else "") + ")"
+            for n, p in PRESETS.items()]
+    return ("Defaults for the options not given: " + "; ".join(said) + ". An option given always wins; a run keeps "
+            "its preset.")
+
+
 @dataclass
-class ImageToImageOptions(TrainOptions):
+class PresetOptions:
+    """The kinds that ``ganctl train`` makes: their defaults may come from a preset (PRESETS)."""
+
+    preset: str = opt("official", preset_help())
+
+    def check_preset(self) -> None:
+        self.preset_values(self.preset)
+
+    @classmethod
+    def preset_values(cls, name: Optional[str]) -> dict:
+        """The values preset ``name`` (None: official) gives this kind's options."""
+        name = name or "official"
+        if name not in PRESETS:
+            raise UsageError(f"--preset {name!r}: {' or '.join(PRESETS)}")
+        return PRESETS[name].values_for(cls)
+
+
+@dataclass
+class ImageToImageOptions(TrainOptions, PresetOptions):
     """What the kinds that translate images (CycleGAN, CUT, pix2pix) add."""
 
     epochs: Optional[int] = again(TrainOptions, "epochs", RECIPES["cyclegan"].epochs)  # pix2pix's are the same
@@ -264,6 +334,7 @@ class ImageToImageOptions(TrainOptions):
         from cyclegan_cli.models.cyclegan import check_upsample  # the one check, beside the generators
 
         check_upsample(self.upsample)
+        self.check_preset()
         super().validate()
 
     def resolved(self):
@@ -399,7 +470,7 @@ class Pix2PixOptions(ImageToImageOptions):
 
 
 @dataclass
-class DCGANOptions(TrainOptions, EvalOptions):
+class DCGANOptions(TrainOptions, EvalOptions, PresetOptions):
     """DCGAN (pytorch/examples ``dcgan/main.py``)."""
 
     epochs: Optional[int] = again(TrainOptions, "epochs", DCGAN_EPOCHS)
@@ -414,6 +485,7 @@ class DCGANOptions(TrainOptions, EvalOptions):
         if self.size not in DCGAN_SIZES:
             sizes = ", ".join(map(str, DCGAN_SIZES[:-1])) + f" or {DCGAN_SIZES[-1]}"
             raise UsageError(f"--size {self.size}: DCGAN takes {sizes}")
+        self.check_preset()
         super().validate()
         self.check_eval()
 
