@@ -10,6 +10,7 @@ import typer
 from cyclegan_cli.cli.common import MaxPixelsOpt, DeviceOpt, JsonOpt, ModelOpt, OfflineOpt, Output, QuietOpt
 
 ScaleOpt = Annotated[int, typer.Option("--scale", min=1, max=64, help="Enlarge each image N times (nearest neighbour): DCGAN outputs are small.")]
+TileScaleOpt = Annotated[Optional[int], typer.Option("--scale", min=1, max=64, show_default=False, help="Enlarge each image N times (nearest neighbour); default: enough for tiles of at least 128 px.")]
 SeedsOpt = Annotated[Optional[str], typer.Option("--seeds", help="Seed list, e.g. 0-63 or 3,17,42.")]
 ZFileOpt = Annotated[Optional[Path], typer.Option("--z-file", help="An N x nz .npy array instead of seeds.")]
 
@@ -37,13 +38,6 @@ def _latents(seeds: Optional[str], z_file: Optional[Path], nz: int):
         return None, load_z_file(z_file, nz)
     s = parse_seeds(seeds or "0-15")
     return s, latents_for_seeds(s, nz)
-
-
-def upscale(images, scale: int):
-    """(N, H, W, 3) uint8 -> (N, H*scale, W*scale, 3), each pixel a scale x scale block."""
-    if scale == 1:
-        return images
-    return images.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
 def _save(arr, path: Path):
@@ -88,8 +82,8 @@ def sample(
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import generate
     from cyclegan_cli.infer.sample import grid as make_grid
-
     from cyclegan_cli.infer.sample import parse_seeds
+    from cyclegan_cli.infer.sheet import enlarge
 
     o = Output(quiet, False, json_out)
     if grid:
@@ -107,7 +101,7 @@ def sample(
     seed_list, z = _latents(seeds, z_file, nz)
     if grid and len(z) > cols * rows:
         raise UsageError(f"--grid {grid} holds {cols * rows} images but --z-file gives {len(z)}")
-    images = upscale(generate(G, z, batch_size, dev), scale)
+    images = enlarge(generate(G, z, batch_size, dev), scale)
     written = []
     if grid:
         target = out if out.suffix else out.with_suffix(".png")
@@ -143,7 +137,7 @@ def interpolate(
     out: Annotated[Path, typer.Option("--out", "-o", help="walk.gif, walk.mp4 or strip.png.")] = Path("walk.gif"),
     loop: Annotated[bool, typer.Option("--loop", help="Return to the first seed.")] = False,
     fps: Annotated[int, typer.Option("--fps", min=1, max=120, help="Frames per second of a GIF or MP4.")] = 15,
-    scale: ScaleOpt = 1,
+    scale: TileScaleOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
@@ -156,11 +150,12 @@ def interpolate(
 
     \b
       ganctl interpolate --model emoji32 --seeds 3,17,42 --steps 30 --loop --out walk.gif
-      ganctl interpolate --model emoji32 --seeds 1,2 --method lerp --scale 4 --out walk.mp4
+      ganctl interpolate --model emoji32 --seeds 1,2 --method lerp --scale 8 --out walk.mp4
     """
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import generate, walk
     from cyclegan_cli.infer.sample import grid as make_grid
+    from cyclegan_cli.infer.sheet import enlarge, scale_for
 
     o = Output(quiet, False, json_out)
     ext = out.suffix.lower()
@@ -169,7 +164,8 @@ def interpolate(
     _refuse_existing(out, overwrite)
     G, nz, dev = _generator(model, device, offline)
     _, z = _latents(seeds or "0,1", z_file, nz)
-    frames = upscale(generate(G, walk(z, steps, method, loop), 64, dev), scale)
+    frames = generate(G, walk(z, steps, method, loop), 64, dev)
+    frames = enlarge(frames, scale or scale_for(frames.shape[1]))
     if ext == ".png":
         _save(make_grid(frames, len(frames), 1), out)
     elif ext == ".gif":
@@ -195,8 +191,8 @@ def arithmetic(
     minus: Annotated[List[str], typer.Option("--minus", help="A seed group subtracted (averaged); repeatable.")] = [],
     neighbours: Annotated[int, typer.Option("--neighbours", min=0, help="Extra images near the result.")] = 4,
     noise: Annotated[float, typer.Option("--noise", help="Std of the noise added for neighbours.")] = 0.25,
-    out: Annotated[Path, typer.Option("--out", "-o", help="The strip: group means, the result, its neighbours.")] = Path("arithmetic.png"),
-    scale: ScaleOpt = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The strip: group means, the result, its neighbours, labelled.")] = Path("arithmetic.png"),
+    scale: TileScaleOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     device: DeviceOpt = "auto",
     offline: OfflineOpt = False,
@@ -211,7 +207,7 @@ def arithmetic(
 
     \b
       ganctl arithmetic --model faces --plus 11,23 --minus 4,8 --plus 16,42 --out result.png
-      ganctl arithmetic --model emoji32 --plus 5 --minus 9 --plus 12 --scale 4 --json
+      ganctl arithmetic --model emoji32 --plus 5 --minus 9 --plus 12 --json
     """
     import torch
 
@@ -220,7 +216,7 @@ def arithmetic(
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import arithmetic as combine
     from cyclegan_cli.infer.sample import generate, latents_for_seeds, parse_seeds
-    from cyclegan_cli.infer.sample import grid as make_grid
+    from cyclegan_cli.infer.sheet import arithmetic_sheet, enlarge, scale_for
 
     o = Output(quiet, False, json_out)
     if not plus:
@@ -243,8 +239,8 @@ def arithmetic(
     gen = torch.Generator().manual_seed(0)
     near = result + noise * torch.randn(neighbours, nz, generator=gen) if neighbours else torch.zeros(0, nz)
     z = torch.cat([means, result[None], near])
-    images = upscale(generate(G, z, 64, dev), scale)
-    _save(make_grid(images, len(images), 1), out)
+    images = generate(G, z, 64, dev)
+    _save(arithmetic_sheet(order, enlarge(images, scale or scale_for(images.shape[1])), noise), out)
     o.emit(str(out), {"path": str(out), "groups": [{"sign": s, "seeds": spec} for s, spec in order],
                       "z_result": result.tolist(), "z_means": means.tolist()})
 
@@ -257,7 +253,8 @@ def nearest(
     seeds: SeedsOpt = None,
     k: Annotated[int, typer.Option("--k", min=1)] = 5,
     size: Annotated[int, typer.Option("--size", help="Compare at this size (pixels).")] = 32,
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("nearest.png"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Each sample beside its nearest training images, labelled with their names and distances.")] = Path("nearest.png"),
+    scale: TileScaleOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     max_pixels: MaxPixelsOpt = 89_478_485,
     device: DeviceOpt = "auto",
@@ -279,8 +276,8 @@ def nearest(
     from cyclegan_cli.data.datasets import load_rgb, scan_folder
     from cyclegan_cli.errors import UsageError
     from cyclegan_cli.infer.sample import generate, latents_for_seeds, parse_seeds
-    from cyclegan_cli.infer.sample import grid as make_grid
     from cyclegan_cli.infer.sample import nearest as knn
+    from cyclegan_cli.infer.sheet import nearest_sheet, scale_for
 
     o = Output(quiet, False, json_out)
     images = [*(images or []), *(more_images or [])]
@@ -314,18 +311,15 @@ def nearest(
                 raise NotFoundError(f"{p}: no such file")
         queries = np.stack([small(load_rgb(p, max_pixels)) for p in images])
         labels = [str(p) for p in images]
+        shown = [p.name for p in images]
     else:
         G, nz, dev = _generator(model, device, offline)
         s = parse_seeds(seeds or "0-15")
         gen = generate(G, latents_for_seeds(s, nz), 64, dev)
         queries = np.stack([small(Image.fromarray(g)) for g in gen])
-        labels = [f"seed {x}" for x in s]
+        labels = shown = [f"seed {x}" for x in s]
     idx, dist = knn(queries.reshape(len(queries), -1) / 255.0, train.reshape(len(train), -1) / 255.0, k)
-    rows = []
-    for qi in range(len(queries)):
-        rows.append(queries[qi])
-        rows += [train[j] for j in idx[qi]]
-    _save(make_grid(np.stack(rows), idx.shape[1] + 1), out)
+    _save(nearest_sheet(queries, shown, train, [f.name for f in files], idx, dist, scale or scale_for(size)), out)
     result = [{"query": labels[q], "neighbours": [{"file": str(files[j]), "distance": float(d)}
                                                  for j, d in zip(idx[q], dist[q])]} for q in range(len(queries))]
     if json_out:
