@@ -67,6 +67,7 @@ def distill(
     sample_every: Annotated[Optional[int], _o("sample_every", min=1, show_default=False)] = _d("sample_every"),
     save_every: Annotated[Optional[int], _o("save_every", min=1, show_default=False)] = _d("save_every"),
     keep: Annotated[Optional[int], _o("keep_checkpoints", min=1, show_default=False)] = _d("keep_checkpoints"),
+    no_tensorboard: Annotated[bool, _o("tensorboard")] = _d("tensorboard"),
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     quiet: QuietOpt = False,

@@ -44,6 +44,15 @@ def _last_stats(run_dir: Path) -> dict:
     return last
 
 
+def _tensorboard_line(run_dir: Path) -> str | None:
+    """The command that shows the run in TensorBoard; None when it has no event files."""
+    import shlex
+
+    from cyclegan_cli.train.tensorboard import TENSORBOARD_DIR, event_files
+
+    return f"tensorboard --logdir {shlex.quote(str(run_dir / TENSORBOARD_DIR))}" if event_files(run_dir) else None
+
+
 @app.callback(invoke_without_command=True)
 def _default(ctx: typer.Context):
     """``ganctl runs`` alone lists, as ``ganctl runs list`` does."""
@@ -90,12 +99,17 @@ def show(name: str, json_out: JsonOpt = False):
     samples = sorted((d / "samples").glob("*.png")) if (d / "samples").is_dir() else []
     info = {**r.to_dict(), "options": runs.read_options(d), "checkpoints": runs.checkpoint_steps(d),
             "latest": _last_stats(d), "latest_sample": str(samples[-1]) if samples else None}
+    info["tensorboard"] = _tensorboard_line(d)
     if json_out:
         o.json(info)
         return
     from cyclegan_cli.cli.common import human_time
 
     info["updated"] = human_time(info.get("updated"))
+    if info["tensorboard"] is None:
+        from cyclegan_cli.train.tensorboard import INSTALL, installed
+
+        info["tensorboard"] = "no event files" + ("" if installed() else f" (for the next runs: {INSTALL})")
     for k, v in info.items():
         if isinstance(v, dict):
             o.result(f"{k}:")

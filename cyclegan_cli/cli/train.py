@@ -103,6 +103,7 @@ def train(
     sample_every: Annotated[Optional[int], _o("sample_every", min=1, show_default=False)] = _d("sample_every"),
     save_every: Annotated[Optional[int], _o("save_every", min=1, show_default=False)] = _d("save_every"),
     keep: Annotated[Optional[int], _o("keep_checkpoints", min=1, show_default=False)] = _d("keep_checkpoints"),
+    no_tensorboard: Annotated[bool, _o("tensorboard")] = _d("tensorboard"),
     eval_every: Annotated[int, _o("eval_every", min=0, metavar="STEPS")] = _d("eval_every"),
     eval_data: Annotated[Optional[Path], _o("eval_data", metavar="FOLDER")] = _d("eval_data"),
     eval_metrics: Annotated[str, _o("eval_metrics")] = _d("eval_metrics"),

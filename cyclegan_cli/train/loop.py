@@ -23,6 +23,7 @@ from cyclegan_cli.errors import Interrupted
 from cyclegan_cli.train.checkpointer import Checkpointer, LoopState, rng_state, set_rng_state
 from cyclegan_cli.train.distributed import Dist, end_process
 from cyclegan_cli.train.runfolder import RunFolder, hold_run, prepare_run, run_path, run_settings
+from cyclegan_cli.train.tensorboard import open_events
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,10 +51,12 @@ def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
 def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int | None = None,
         sample_every: int | None = None, save_every: int | None = None, keep_checkpoints: int | None = None,
         workers: int | None = None, dist: Dist | None = None, device: torch.device = torch.device("cpu"),
-        callbacks: Callbacks | None = None, evaluator: Callable[[Any], dict] | None = None, eval_every: int = 0) -> dict:
+        callbacks: Callbacks | None = None, evaluator: Callable[[Any], dict] | None = None, eval_every: int = 0,
+        tensorboard: bool = True) -> dict:
     """Run ``task`` until ``max_steps`` steps (counted from the run's start) and save a final checkpoint.
 
     Resumes from the run's latest checkpoint when there is one. Returns the final stats.
+    ``tensorboard``: event files in the run folder too, where the package is installed.
     ``log_every``, ``sample_every``, ``save_every``, ``keep_checkpoints``: None is what the run was
     last given (saved in its options), else RUN_SETTINGS; a resume that does not repeat ``--keep 40
     --save-every 250`` must not prune the run to 3 checkpoints or save four times less often.
@@ -72,11 +75,12 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             return {}
     state = state or LoopState()
     run.begin(state.step)
+    events = open_events(run.path, state.step) if tensorboard and dist.main else None  # cut to the step as stats are
     cb.on_start({"run": str(run.path), "step": state.step, "total": max_steps, "device": str(device),
                  "world": dist.world})
     if workers is None:  # on a CPU, loader processes would steal the cores the step needs
         workers = 0 if device.type == "cpu" else 4
-    steps = _Steps(task, run, ckpt, dist, device, cb, every, max_steps, evaluator, eval_every)
+    steps = _Steps(task, run, ckpt, dist, device, cb, every, max_steps, evaluator, eval_every, events)
     try:
         with _stop_on_signals() as stop:
             steps.train(state, _Loader(task, workers, device), batch_size, stop)
@@ -86,7 +90,13 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
                 steps.save(state)
             if dist.world > 1:
                 ckpt.check_ranks_agree()
+            if events is not None:
+                from cyclegan_cli.zoo.runs import read_options
+
+                events.hparams(state.step, read_options(run.path))
     finally:
+        if events is not None:
+            events.close()
         end_process(dist)
     return steps.last_stats
 
@@ -112,9 +122,10 @@ class _Steps:
     """The step loop and what it does on its intervals: stats, samples, evaluation, checkpoints."""
 
     def __init__(self, task, run: RunFolder, ckpt: Checkpointer, dist: Dist, device, cb: Callbacks, every: dict,
-                 max_steps: int, evaluator, eval_every: int):
+                 max_steps: int, evaluator, eval_every: int, events=None):
         self.task, self.run, self.ckpt, self.dist, self.device, self.cb = task, run, ckpt, dist, device, cb
         self.every, self.max_steps, self.evaluator, self.eval_every = every, max_steps, evaluator, eval_every
+        self.events = events  # TensorBoard's (train/tensorboard.py), rank 0's; None without
         self.sums: dict[str, torch.Tensor] = {}
         self.count, self.t_last, self.last_stats = 0, time.perf_counter(), {}
 
@@ -158,6 +169,8 @@ class _Steps:
                                **{k: round(float(v) / self.count, 6) for k, v in self.sums.items()}}
             self.sums, self.count, self.t_last = {}, 0, now
             self.run.append(self.last_stats)
+            if self.events is not None:
+                self.events.scalars(state.step, self.last_stats)
             self.cb.on_step(state.step, self.max_steps, self.last_stats)
 
     def save(self, state: LoopState) -> None:
@@ -169,6 +182,8 @@ class _Steps:
         if self.dist.main:
             path = self.run.sample_path(step)
             self.task.save_samples(path)
+            if self.events is not None:
+                self.events.image(step, path)
             self.run.plot()
             self.cb.on_sample(path)
 
@@ -181,6 +196,8 @@ class _Steps:
         set_rng_state(saved)
         if self.dist.main:
             self.run.append({"step": step, "eval": figures})
+            if self.events is not None:
+                self.events.figures(step, figures)
             self.run.plot(losses=False)
             self.cb.on_notice("eval at step {}: {}".format(step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items())))
         if step % self.every["save_every"] != 0 and step < self.max_steps:
@@ -245,5 +262,6 @@ def train_task(kind: str, options, saved: dict, make_task, *, total: int, runs_d
         fit(task, run_dir=run_dir, max_steps=total, batch_size=options.batch_size, log_every=options.log_every,
             sample_every=options.sample_every, save_every=options.save_every,
             keep_checkpoints=options.keep_checkpoints, workers=options.workers, dist=dist, device=device,
-            callbacks=cb, evaluator=evaluator, eval_every=getattr(options, "eval_every", 0))
+            callbacks=cb, evaluator=evaluator, eval_every=getattr(options, "eval_every", 0),
+            tensorboard=options.tensorboard)
     return run_dir

@@ -166,6 +166,9 @@ class TrainOptions:
                                     "what it was given).", "setting")
     keep_checkpoints: Optional[int] = opt(None, "Keep the last K checkpoints (default 3; a resumed run keeps what it "
                                           "was given).", "setting", flag="--keep")
+    tensorboard: bool = opt(True, "No TensorBoard event files in the run's tensorboard/ (written by default where the "
+                            "tensorboard package is installed: pip install 'ganctl[tensorboard]').", "process",
+                            flag="--no-tensorboard", negate=True)
 
     def __post_init__(self):
         try:
