@@ -80,11 +80,12 @@ def list_runs(json_out: JsonOpt = False):
         d = r.to_dict()
         opts = runs.read_options(Path(r.path))
         d["domains"] = opts.get("domains") or []
+        d["method"] = opts.get("method") or d["kind"]  # a FastCUT run is of kind cut: the table says fastcut
         if not json_out:
             d["domains"] = " -> ".join(d["domains"])
             d["updated"] = human_time(d.get("updated"))
         rows.append(d)
-    print_table(o, rows, [("name", "NAME"), ("kind", "KIND"), ("last_step", "STEP"), ("domains", "DOMAINS"),
+    print_table(o, rows, [("name", "NAME"), ("method", "KIND"), ("last_step", "STEP"), ("domains", "DOMAINS"),
                           ("updated", "UPDATED"), ("path", "WHERE")], "runs registered")
 
 
@@ -110,6 +111,16 @@ def show(name: str, json_out: JsonOpt = False):
         from cyclegan_cli.train.tensorboard import INSTALL, installed
 
         info["tensorboard"] = "no event files" + ("" if installed() else f" (for the next runs: {INSTALL})")
+    choice = info["options"].get("student_choice")
+    if choice:  # a distill run: the student it chose, and why
+        from cyclegan_cli.train.student_shape import describe
+
+        o.result(f"student: {describe(choice['student'])}; "
+                 f"speed-up {choice['speedup']:g}x at {choice['size']} px fp32 ({choice['student_ms']:g} ms against "
+                 f"the teacher's {choice['teacher_ms']:g} ms; {choice['student_macs'] / 1e9:.2f} against "
+                 f"{choice['teacher_macs'] / 1e9:.2f} GMAC): {choice['reason']}")
+        for label, gmac, ms, speedup in choice.get("timed", []):
+            o.result(f"  timed: {label}: {gmac:g} GMAC, {ms:g} ms, {speedup:g}x")
     for k, v in info.items():
         if isinstance(v, dict):
             o.result(f"{k}:")

@@ -7,7 +7,12 @@ c7s1 out, tanh), with four knobs the distiller times on the user's CPU:
 - ``n_blocks``: residual blocks at the lowest resolution;
 - ``n_down``: down-samplings (2 as CycleGAN; 3 puts the blocks on 1/64 of the pixels);
 - ``conv``: ``dense`` 3x3 convolutions, or ``depthwise`` (a 3x3 per channel, then a 1x1): fewer
-  MACs, but oneDNN often runs them no faster (mit-han-lab/gan-compression issue #62).
+  MACs, but oneDNN often runs them no faster (mit-han-lab/gan-compression issue #62);
+- ``entry``: ``conv`` (CycleGAN's 7x7 convolutions at full resolution, in and out) or ``unshuffle``
+  (each 2x2 block of pixels becomes 12 channels at half resolution, and back by a pixel shuffle at
+  the end: no layer runs at full resolution, where a narrow network spends most of its time in
+  memory traffic, not arithmetic; 2.9x against 4.8x faster than the shipped photo2sketch for the
+  same blocks, docs/benchmarks.md).
 
 Up-sampling is bilinear x2 then a 3x3 conv (no checkerboard). The blocks are listed in
 ``blocks`` so the distiller can read their outputs for its feature term.
@@ -21,6 +26,7 @@ from cyclegan_cli.models.cyclegan import norm_layer
 from cyclegan_cli.models.registry import register
 
 CONVS = ("dense", "depthwise")
+ENTRIES = ("conv", "unshuffle")
 
 
 def _conv3(cin: int, cout: int, conv: str, bias: bool, stride: int = 1) -> list:
@@ -45,16 +51,23 @@ class StudentBlock(nn.Module):
 
 @register("student_generator")
 class StudentGenerator(nn.Module):
-    def __init__(self, input_nc=3, output_nc=3, ngf=16, n_blocks=4, n_down=2, conv="dense", norm="instance"):
+    def __init__(self, input_nc=3, output_nc=3, ngf=16, n_blocks=4, n_down=2, conv="dense", norm="instance",
+                 entry="conv"):
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"conv {conv!r}: dense or depthwise")
+        if entry not in ENTRIES:
+            raise ValueError(f"entry {entry!r}: conv or unshuffle")
         if n_down < 1:
             raise ValueError(f"n_down {n_down}: at least 1")
-        self.size_multiple = 2 ** n_down
+        shuffle = entry == "unshuffle"
+        self.size_multiple = 2 ** (n_down + shuffle)
         nl = norm_layer(norm)
         bias = norm == "instance"
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), nl(ngf), nn.ReLU(True)]
+        if shuffle:  # (N, 3, H, W) -> (N, 12, H/2, W/2) -> (N, ngf, H/2, W/2)
+            layers = [nn.PixelUnshuffle(2), *_conv3(input_nc * 4, ngf, "dense", bias), nl(ngf), nn.ReLU(True)]
+        else:
+            layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), nl(ngf), nn.ReLU(True)]
         for i in range(n_down):  # (N, ngf*2^i, H/2^i, W/2^i) -> (N, ngf*2^(i+1), H/2^(i+1), W/2^(i+1))
             c = ngf * 2 ** i
             layers += [*_conv3(c, 2 * c, "dense" if i == 0 else conv, bias, stride=2), nl(2 * c), nn.ReLU(True)]
@@ -66,7 +79,10 @@ class StudentGenerator(nn.Module):
             c = dim // 2 ** i
             up += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                    *_conv3(c, c // 2, "dense" if i == n_down - 1 else conv, bias), nl(c // 2), nn.ReLU(True)]
-        up += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        if shuffle:  # (N, ngf, H/2, W/2) -> (N, 4 * out, H/2, W/2) -> (N, out, H, W)
+            up += [*_conv3(ngf, output_nc * 4, "dense", True), nn.PixelShuffle(2), nn.Tanh()]
+        else:
+            up += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.tail = nn.Sequential(*up)
 
     def forward(self, x):

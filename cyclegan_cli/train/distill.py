@@ -366,7 +366,7 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     ``inputs`` (folders, images, videos of the teacher's input domain); returns the run folder.
     ``options`` (or keyword ``overrides``) as :class:`DistillOptions`."""
     from cyclegan_cli.train.distributed import start_process
-    from cyclegan_cli.train.student_shape import choose_student
+    from cyclegan_cli.train.student_shape import choose_student, describe
     from cyclegan_cli.zoo.names import check_name
     from cyclegan_cli.zoo.runs import OPTIONS_FILE, read_options
 
@@ -387,11 +387,13 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     if saved_opts.get("kind") == "distill" and "student" in saved_opts:
         student, choice = saved_opts["student"], saved_opts.get("student_choice", {})
     else:
-        c = choose_student(net, o.speedup, width=o.width, blocks=o.blocks, down=o.down, conv=o.conv,
-                           size=o.time_size, on_notice=cb.on_notice)
+        shape = (o.down, o.conv, o.entry)
+        if o.width and o.blocks:  # the shape asked for: dense, pixel-unshuffle entry, unless the API says otherwise
+            shape = (o.down or 1, o.conv or "dense", o.entry or "unshuffle")
+        c = choose_student(net, o.speedup, width=o.width, blocks=o.blocks, down=shape[0], conv=shape[1],
+                           entry=shape[2], size=o.time_size, on_notice=cb.on_notice)
         student, choice = c.student, c.to_dict()
-        cb.on_notice(f"student: width {student['ngf']}, {student['n_blocks']} blocks, {student['n_down']} "
-                     f"down-samplings, {student['conv']}: {c.reason}")
+        cb.on_notice(f"student: {describe(student)}: {c.reason}")
     frames = read_video_frames(videos)
     dataset = CropDataset(images, frames, o.size, o.flip, o.seed, on_skip=cb.on_notice)
     total = schedule_length(o.max_steps, EPOCH_CROPS // o.batch_size, o.epochs, o.decay_epochs)

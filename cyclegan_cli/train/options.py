@@ -511,6 +511,8 @@ class DistillOptions(TrainOptions):
     down: Optional[int] = opt(None, "The student's down-samplings (2 or 3) instead of choosing them.", cli=False)
     conv: Optional[str] = opt(None, "The student's convolutions (dense or depthwise) instead of choosing them.",
                               cli=False)
+    entry: Optional[str] = opt(None, "The student's first and last layers (conv: 7x7 at full resolution; unshuffle: "
+                               "pixel-unshuffle to half size) instead of choosing them.", cli=False)
     l1_weight: float = opt(10.0, "Weight of the L1 distance to the teacher's output.")
     feature_weight: float = opt(1.0, "Weight of the feature term: the teacher's intermediate activations through "
                                 "learned 1x1 adaptors (0: none).")
@@ -537,6 +539,8 @@ class DistillOptions(TrainOptions):
                 raise UsageError(f"{flag} {v}: at least 1")
         if self.down is not None and self.down not in (1, 2, 3):
             raise UsageError(f"down {self.down}: 1, 2 or 3")
+        if self.entry is not None and self.entry not in ("conv", "unshuffle"):
+            raise UsageError(f"entry {self.entry!r}: conv or unshuffle")
         if self.conv is not None and self.conv not in CONVS:
             raise UsageError(f"conv {self.conv!r}: {' or '.join(CONVS)}")
         for flag, v in (("--l1-weight", self.l1_weight), ("--feature-weight", self.feature_weight),

@@ -15,11 +15,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-import torch
-
 WIDTHS = (8, 12, 16, 20, 24, 32, 48)
 BLOCKS = (2, 3, 4, 6, 9)
-DOWNS = (2, 3)
+DOWNS = (1, 2, 3)
 MAX_TIMED = 16  # candidates timed at most (a few seconds each at 512 px on 2 cores)
 
 
@@ -29,16 +27,17 @@ class Candidate:
     n_blocks: int
     n_down: int
     conv: str
+    entry: str = "conv"
     macs: int = 0  # at the timing size
     ms: float | None = None  # measured, None when not timed
     speedup: float | None = None
 
     def args(self) -> dict:
         return {"input_nc": 3, "output_nc": 3, "ngf": self.ngf, "n_blocks": self.n_blocks, "n_down": self.n_down,
-                "conv": self.conv}
+                "conv": self.conv, "entry": self.entry}
 
     def label(self) -> str:
-        return f"width {self.ngf}, {self.n_blocks} blocks, {self.n_down} down-samplings, {self.conv}"
+        return describe(self.args())
 
 
 @dataclass
@@ -62,6 +61,8 @@ class Choice:
 def time_forward(net, size: int, repeats: int = 3) -> float:
     """Milliseconds of one fp32 forward pass on a (1, 3, size, size) image: the best of ``repeats``
     after a warm-up (the best is the least disturbed by whatever else the machine is doing)."""
+    import torch
+
     x = torch.randn(1, 3, size, size)
     with torch.inference_mode():
         net(x)
@@ -73,15 +74,28 @@ def time_forward(net, size: int, repeats: int = 3) -> float:
     return best * 1000.0
 
 
-def candidates(width=None, blocks=None, down=None, conv=None) -> list[Candidate]:
-    from cyclegan_cli.models.student import CONVS
+def describe(args: dict) -> str:
+    """A student's shape in words, as ``runs show`` prints it."""
+    entry = args.get("entry", "conv")
+    factor = 2 ** (args["n_down"] + (entry == "unshuffle"))
+    how = "pixel-unshuffle entry" if entry == "unshuffle" else "full-resolution 7x7 entry"
+    return f"width {args['ngf']}, {args['n_blocks']} blocks at 1/{factor} size, {args['conv']}, {how}"
 
-    return [Candidate(w, b, d, c) for w, b, d, c in itertools.product(
-        (width,) if width else WIDTHS, (blocks,) if blocks else BLOCKS, (down,) if down else DOWNS,
-        (conv,) if conv else CONVS)]
+
+def candidates(width=None, blocks=None, down=None, conv=None, entry=None) -> list[Candidate]:
+    from cyclegan_cli.models.student import CONVS, ENTRIES
+
+    out = []
+    for w, b, d, c, e in itertools.product((width,) if width else WIDTHS, (blocks,) if blocks else BLOCKS,
+                                           (down,) if down else DOWNS, (conv,) if conv else CONVS,
+                                           (entry,) if entry else ENTRIES):
+        if 1 + (e == "unshuffle") + d <= 4 and (e == "unshuffle" or d >= 2):  # blocks at 1/4 to 1/16 size
+            out.append(Candidate(w, b, d, c, e))
+    return out
 
 
-def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=None, conv=None, size: int = 512,
+def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=None, conv=None, entry=None,
+                   size: int = 512,
                    timer: Callable | None = None, on_notice=None) -> Choice:
     """The largest student (by MACs) whose measured fp32 time at ``size`` px is at most the teacher's
     divided by ``speedup``; ``width``/``blocks``/``down``/``conv`` fix those knobs. When every knob
@@ -93,7 +107,7 @@ def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=Non
     say = on_notice or (lambda msg: None)
     scale = (size // 64) ** 2  # MACs grow with the area exactly (convolutions only): count at 64 px
     teacher_macs = macs(teacher, 64, 64) * scale
-    pool = candidates(width, blocks, down, conv)
+    pool = candidates(width, blocks, down, conv, entry)
     for c in pool:
         c.macs = macs(build("student_generator", **c.args()), 64, 64) * scale
     fixed = len(pool) == 1

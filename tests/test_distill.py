@@ -1,0 +1,247 @@
+"""``ganctl distill``: the teacher untouched, the adaptors' widths, the stability term, an exact resume
+after SIGKILL, students of official-layout teachers through every backend, and the usage errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import save_rgb, smooth_image
+
+TINY = ["--width", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "--epochs", "1", "--decay-epochs", "1"]
+
+
+def photos(folder: Path, n: int = 4) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):  # awkward sizes, one smaller than a crop
+        w, h = (45 + 13 * i, 37 + 7 * i) if i else (27, 30)
+        Image.fromarray(smooth_image(w, h)[:, ::-1] if i % 2 else smooth_image(w, h)).save(folder / f"p{i}.png")
+    return folder
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _task(teacher, tmp_path, **kw):
+    from cyclegan_cli.train.distill import CropDataset, DistillTask
+    from cyclegan_cli.train.distributed import Dist
+    from cyclegan_cli.train.options import DistillOptions
+
+    o = DistillOptions(size=32, batch_size=2, **kw)
+    files = sorted(photos(tmp_path / "in").iterdir())
+    data = CropDataset(files, [], 32, True, 0)
+    saved = {"student": {"ngf": 4, "n_blocks": 3, "n_down": 2, "conv": "dense"},
+             "teacher": {"name": "t", "domains": ["a", "b"]}}
+    return DistillTask(teacher.eval().requires_grad_(False), data, o, saved=saved, dist=Dist(),
+                       device=torch.device("cpu")), data
+
+
+@pytest.mark.parametrize("teacher_kind", ["resnet", "unet"])
+def test_teacher_untouched_and_adaptors_map_student_widths_to_the_teachers(tmp_path, teacher_kind):
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.distill import feature_layers
+
+    torch.manual_seed(1)
+    if teacher_kind == "resnet":
+        teacher = build("resnet_generator", ngf=6, n_blocks=5)
+    else:
+        teacher = build("unet_generator", num_downs=5, ngf=4, norm="instance")
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    task, data = _task(teacher, tmp_path, gan_weight=1.0, stable=True)
+    for step in range(3):
+        batch = torch.stack([data[(0, step * 2 + i, (step * 2 + i) % len(data), 0)] for i in range(2)])
+        losses = task.train_step(batch, step)
+    assert {"loss_L1", "loss_feat", "loss_stable", "loss_G_GAN", "loss_D"} <= set(losses)
+    after = teacher.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # bit-identical
+    assert all(p.grad is None for p in teacher.parameters())
+    # the adaptors: one 1x1 conv per matched pair, from the student's width to the teacher's
+    x = torch.zeros(1, 3, 32, 32)
+    widths = []
+    for net in (task.nets["G_A"], teacher):
+        layers = feature_layers(net)
+        seen = {}
+        hooks = [m.register_forward_hook(lambda m, i, o: seen.__setitem__(m, o.shape[1])) for m in layers]
+        with torch.no_grad():
+            net(x)
+        for h in hooks:
+            h.remove()
+        widths.append([seen[m] for m in layers])
+    s_w, t_w = widths
+    maps = task.nets["F"].maps
+    assert len(maps) == len(task.points) >= 2
+    for conv, (i, j) in zip(maps, task.points):
+        assert conv.kernel_size == (1, 1)
+        assert (conv.in_channels, conv.out_channels) == (s_w[i], t_w[j])
+    assert task.points[-1] == (len(s_w) - 1, len(t_w) - 1)  # the deepest layers are paired
+    if teacher_kind == "resnet":
+        assert {c.out_channels for c in maps} == {24} and {c.in_channels for c in maps} == {16}
+
+
+def test_stability_term_is_zero_for_a_network_that_commutes_with_the_warp():
+    from cyclegan_cli.train.distill import stability_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 40, 48) * 2 - 1
+    pointwise = nn.Conv2d(3, 3, 1)
+    spatial = nn.Conv2d(3, 3, 3, padding=1)
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    with torch.no_grad():
+        assert stability_loss(pointwise, x, g()).item() < 1e-5
+        assert stability_loss(spatial, x, g()).item() > 1e-2
+
+
+def test_usage_errors_exit_2_before_any_work(tmp_path, cli, tiny_cyclegan):
+    from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint
+    from cyclegan_cli.models import build
+
+    inp = photos(tmp_path / "in")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    cut_args = {"input_nc": 3, "output_nc": 3, "ngf": 4, "n_blocks": 1}
+    cut = save_checkpoint(tmp_path / "cut", ModelConfig(kind="cut", nets={"G_A": {"arch": "resnet_generator", "args": cut_args}}),
+                          {"G_A": build("resnet_generator", **cut_args)})
+    dc_args = {"nz": 8, "ngf": 4, "image_size": 16}
+    dcgan = save_checkpoint(tmp_path / "dc", ModelConfig(kind="dcgan", nets={"G": {"arch": "dcgan_generator", "args": dc_args}}),
+                            {"G": build("dcgan_generator", **dc_args)})
+    runs = tmp_path / "runs"
+    cases = [
+        ([tiny_cyclegan], "needs inputs"),
+        ([dcgan, inp], "generates images from noise"),
+        ([cut, inp, "--direction", "BtoA"], "A->B only"),
+        ([tiny_cyclegan, inp, "--speedup", "1"], "--speedup 1"),
+        ([tiny_cyclegan, inp, "--speedup", "0.5"], "--speedup 0.5"),
+        ([tiny_cyclegan, tmp_path / "empty"], "no images"),
+    ]
+    for args, words in cases:
+        r = cli("distill", *args, "--runs-dir", runs, "--name", "x")
+        assert r.code == 2, (args, r.err)
+        assert words in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert "Traceback" not in r.err
+        assert not runs.exists()  # nothing was made
+
+
+def test_student_is_an_ordinary_run_shape_recorded_and_translates(tmp_path, cli, tiny_cyclegan):
+    inp = photos(tmp_path / "in")
+    before = sha(tiny_cyclegan / "model.safetensors")
+    runs = tmp_path / "runs"
+    r = cli("distill", tiny_cyclegan, inp, "--direction", "BtoA", "--name", "stu", "--runs-dir", runs, *TINY,
+            "--max-steps", "3", "--stable", "--gan-weight", "0.1", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out.strip().splitlines()[-1])["run"] == "stu"
+    assert sha(tiny_cyclegan / "model.safetensors") == before
+    opts = json.loads((runs / "stu" / "options.json").read_text())
+    assert opts["kind"] == "distill"
+    assert opts["teacher"]["sha256"] == before and opts["teacher"]["direction"] == "BtoA"
+    assert opts["teacher"]["domains"] == ["dog", "cat"]
+    assert opts["student"] == {"input_nc": 3, "output_nc": 3, "ngf": 4, "n_blocks": 1, "n_down": 1, "conv": "dense",
+                               "entry": "unshuffle"}
+    assert opts["student_choice"]["speedup"] > 0 and opts["student_choice"]["reason"]
+    r = cli("runs", "show", "stu")
+    assert "student" in r.out and "speed-up" in r.out, r.out
+    r = cli("translate", inp, "--model", "stu", "--out", tmp_path / "out", "-q")
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+    r = cli("translate", inp, "--model", "stu", "--direction", "BtoA", "--out", tmp_path / "o2")
+    assert r.code == 2 and "translates the way its teacher did" in r.err
+
+
+def test_chooser_picks_the_largest_student_that_meets_the_speedup_by_time_not_macs():
+    from cyclegan_cli.models import build
+    from cyclegan_cli.models.cost import macs
+    from cyclegan_cli.train.student_shape import candidates, choose_student
+
+    teacher = build("resnet_generator", ngf=32, n_blocks=6)
+
+    def timer(net, size):  # a CPU where depthwise convolutions run 4x slower than their MACs say
+        slow = any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in net.modules())
+        return macs(net, 64, 64) / 1e6 * (4 if slow else 1)
+
+    c = choose_student(teacher, 6.0, blocks=2, down=2, size=64, timer=timer)
+    # the reference, by brute force: every candidate timed, the largest that is fast enough
+    t_ms = timer(teacher, 64)
+    timed = [(macs(build("student_generator", **k.args()), 64, 64), t_ms / timer(build("student_generator", **k.args()), 64), k)
+             for k in candidates(blocks=2, down=2)]
+    best = max((m, k.label()) for m, r, k in timed if r >= 6.0)
+    assert c.speedup >= 6.0 and c.student_macs == best[0]
+    # wide depthwise students have the MACs of a 6x student and are timed, but are too slow: none is taken
+    c = choose_student(teacher, 6.0, width=48, blocks=2, size=64, timer=timer)
+    assert all("depthwise" in t[0] and teacher_macs_ratio(c, t) >= 6.0 > t[3] for t in c.timed)
+    assert "no candidate reached 6x" in c.reason and c.speedup == max(t[3] for t in c.timed)
+
+
+def teacher_macs_ratio(choice, row) -> float:
+    return choice.teacher_macs / (row[1] * 1e9)
+
+
+def _final(run: Path, step: int) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "checkpoints" / f"step-{step:08d}" / "model.safetensors"))
+
+
+def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_cyclegan):
+    inp = photos(tmp_path / "in")
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "cyclegan_cli", "distill", str(tiny_cyclegan), str(inp), "--runs-dir", str(runs),
+           *TINY, "--max-steps", "16", "--stable", "--gan-weight", "0.5", "--ema", "0.9", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd + ["--name", "once"], check=True, capture_output=True, env=env)
+    p = subprocess.Popen(cmd + ["--name", "killed", "--save-every", "4"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    ck = runs / "killed" / "checkpoints"
+    while p.poll() is None and not (ck.is_dir() and any(n.startswith("step-") and int(n[5:]) >= 8 for n in os.listdir(ck))):
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    subprocess.run(cmd + ["--name", "killed"], check=True, capture_output=True, env=env)
+    a, b = _final(runs / "killed", 16), _final(runs / "once", 16)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
+    steps = [json.loads(l)["step"] for l in (runs / "killed" / "stats.jsonl").read_text().splitlines()
+             if "loss_L1" in l]
+    assert steps == sorted(set(steps))  # no step logged twice after the resume
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["resnet", "unet"])
+def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, cli, layout):
+    import numpy as np
+    from PIL import Image
+
+    from test_translate import official_resnet, official_unet
+
+    torch.manual_seed(0)
+    net = official_resnet(4, 2) if layout == "resnet" else official_unet(5, 4)
+    pth = tmp_path / "latest_net_G.pth"
+    torch.save(net.state_dict(), pth)
+    inp = photos(tmp_path / "in")
+    runs = tmp_path / "runs"
+    r = cli("distill", pth, inp, "--name", "stu", "--runs-dir", runs, *TINY, "--max-steps", "2", "-q")
+    assert r.code == 0, r.err
+    photo = save_rgb(tmp_path / "one" / "odd.png", 53, 41)
+    outs = {}
+    for name, args in [("torch", ["--backend", "torch"]), ("onnxruntime", ["--backend", "onnxruntime"]),
+                       ("fast", ["--precision", "fast"]), ("int8", ["--precision", "int8"]),
+                       ("bf16", ["--precision", "bf16", "--backend", "torch"])]:
+        r = cli("translate", photo, "--model", "stu", "--out", tmp_path / name, *args, "-q")
+        assert r.code == 0, (name, r.err)
+        out = np.asarray(Image.open(tmp_path / name / "odd.png"), dtype=np.float32)
+        assert out.shape == (41, 53, 3)
+        outs[name] = out
+    assert np.abs(outs["onnxruntime"] - outs["torch"]).max() <= 2  # the same network, another runtime
+    r = cli("export", "stu", "--onnx", tmp_path / "stu.onnx")
+    assert r.code == 0, r.err
