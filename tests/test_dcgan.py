@@ -121,14 +121,20 @@ def test_arithmetic_with_single_seed_groups(vivid, tmp_path, cli):
     assert len(find(picture, enlarge(ref[None], 2)[0])) == 1  # 64 px enlarged to 128 by default
 
 
-def test_nearest_finds_the_training_copy(tmp_path, cli):
+def _noise_folder(tmp_path, side):
+    """(12 noise images data/00.png..11.png, a copy of data/07.png outside it)."""
     data = tmp_path / "data"
     data.mkdir()
     rng = np.random.default_rng(0)
     for i in range(12):
-        Image.fromarray((rng.random((24, 24, 3)) * 255).astype(np.uint8)).save(data / f"{i:02d}.png")
+        Image.fromarray((rng.random((side, side, 3)) * 255).astype(np.uint8)).save(data / f"{i:02d}.png")
     query = tmp_path / "copy.png"
     query.write_bytes((data / "07.png").read_bytes())
+    return data, query
+
+
+def test_nearest_finds_the_training_copy(tmp_path, cli):
+    data, query = _noise_folder(tmp_path, 24)
     r = cli("nearest", "--data", data, "--images", query, "--k", "3", "--json", "--out", tmp_path / "nn.png")
     assert r.code == 0, r.err
     res = json.loads(r.out)["results"][0]["neighbours"]
@@ -264,13 +270,7 @@ def test_arithmetic_png_is_labelled(vivid, tmp_path, cli):
 def test_nearest_png_is_labelled(tmp_path, cli):
     """Each sample, then its neighbours, each at 128 px under a caption (the sample's, each file's name
     and distance)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(12):
-        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(data / f"{i:02d}.png")
-    query = tmp_path / "copy.png"
-    query.write_bytes((data / "07.png").read_bytes())
+    data, query = _noise_folder(tmp_path, 32)
     r = cli("nearest", "--data", data, "--images", query, "--k", "2", "--out", tmp_path / "nn.png")
     assert r.code == 0, r.err
     picture = _png(tmp_path / "nn.png")
