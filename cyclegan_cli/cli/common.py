@@ -53,6 +53,18 @@ def same_terminal() -> bool:
         return False
 
 
+def stdout_went_away() -> None:
+    """The reader of our stdout is gone (``| head -2``): what is still to be printed goes to
+    /dev/null, quietly, and the work goes on; a batch still writes every output and exits as it
+    would have (the Unix alternative, dying of SIGPIPE, would leave the rest of the job undone)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the same stream: later writes and the exit's flush succeed
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind it
+        sys.stdout = open(os.devnull, "w")
+
+
 class Output:
     """Everything a command prints goes through here."""
 
@@ -71,6 +83,12 @@ class Output:
     # stdout -----------------------------------------------------------------------------
     def result(self, text: str) -> None:
         try:
+            self._result(text)
+        except BrokenPipeError:
+            stdout_went_away()
+
+    def _result(self, text: str) -> None:
+        try:
             sys.stdout.write(text + "\n")
         except UnicodeEncodeError:
             # a file name whose bytes are not UTF-8 (Latin-1 caf\xe9.jpg, held as surrogate escapes)
@@ -87,8 +105,11 @@ class Output:
         sys.stdout.flush()
 
     def json(self, obj) -> None:
-        sys.stdout.write(json.dumps(obj, default=str) + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(json.dumps(obj, default=str) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            stdout_went_away()
 
     def emit(self, text: str, obj) -> None:
         """A result: ``obj`` as JSON with --json, else ``text`` (skipped when empty)."""

@@ -77,6 +77,8 @@ def translate(
     --dry-run prints the plan instead).
     Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
     bad option, before any work.
+    When stdout's reader goes away (| head -2), the batch still finishes and exits as it would
+    have; only the list stops, quietly.
 
     Examples:
 
