@@ -91,10 +91,31 @@ def from_os_error(exc: BaseException) -> GanctlError | None:
     return UsageError(message) if code == 2 else WriteError(message)
 
 
+def folder_error(folder, exc: OSError, option: str | None = None) -> GanctlError:
+    """The one line for an output folder that cannot be made, or written in: it names the folder
+    (and the option that gave it), not the file inside it that showed it (a lock, a manifest), with
+    the exit code of a file that cannot be written. A dangling link on the way is named with
+    where it points."""
+    import os
+    from pathlib import Path
+
+    folder = Path(folder)
+    named = f"{option} {folder}" if option else str(folder)
+    verb = "create" if not folder.is_dir() else "write in"
+    if isinstance(exc, FileExistsError):  # mkdir met a name that is not a folder: a link to nothing
+        link = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        why = (f"{link} is a link to {os.readlink(link)}, which does not exist" if link is not None
+               else f"{exc.filename or folder} is in the way")
+    else:
+        why = OS_ERRORS[exc.errno][0] if exc.errno in OS_ERRORS else (exc.strerror or type(exc).__name__).lower()
+    message = f"{named}: cannot {verb} this folder ({why})"
+    return UsageError(message) if OS_ERRORS.get(exc.errno, (None, 1))[1] == 2 else WriteError(message)
+
+
 EXIT_CODES = {
     0: "success",
-    1: "some inputs failed (each reported on stderr), a training run failed, or a file could not be written "
-       "(no space, read-only, permission)",
+    1: "some inputs failed (each reported on stderr), a training run failed, or a file or folder could not be "
+       "written or created (no space, read-only, permission)",
     2: "usage error: bad option or combination of options, or a run another process is training",
     3: "not found: input path, model, run or zoo entry",
     4: "bad checkpoint: missing/unexpected keys, wrong shapes, truncated or newer format",

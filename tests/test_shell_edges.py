@@ -86,3 +86,47 @@ def test_sample_into_a_reader_that_goes_away_finishes_quietly(tmp_path):
                                              "--device", "cpu"], 0, tmp_path)
     assert code == 0 and "Broken pipe" not in screen and "rror" not in screen, screen
     assert sorted(p.name for p in (tmp_path / "s").glob("*.png")) == [f"seed{i:04d}.png" for i in range(8)]
+
+
+# ------------------------------------------------------------------------------- an output folder that cannot be made
+
+@pytest.mark.parametrize("where", ["/proc/nope", "dangling/sub", "dangling"])
+def test_an_out_that_cannot_be_created_is_one_line_naming_it(cli, tmp_path, tiny_cyclegan, where):
+    """/proc/nope was FileNotFoundError, a path under a dangling link FileExistsError: exit 70."""
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    r = cli("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", where, "--device", "cpu")
+    assert r.code == 1 and len(r.err_lines) == 1 and "internal" not in r.err, r.err
+    assert r.err_lines[0].startswith(f"ganctl: error: --out {where}: cannot create this folder"), r.err
+    if where.startswith("dangling"):
+        assert f"dangling is a link to {tmp_path / 'gone'}, which does not exist" in r.err, r.err
+    assert r.out == ""
+
+
+def _without_root_powers():
+    """``preexec_fn``: root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH, from the bounding set so
+    that exec does not give them back: a folder's mode bits then refuse root as they refuse anyone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_read_only_out_is_one_line_naming_the_folder(tmp_path, tiny_cyclegan):
+    """It named the internal lock file (OUT/.ganctl-manifest.json.lock), exit 1 as 'some inputs failed'."""
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if os.geteuid() == 0:
+        probe = subprocess.run(["touch", str(ro / "probe")], preexec_fn=_without_root_powers, capture_output=True)
+        if probe.returncode == 0:
+            pytest.skip("root keeps writing into a read-only folder here")
+    r = subprocess.run([*PROGRAM, "translate", "in", "--model", str(tiny_cyclegan), "--out", "ro", "--device", "cpu"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       preexec_fn=_without_root_powers if os.geteuid() == 0 else None)
+    ro.chmod(0o755)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and lines == ["ganctl: error: --out ro: cannot write in this folder (permission denied)"], \
+        r.stderr
+    assert r.stdout == "" and not list(ro.iterdir())

@@ -75,8 +75,8 @@ def translate(
     made by the same model and options are skipped and not printed, so a rerun lists only what it
     added (-v names the skipped ones on stderr; --json gives every file with its status;
     --dry-run prints the plan instead).
-    Exit 0 when all converted, 1 when some failed (each failure is one line on stderr), 2 for a
-    bad option, before any work.
+    Exit 0 when all converted, 1 when some failed (each failure is one line on stderr) or --out
+    cannot be written, 2 for a bad option, before any work.
     When stdout's reader goes away (| head -2), the batch still finishes and exits as it would
     have; only the list stops, quietly.
 

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from cyclegan_cli.errors import UsageError
+from cyclegan_cli.errors import UsageError, folder_error
 from cyclegan_cli.files import OwnerLock, atomic_write_bytes
 
 MANIFEST = ".ganctl-manifest.json"
@@ -48,6 +48,20 @@ class Manifest:
     def _lock(self):
         return OwnerLock(self.out / (MANIFEST + ".lock"))  # in the folder: shards on other machines see it too
 
+    @contextlib.contextmanager
+    def _take(self):
+        """The folder made and its lock held: the first writes in it, so a folder that cannot be
+        made or written in is said here, in one line naming it (not the lock file)."""
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            lock = self._lock().acquire()
+        except OSError as exc:
+            raise folder_error(self.out, exc, self.option) from None
+        try:
+            yield lock
+        finally:
+            lock.release()
+
     def _write(self, data: dict) -> None:
         atomic_write_bytes(self.out / MANIFEST, json.dumps(data, indent=1, sort_keys=True).encode())
 
@@ -55,9 +69,7 @@ class Manifest:
         """(jobs to run, [(job, why)] to skip). Raises UsageError when an existing output was made
         by another maker and ``overwrite`` is off. An output claimed by an earlier job but never
         committed (it failed, or the job was killed) is run again."""
-        if not dry_run:
-            self.out.mkdir(parents=True, exist_ok=True)
-        with self._lock() if not dry_run else contextlib.nullcontext():
+        with self._take() if not dry_run else contextlib.nullcontext():
             data = self._read()
             todo, skip, foreign = [], [], []
             for job in jobs:
