@@ -130,3 +130,27 @@ def test_a_read_only_out_is_one_line_naming_the_folder(tmp_path, tiny_cyclegan):
     assert r.returncode == 1 and lines == ["ganctl: error: --out ro: cannot write in this folder (permission denied)"], \
         r.stderr
     assert r.stdout == "" and not list(ro.iterdir())
+
+
+# ------------------------------------------------------------------------------- empty folders
+
+def test_an_empty_folder_is_refused_as_train_refuses_it(cli, tmp_path, tiny_cyclegan):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no pictures here")
+    save_rgb(tmp_path / "photos" / "a.png", 16, 16)
+    for folders in (["empty"], ["notes"], ["photos", "empty"]):
+        r = cli("translate", *folders, "--model", tiny_cyclegan, "--out", "out", "--device", "cpu")
+        assert r.code == 2 and len(r.err_lines) == 1, (folders, r.err)
+        assert r.err_lines[0].startswith(f"ganctl: error: {folders[-1]}: no images or videos") and \
+            "--allow-empty" in r.err, r.err
+        assert not (tmp_path / "out").exists()
+    trained = cli("train", "empty", "photos", "--device", "cpu")
+    assert trained.code == 2 and len(trained.err_lines) == 1, trained.err  # the same refusal, the same code
+    r = cli("translate", "empty", "--model", tiny_cyclegan, "--out", "out", "--device", "cpu", "--allow-empty")
+    assert r.code == 0 and r.out == "" and "0 converted" in r.err, r.err
+    r = cli("translate", "photos", "empty", "--model", tiny_cyclegan, "--out", "out", "--device", "cpu", "--allow-empty")
+    assert r.code == 0 and r.out.split() == ["out/photos/a.png"], (r.out, r.err)
+    r = cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", "--allow-empty", stdin="")
+    assert r.code == 0 and r.out == "", r.err  # a find that found nothing
+    assert cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", stdin="").code == 2

@@ -50,6 +50,7 @@ def translate(
     raw_weights: Annotated[bool, typer.Option("--raw-weights", help="Use the generator's raw weights, not the moving average (--ema) that a checkpoint may hold.")] = False,
     dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Accept a folder with no images or videos, and no paths on stdin (exit 0, nothing done), as a script over many folders may want; otherwise refused, as train refuses them.")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
     html: Annotated[bool, typer.Option("--html", help="Also write OUT/index.html: each input beside its output, to look through in a browser (relative links, nothing from the network).")] = False,
@@ -76,7 +77,7 @@ def translate(
     added (-v names the skipped ones on stderr; --json gives every file with its status;
     --dry-run prints the plan instead).
     Exit 0 when all converted, 1 when some failed (each failure is one line on stderr) or --out
-    cannot be written, 2 for a bad option, before any work.
+    cannot be written, 2 for a bad option or an input folder with no images, before any work.
     When stdout's reader goes away (| head -2), the batch still finishes and exits as it would
     have; only the list stops, quietly.
 
@@ -189,7 +190,8 @@ def translate(
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
-                      ray_address=ray_address, compile=compile_net, on_result=on_result, on_notice=o.info,
+                      ray_address=ray_address, compile=compile_net, allow_empty=allow_empty,
+                      on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
     if html and not dry_run and pairs:
         from cyclegan_cli.infer.page import write_page

@@ -90,12 +90,13 @@ def _key(dst: Path) -> str:
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
               video_container: str = "mp4", include_videos: bool = True,
               on_skip: Callable[[str], None] | None = None,
-              others: list | None = None, frames_out: Path | None = None) -> tuple[list[Job], list[str]]:
+              others: list | None = None, frames_out: Path | None = None, allow_empty: bool = False) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
     inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
     that leads back to a folder already planned is reported through ``on_skip``. A folder's files
     that are neither images nor videos are left out, and added to ``others`` as (path, reason) when
     it is given; a file named on its own goes to the decoder, which says what is wrong with it.
+    A folder with no image or video in it is refused (as training refuses it) unless ``allow_empty``.
     With ``frames_out``, a video's output is a folder of frames, placed under ``frames_out`` as a
     video file would be under ``out`` (``day1/clip.mkv`` -> ``FRAMES/day1/clip``)."""
     out = Path(out)
@@ -113,13 +114,18 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             continue
         if p.is_dir():
             tree = Path(p.resolve().name) if several else Path()
+            media = 0
             for f in img.walk_files(p, on_skip):
                 kind = sniff_kind(f)
                 if kind is None and others is not None and in_shard(str(f.relative_to(p)), shard):
                     others.append((f, NOT_MEDIA))
                 if kind is None or (kind == "video" and not include_videos):
                     continue
+                media += 1
                 jobs.append((f, tree, f.relative_to(p), kind))
+            if not media and not allow_empty:
+                raise UsageError(f"{p}: no images{' or videos' if include_videos else ''} to translate "
+                                 "(--allow-empty accepts an empty folder)")
         else:
             kind = sniff_kind(p)
             if kind is None:

@@ -94,7 +94,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               engine: str = "local", ray_address: str | None = None, compile: bool = False,
-              raw_weights: bool = False,
+              raw_weights: bool = False, allow_empty: bool = False,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -106,6 +106,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     by the same model and options (see :class:`Manifest`), refused when another maker made it,
     and redone when ``skip_existing`` is False. Each job is reported through ``on_result``, in
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
+    No inputs, or a folder with no image or video, is refused unless ``allow_empty``.
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.infer.backends import weights_hash
@@ -115,7 +116,9 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     t_start = time.perf_counter()
     inputs = [Path(p) for p in inputs]
     if not inputs:
-        raise UsageError("no inputs given")
+        if allow_empty:
+            return _timed(Summary(), t_start)
+        raise UsageError("no inputs given (--allow-empty accepts none)")
     video_options = {"stabilize": True, **(video_options or {})}
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine {engine!r}: local or ray")
@@ -137,7 +140,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     frames_out = video_options.get("frames_out")  # a video's output is then its folder of frames
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
                                video_container=video_options.get("container", "mp4"), on_skip=notice, others=others,
-                               frames_out=frames_out)
+                               frames_out=frames_out, allow_empty=allow_empty)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
