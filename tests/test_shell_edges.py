@@ -154,3 +154,30 @@ def test_an_empty_folder_is_refused_as_train_refuses_it(cli, tmp_path, tiny_cycl
     r = cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", "--allow-empty", stdin="")
     assert r.code == 0 and r.out == "", r.err  # a find that found nothing
     assert cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", stdin="").code == 2
+
+
+# ------------------------------------------------------------------------------- paths from find
+
+def test_paths_on_stdin_keep_their_folders(cli, tmp_path, tiny_cyclegan, monkeypatch):
+    """`find . -print0 | ganctl translate - -0`: two IMG_0001.jpg in two folders were both planned
+    as OUT/IMG_0001.jpg (one failed as a duplicate)."""
+    for i, day in enumerate(("day1", "day2")):
+        save_rgb(tmp_path / day / "IMG_0001.jpg", 16, 16, seed=i)
+    found = "\0".join(f"./{d}/IMG_0001.jpg" for d in ("day1", "day2")) + "\0"
+    args = ("translate", "-", "-0", "--model", tiny_cyclegan, "--device", "cpu")
+    r = cli(*args, stdin=found)
+    assert r.code == 0, r.err
+    assert r.out.split() == ["translated/day1/IMG_0001.jpg", "translated/day2/IMG_0001.jpg"]
+    # a second find also lists the outputs: they are left out, not translated into translated/translated/
+    found += "./translated/day1/IMG_0001.jpg\0"
+    r = cli(*args, "--json", stdin=found)
+    assert r.code == 0 and not (tmp_path / "translated" / "translated").exists(), r.err
+    assert [(row["status"], row.get("reason")) for row in map(json.loads, r.out.splitlines())] == \
+        [("skipped", "inside --out"), ("skipped", "exists"), ("skipped", "exists")]
+    # --relative-to names the folder the paths are kept below; a path outside it is refused
+    r = cli(*args, "--relative-to", "day1", "--out", "o2", stdin=str(tmp_path / "day1" / "IMG_0001.jpg"))
+    assert r.code == 0 and r.out.split() == ["o2/IMG_0001.jpg"], r.err
+    monkeypatch.chdir(tmp_path / "day2")
+    r = cli(*args, "--out", "o3", stdin="../day1/IMG_0001.jpg\0")
+    assert r.code == 2 and len(r.err_lines) == 1 and "not under the current folder" in r.err, r.err
+    assert "--relative-to" in cli("translate", "--help").out

@@ -185,8 +185,8 @@ def test_stdin_json_shard_and_out_inside_input(tmp_path, cli, tiny_cyclegan):
     import json
 
     files = [save_rgb(tmp_path / "in" / f"{i}.png", 16, 12, seed=i) for i in range(12)]
-    r = cli("translate", "-", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json",
-            stdin="\n".join(map(str, files)) + "\n")
+    r = cli("translate", "-", "--model", tiny_cyclegan, "--out", tmp_path / "o", "--json", "--relative-to",
+            tmp_path / "in", stdin="\n".join(map(str, files)) + "\n")  # the paths below in/, as the folder's
     assert r.code == 0
     rows = [json.loads(l) for l in r.out.splitlines()]
     assert len(rows) == 12 and all(x["status"] == "ok" for x in rows)

@@ -50,6 +50,7 @@ def translate(
     raw_weights: Annotated[bool, typer.Option("--raw-weights", help="Use the generator's raw weights, not the moving average (--ema) that a checkpoint may hold.")] = False,
     dropout: Annotated[bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's stochastic sampling); off by default, so outputs are deterministic.")] = False,
     null: Annotated[bool, typer.Option("--null", "-0", help="With -: paths on stdin are NUL-separated (find -print0).")] = False,
+    relative_to: Annotated[Optional[Path], typer.Option("--relative-to", metavar="DIR", help="Each output keeps its input's path below DIR (DIR/a/x.jpg -> OUT/a/x.jpg), so two a/IMG_1.jpg and b/IMG_1.jpg do not collide; inputs outside DIR are refused, and files inside --out left out. Default with -: the current folder, as rsync -R keeps paths; otherwise a file named goes straight into --out and a folder's tree is mirrored.")] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Accept a folder with no images or videos, and no paths on stdin (exit 0, nothing done), as a script over many folders may want; otherwise refused, as train refuses them.")] = False,
     compile_net: Annotated[bool, typer.Option("--compile", help="torch.compile the generator (CUDA graphs on a GPU): for many images or frames of one size; each new size compiles again.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (source -> destination, convert or skip) and write nothing.")] = False,
@@ -87,6 +88,7 @@ def translate(
       ganctl translate photos/ --model photo2sketch --out sketches
       ganctl translate clip.mp4 --model horse2zebra --out out        # fps and audio kept
       find . -name '*.jpg' -print0 | ganctl translate - -0 --model maps --shard 1/4 --json
+                                          # ./a/x.jpg -> translated/a/x.jpg (--relative-to DIR)
     """
     from cyclegan_cli.cli.common import check_paths_exist
     from cyclegan_cli.errors import SomeInputsFailed
@@ -116,6 +118,8 @@ def translate(
             paths.append(Path(item))
     if len(paths) == 1:
         check_paths_exist(paths)
+    if relative_to is None and "-" in inputs:
+        relative_to = Path(".")  # paths from find keep their folders (rsync -R)
 
     from cyclegan_cli.infer.translate import translate as run_translate
     from cyclegan_cli.zoo.resolve import load
@@ -190,7 +194,7 @@ def translate(
                       batch_size=batch_size, workers=workers, skip_existing=skip_existing, shard=shard, device=device,
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
-                      ray_address=ray_address, compile=compile_net, allow_empty=allow_empty,
+                      ray_address=ray_address, compile=compile_net, allow_empty=allow_empty, relative_to=relative_to,
                       on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
     if html and not dry_run and pairs:

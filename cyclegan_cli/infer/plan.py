@@ -82,6 +82,23 @@ def _is_within(child: Path, parent: Path) -> bool:
 NOT_MEDIA = "not an image or video"
 
 
+def _below(base: Path) -> Callable[[Path], Path]:
+    """path -> its path below ``base`` (both made absolute, ``..`` taken away by name, as the shell
+    spells them; links are not followed); a path outside ``base`` is refused."""
+    import os
+
+    top = Path(os.path.abspath(base))
+    where = "the current folder" if top == Path.cwd() else str(base)
+
+    def rel(p: Path) -> Path:
+        try:
+            return Path(os.path.abspath(p)).relative_to(top)
+        except ValueError:
+            raise UsageError(f"{p} is not under {where}: give --relative-to a folder that holds every input") from None
+
+    return rel
+
+
 def _key(dst: Path) -> str:
     """Where ``dst`` really is, so that two spellings of one output are seen as one."""
     return str(dst.resolve()) if dst.parent.exists() else str(dst.absolute())
@@ -90,17 +107,23 @@ def _key(dst: Path) -> str:
 def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = "", shard=None,
               video_container: str = "mp4", include_videos: bool = True,
               on_skip: Callable[[str], None] | None = None,
-              others: list | None = None, frames_out: Path | None = None, allow_empty: bool = False) -> tuple[list[Job], list[str]]:
+              others: list | None = None, frames_out: Path | None = None, allow_empty: bool = False,
+              relative_to: Path | None = None) -> tuple[list[Job], list[str]]:
     """Turn inputs into jobs. Returns (jobs, problems) where problems are one-line messages for
     inputs that cannot be planned (missing paths, duplicates). Linked folders are followed; one
     that leads back to a folder already planned is reported through ``on_skip``. A folder's files
     that are neither images nor videos are left out, and added to ``others`` as (path, reason) when
     it is given; a file named on its own goes to the decoder, which says what is wrong with it.
     A folder with no image or video in it is refused (as training refuses it) unless ``allow_empty``.
+    Outputs mirror each folder's tree; a file named on its own goes straight into ``out``, unless
+    ``relative_to``: then every output keeps its input's path below that folder (``a/b.jpg`` ->
+    ``OUT/a/b.jpg``, as ``rsync -R`` keeps it), an input outside it is refused, and one inside
+    ``out`` (an earlier output, found again by ``find .``) is left out, as ``others``.
     With ``frames_out``, a video's output is a folder of frames, placed under ``frames_out`` as a
     video file would be under ``out`` (``day1/clip.mkv`` -> ``FRAMES/day1/clip``)."""
     out = Path(out)
     frames_out = None if frames_out is None else Path(frames_out)
+    below = None if relative_to is None else _below(Path(relative_to))
     jobs, problems, seen = [], [], {}
     folders = [p for p in inputs if p.is_dir()]
     for folder in folders:
@@ -112,6 +135,10 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
         if not p.exists():
             problems.append(f"{p}: no such file or folder")
             continue
+        if below is not None and _is_within(p, out) and not p.is_dir():
+            if others is not None:
+                others.append((p, "inside --out"))
+            continue
         if p.is_dir():
             tree = Path(p.resolve().name) if several else Path()
             media = 0
@@ -122,7 +149,7 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
                 if kind is None or (kind == "video" and not include_videos):
                     continue
                 media += 1
-                jobs.append((f, tree, f.relative_to(p), kind))
+                jobs.append((f, Path(), below(f), kind) if below else (f, tree, f.relative_to(p), kind))
             if not media and not allow_empty:
                 raise UsageError(f"{p}: no images{' or videos' if include_videos else ''} to translate "
                                  "(--allow-empty accepts an empty folder)")
@@ -130,7 +157,7 @@ def plan_jobs(inputs: list[Path], out: Path, fmt: str = "same", suffix: str = ""
             kind = sniff_kind(p)
             if kind is None:
                 kind = "image"  # let the decoder say what is wrong with it
-            jobs.append((p, Path(), Path(p.name), kind))
+            jobs.append((p, Path(), below(p) if below else Path(p.name), kind))
     planned = []
     for src, tree, rel, kind in jobs:
         if kind == "video" and frames_out is not None:

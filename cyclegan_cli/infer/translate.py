@@ -94,7 +94,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               max_pixels: int = img.DEFAULT_MAX_PIXELS, max_memory: float | None = None,
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               engine: str = "local", ray_address: str | None = None, compile: bool = False,
-              raw_weights: bool = False, allow_empty: bool = False,
+              raw_weights: bool = False, allow_empty: bool = False, relative_to: Path | None = None,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -106,7 +106,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     by the same model and options (see :class:`Manifest`), refused when another maker made it,
     and redone when ``skip_existing`` is False. Each job is reported through ``on_result``, in
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
-    No inputs, or a folder with no image or video, is refused unless ``allow_empty``.
+    No inputs, or a folder with no image or video, is refused unless ``allow_empty``; with
+    ``relative_to``, outputs keep their inputs' paths below that folder (see :func:`plan_jobs`).
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.infer.backends import weights_hash
@@ -140,7 +141,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     frames_out = video_options.get("frames_out")  # a video's output is then its folder of frames
     jobs, problems = plan_jobs(inputs, Path(out), fmt, suffix, parse_shard(shard),
                                video_container=video_options.get("container", "mp4"), on_skip=notice, others=others,
-                               frames_out=frames_out, allow_empty=allow_empty)
+                               frames_out=frames_out, allow_empty=allow_empty, relative_to=relative_to)
     summary = Summary()
     for msg in problems:
         summary.failed += 1
