@@ -30,7 +30,7 @@ STEPS = [
     ("A page to look through: inputs beside outputs",
      ["ganctl translate photos --model photo2sketch --out page --html -q"],
      {"before": "`--html` also writes `OUT/index.html`: each input beside its output (images scaled down by the "
-                "browser and linked to their full size, videos with controls), with relative links and nothing from "
+                "browser and linked to their full size, videos with controls and their first frame as a poster), with relative links and nothing from "
                 "the network, so the folder can be copied or served as it is. Its path goes to stderr; stdout still lists "
                 "the outputs it converted."}),
     ("Train a CycleGAN on two folders (tiny settings so this page builds in seconds; without a terminal, "

@@ -181,3 +181,25 @@ def test_paths_on_stdin_keep_their_folders(cli, tmp_path, tiny_cyclegan, monkeyp
     r = cli(*args, "--out", "o3", stdin="../day1/IMG_0001.jpg\0")
     assert r.code == 2 and len(r.err_lines) == 1 and "not under the current folder" in r.err, r.err
     assert "--relative-to" in cli("translate", "--help").out
+
+
+# ------------------------------------------------------------------------------- --html and videos
+
+def test_html_shows_each_videos_first_frame_as_its_poster(cli, tmp_path, tiny_cyclegan):
+    from cyclegan_cli.data.video import read_frames, write_frames_lossless
+
+    first = smooth_image(48, 32)
+    (tmp_path / "clips").mkdir()
+    write_frames_lossless([first, 255 - first, first[::-1]], tmp_path / "clips" / "c.mkv")
+    r = cli("translate", "clips", "--model", tiny_cyclegan, "--out", "out", "--device", "cpu", "--html",
+            "--no-stabilize")
+    assert r.code == 0, r.err
+    page = (tmp_path / "out" / "index.html").read_text()
+    posters = re.findall(r'<video src="([^"]+)" poster="data:image/jpeg;base64,([^"]+)"', page)
+    assert [src for src, _ in posters] == ["../clips/c.mkv", "c.mp4"], page
+    for (src, data), video in zip(posters, (tmp_path / "clips" / "c.mkv", tmp_path / "out" / "c.mp4")):
+        still = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"), np.float32)
+        frames = [f.astype(np.float32) for f in read_frames(video)]
+        assert still.shape == frames[0].shape
+        off = [np.abs(still - f).mean() for f in frames]
+        assert off[0] < 10 and off[0] < min(off[1:]) / 2, (src, off)  # the first frame (as a JPEG), not a black box

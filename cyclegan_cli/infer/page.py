@@ -1,6 +1,7 @@
 """``translate --html``: one ``index.html`` in the output folder with each input beside its output,
-as the official ``test.py`` writes its results page. Relative links only, no scripts and nothing
-fetched from the network: the folder can be copied, zipped or served as it is."""
+as the official ``test.py`` writes its results page; a video is shown by its first frame (a poster
+inline in the page) until it plays. Relative links only, no scripts and nothing fetched from the
+network: the folder can be copied, zipped or served as it is."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from cyclegan_cli.data.images import atomic_write_bytes
-from cyclegan_cli.data.names import shown
+from cyclegan_cli.data.names import VIDEO_EXTENSIONS, shown
 
 PAGE = "index.html"
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv", ".m4v"}
 
 STYLE = """
 body { font: 14px sans-serif; margin: 16px; color: #222; }
@@ -25,9 +25,36 @@ img, video { max-width: 320px; max-height: 320px; display: block; }
 """
 
 
-def _media(href: str, is_video: bool, alt: str) -> str:
+def poster(video: Path, side: int = 320) -> str | None:
+    """The video's first frame as a small JPEG ``data:`` URL, for ``<video poster>``: a browser
+    draws a black box until the video plays, and an input it cannot play (Matroska, FFV1) stays
+    black. Inline, so the page still needs no other file; None when no frame can be read."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cyclegan_cli.data.video import read_frames
+    from cyclegan_cli.errors import InputError
+
+    frames = read_frames(video)
+    try:
+        first = next(frames)
+    except (InputError, StopIteration, OSError):
+        return None
+    finally:
+        frames.close()
+    im = Image.fromarray(first)
+    im.thumbnail((side, side))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _media(href: str, is_video: bool, alt: str, still: str | None = None) -> str:
     if is_video:
-        return f'<video src="{href}" controls muted preload="metadata"></video>'
+        shown_first = f' poster="{still}"' if still else ""
+        return f'<video src="{href}"{shown_first} controls muted preload="metadata"></video>'
     return f'<a href="{href}"><img src="{href}" alt="{html.escape(shown(alt))}" loading="lazy"></a>'
 
 
@@ -41,7 +68,8 @@ def write_page(out: Path, pairs: list[tuple[Path, Path]], title: str) -> Path:
         cells = []
         for p in (Path(src), Path(dst)):
             href = quote(os.fsencode(Path(os.path.relpath(p.absolute(), out.absolute())).as_posix()))
-            cells.append(f'<td>{_media(href, p.suffix.lower() in VIDEO_SUFFIXES, p.name)}'
+            is_video = p.suffix.lower() in VIDEO_EXTENSIONS  # an .avi too: no <img> can show it
+            cells.append(f'<td>{_media(href, is_video, p.name, poster(p) if is_video else None)}'
                          f'<div class="name">{html.escape(shown(p.name))}</div></td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     doc = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(shown(title))}</title>\n'
