@@ -203,3 +203,106 @@ def test_html_shows_each_videos_first_frame_as_its_poster(cli, tmp_path, tiny_cy
         assert still.shape == frames[0].shape
         off = [np.abs(still - f).mean() for f in frames]
         assert off[0] < 10 and off[0] < min(off[1:]) / 2, (src, off)  # the first frame (as a JPEG), not a black box
+
+
+# ------------------------------------------------------------------------------- small things
+
+TINY_TRAIN = ["--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1", "--device", "cpu",
+              "--no-tensorboard"]
+
+
+def _two_folders(tmp_path):
+    for i in range(2):
+        save_rgb(tmp_path / "A" / f"{i}.png", 32, 32, seed=i)
+        save_rgb(tmp_path / "B" / f"{i}.png", 32, 32, seed=9 + i)
+    return tmp_path / "A", tmp_path / "B"
+
+
+def test_train_model_cut_points_to_method_cut(cli, tmp_path):
+    a, b = _two_folders(tmp_path)
+    for model, flag in (("cut", "--method cut"), ("fastcut", "--method fastcut"), ("pix2pix", "--paired")):
+        r = cli("train", a, b, "--model", model)
+        assert r.code == 2 and len(r.err_lines) == 1 and r.err.strip().endswith(f"use {flag}"), r.err
+    assert "<cyclegan|dcgan>" in cli("train", "--help").out
+
+
+def _ctrl_c_after_the_first_step(monkeypatch):
+    """Ctrl-C as the loop sees it (its SIGINT handler), once the first step is logged."""
+    from cyclegan_cli.train import loop
+
+    real = loop._Steps.log
+
+    def log(self, state, losses):
+        real(self, state, losses)
+        if state.step == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(loop._Steps, "log", log)
+
+
+@pytest.mark.parametrize("runs_dir", ["runs", "elsewhere"])
+def test_an_interrupted_run_says_the_command_that_carries_it_on(cli, tmp_path, monkeypatch, runs_dir):
+    a, b = _two_folders(tmp_path)
+    _ctrl_c_after_the_first_step(monkeypatch)
+    r = cli("train", a, b, "--runs-dir", runs_dir, "--max-steps", "3", *TINY_TRAIN)
+    assert r.code == 130, r.err
+    line = r.err_lines[-1]
+    command = line.split("to carry on: ", 1)[1]
+    expected = ["ganctl", "train", "--resume", "cyclegan-001"] + (["--runs-dir", runs_dir] if runs_dir != "runs" else [])
+    assert line.startswith("ganctl: error: interrupted at step 1; checkpoint saved;") and shlex.split(command) == expected
+    r = cli(*shlex.split(command)[1:])  # typed as said: the run carries on (from step 1: no second Ctrl-C)
+    assert r.code == 0 and "resuming cyclegan-001 from step 1" in r.err, r.err
+
+
+def test_an_interrupted_distill_says_its_command(cli, tmp_path, monkeypatch, tiny_cyclegan):
+    inp = tmp_path / "photos"
+    inp.mkdir()
+    for i in range(2):
+        Image.fromarray(smooth_image(40 + 8 * i, 36)).save(inp / f"p{i}.png")
+    _ctrl_c_after_the_first_step(monkeypatch)
+    r = cli("distill", tiny_cyclegan, inp, "--width", "4", "--blocks", "1", "--size", "32", "--batch-size", "2",
+            "--epochs", "1", "--decay-epochs", "1", "--max-steps", "3", "--device", "cpu", "--no-tensorboard")
+    assert r.code == 130, r.err
+    command = r.err_lines[-1].split("to carry on: ", 1)[1]
+    assert shlex.split(command) == ["ganctl", "distill", str(tiny_cyclegan), "--name", "distill-001"], r.err
+
+
+def test_another_models_outputs_are_refused_by_name(cli, tmp_path, tiny_cyclegan):
+    """It said 'model 4165e76a42b8... -> 939d1c99de35...'."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other-model"
+    shutil.copytree(tiny_cyclegan, other)
+    weights = load_file(other / "model.safetensors")
+    save_file({k: v + 0.01 if k.startswith("G_A.") and v.is_floating_point() else v for k, v in weights.items()},
+              other / "model.safetensors")
+    save_rgb(tmp_path / "in" / "a.png", 16, 16)
+    assert cli("translate", "in", "--model", tiny_cyclegan, "--out", "out", "--device", "cpu").code == 0
+    r = cli("translate", "in", "--model", other, "--out", "out", "--device", "cpu")
+    assert r.code == 2 and len(r.err_lines) == 1, r.err
+    assert f"(model {tiny_cyclegan} -> {other})" in r.err and not re.search(r"[0-9a-f]{12}", r.err), r.err
+
+
+def test_runs_list_says_fastcut(cli, tmp_path):
+    a, b = _two_folders(tmp_path)
+    r = cli("train", a, b, "--method", "fastcut", "--name", "fc", "--max-steps", "1", "-q", *TINY_TRAIN)
+    assert r.code == 0, r.err
+    header, row = cli("runs", "list").out.splitlines()
+    assert header.split("\t")[:2] == ["NAME", "KIND"] and row.split("\t")[:2] == ["fc", "fastcut"]
+    [obj] = [json.loads(line) for line in cli("runs", "list", "--json").out.splitlines()]
+    assert (obj["kind"], obj["method"]) == ("cut", "fastcut")
+
+
+def test_a_cpu_run_says_what_its_checkpoints_take(cli, tmp_path):
+    a, b = _two_folders(tmp_path)
+    r = cli("train", a, b, "--name", "t", "--max-steps", "2", "--save-every", "1", "--keep", "2", *TINY_TRAIN)
+    assert r.code == 0, r.err
+    from cyclegan_cli.cli.common import human_size
+
+    ckpt = tmp_path / "runs" / "t" / "checkpoints" / "step-00000001"
+    size = sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file())
+    said = [line for line in r.err_lines if line.startswith("each checkpoint is")]
+    assert said == [f"each checkpoint is {human_size(size)}; --keep 2 keeps up to {human_size(2 * size)}, "
+                    f"--keep 1 would save {human_size(size)}"], r.err

@@ -119,7 +119,7 @@ def distill(
         options = DistillOptions(**given)
     from cyclegan_cli.cli.train import progress_callbacks
 
-    bar, cb = progress_callbacks(o, options, log_seconds)
+    bar, cb = progress_callbacks(o, options, log_seconds, again=["distill", teacher, "--name"])
     with bar:
         run_dir = train_distill(teacher, inputs, options, runs_dir=runs_dir, name=name, callbacks=cb)
     o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})

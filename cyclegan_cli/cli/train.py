@@ -60,10 +60,19 @@ def _given(ctx) -> dict:
     return given
 
 
+def _model_choice(value: Optional[str]) -> Optional[str]:
+    """--model cyclegan or dcgan; the other kinds are chosen by --method and --paired, which the
+    refusal names."""
+    if value is None or value in ("cyclegan", "dcgan"):
+        return value
+    other = {"cut": "--method cut", "fastcut": "--method fastcut", "pix2pix": "--paired"}.get(value.lower())
+    raise typer.BadParameter(f"{value!r} is not one of 'cyclegan', 'dcgan'" + (f": use {other}" if other else ""))
+
+
 def train(
     ctx: typer.Context,
     folders: Annotated[Optional[List[Path]], typer.Argument(metavar="FOLDER...", help="A B (CycleGAN, CUT; with --paired, pix2pix) or one folder (DCGAN).", show_default=False)] = None,
-    model: Annotated[Optional[Literal["cyclegan", "dcgan"]], typer.Option("--model", help="Which GAN (default: two folders CycleGAN, one DCGAN).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", metavar="<cyclegan|dcgan>", callback=_model_choice, help="Which GAN (default: two folders CycleGAN, one DCGAN); CUT and FastCUT: --method, pix2pix: --paired.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", metavar="NAME", help="Run name; the same name again resumes.")] = None,
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN", help="Continue the run RUN (a name or a run folder).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders live.")] = Path("runs"),
@@ -204,7 +213,7 @@ def train(
 
     training_dtype(pick_device(options.device), options.precision)  # before the run folder is made (the task checks it again)
 
-    bar, cb = progress_callbacks(o, options, log_seconds)
+    bar, cb = progress_callbacks(o, options, log_seconds, again=["train", "--resume"])
     import importlib
 
     train_kind = getattr(importlib.import_module(f"cyclegan_cli.train.{kind}"), f"train_{kind}")  # train.cut.train_cut, ...
@@ -216,10 +225,23 @@ def train(
         o.emit(str(run_dir), {"event": "done", "run": run_dir.name, "path": str(run_dir)})
 
 
-def progress_callbacks(o: Output, options, log_seconds: float):
+def again_command(words: list[str], run: Path) -> str:
+    """What to type to carry on the run in folder ``run``: ``ganctl WORDS... NAME``, with
+    ``--runs-dir`` where the run is not in ./runs."""
+    import shlex
+
+    parts = ["ganctl", *words, run.name]
+    if run.parent.resolve() != Path("runs").resolve():
+        parts += ["--runs-dir", str(run.parent)]
+    return shlex.join(parts)
+
+
+def progress_callbacks(o: Output, options, log_seconds: float, again: list[str] | None = None):
     """(the progress bar, the training loop's callbacks) that every training command reports
-    through: the start line, a bar with the losses, the time left, checkpoints and samples."""
-    from cyclegan_cli.cli.common import duration, eta_to_say
+    through: the start line, a bar with the losses, the time left, checkpoints and samples.
+    ``again``: the command's words before the run name that carry a run on (``train --resume``),
+    said when it is interrupted."""
+    from cyclegan_cli.cli.common import duration, eta_to_say, human_size
     from cyclegan_cli.train.loop import Callbacks
 
     # the first steps (allocation, kernel choice, caches) are not the pace: measured after them
@@ -259,6 +281,12 @@ def progress_callbacks(o: Output, options, log_seconds: float):
 
     def on_checkpoint(path):
         o.detail(f"checkpoint {path}")
+        if started.get("device") == "cpu" and "checkpoint" not in started:  # a CPU trial: what its disk goes to
+            size = started["checkpoint"] = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+            keep = started.get("keep") or 1
+            o.info(f"each checkpoint is {human_size(size)}; --keep {keep} keeps "
+                   + (f"up to {human_size(keep * size)}, --keep 1 would save {human_size((keep - 1) * size)}"
+                      if keep > 1 else "only the last"))
         if o.json_mode:
             o.json({"event": "checkpoint", "path": str(path)})
 
@@ -266,5 +294,6 @@ def progress_callbacks(o: Output, options, log_seconds: float):
         o.detail(f"samples {path}")
 
     cb = Callbacks(on_start=on_start, on_step=on_step, on_sample=on_sample, on_checkpoint=on_checkpoint,
-                   on_notice=o.info, on_tick=on_tick)
+                   on_notice=o.info, on_tick=on_tick,
+                   resume_command=lambda run: again_command(again, Path(run)) if again else "")
     return bar, cb

@@ -195,6 +195,7 @@ def translate(
                       precision=precision, backend=backend, max_pixels=max_pixels, max_memory=max_memory,
                       video_options=video_options, dry_run=dry_run, dropout=dropout, engine=engine, raw_weights=raw_weights,
                       ray_address=ray_address, compile=compile_net, allow_empty=allow_empty, relative_to=relative_to,
+                      model_name=model,
                       on_result=on_result, on_notice=o.info,
                       on_detail=o.detail, on_plan=on_plan, on_progress=on_frames)
     if html and not dry_run and pairs:

@@ -24,8 +24,9 @@ class Manifest:
     half way, or an output that failed, is redone by a rerun rather than taken as done. Reads and
     writes happen under a file lock, so shards sharing an output folder keep one manifest."""
 
-    def __init__(self, out: Path, maker: dict, option: str = "--out"):
+    def __init__(self, out: Path, maker: dict, option: str = "--out", name: str | None = None):
         self.out, self.maker, self.option = Path(out), maker, option  # option: the flag that names the folder
+        self.name = name  # the model as the user named it (zoo name, run, path): said when another maker is refused
         self.key = hashlib.sha256(json.dumps(maker, sort_keys=True).encode()).hexdigest()[:16]
         self._claimed: set[str] = set()
         self._done: list[str] = []
@@ -82,16 +83,27 @@ class Manifest:
                 else:
                     foreign.append(job)
             if foreign:
-                other = data["makers"].get(data["files"][self._rel(foreign[0].dst)], {})
+                other_key = data["files"][self._rel(foreign[0].dst)]
+                other = data["makers"].get(other_key, {})
                 def short(v):
                     return f"{v[:12]}..." if isinstance(v, str) and len(v) > 16 else v
 
-                what = ", ".join(f"{k} {short(other.get(k))} -> {short(self.maker.get(k))}" for k in self.maker
+                names = [data.get("names", {}).get(other_key), self.name]  # the models as their users named them
+                if names[0] == names[1] or None in names:  # a name retrained, or an output made before names were kept
+                    names = [f"{n} ({short(w)})" if n else short(w) for n, w in zip(names, (other.get("model"),
+                                                                                            self.maker.get("model")))]
+
+                def pair(k):  # (theirs, ours), as said
+                    return names if k == "model" else (short(other.get(k)), short(self.maker.get(k)))
+
+                what = ", ".join(f"{k} {pair(k)[0]} -> {pair(k)[1]}" for k in self.maker
                                  if other.get(k) != self.maker.get(k))[:200]
                 raise UsageError(f"{len(foreign)} output(s) in {self.out} were made by another model or other "
                                  f"options ({what}); use --overwrite to replace them, or another {self.option}")
             if not dry_run:
                 data["makers"][self.key] = self.maker
+                if self.name:
+                    data.setdefault("names", {})[self.key] = self.name
                 for job in todo:  # no longer anyone's until written
                     rel = self._rel(job.dst)
                     data["files"].pop(rel, None)

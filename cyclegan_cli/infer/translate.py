@@ -95,6 +95,7 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
               video_options: dict | None = None, dry_run: bool = False, dropout: bool = False,
               engine: str = "local", ray_address: str | None = None, compile: bool = False,
               raw_weights: bool = False, allow_empty: bool = False, relative_to: Path | None = None,
+              model_name: str | None = None,
               on_result: Callable[[dict], None] | None = None, on_notice: Callable[[str], None] | None = None,
               on_detail: Callable[[str], None] | None = None, on_plan: Callable[[list], None] | None = None,
               on_progress: Callable[[dict], None] | None = None) -> Summary:
@@ -108,6 +109,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     input order; ``dry_run`` reports the plan (status ``planned`` or ``skipped``) and writes nothing.
     No inputs, or a folder with no image or video, is refused unless ``allow_empty``; with
     ``relative_to``, outputs keep their inputs' paths below that folder (see :func:`plan_jobs`).
+    ``model_name`` (default: ``model`` when a name or path, else where it was loaded from) is how
+    the manifest names the model to a later job that another model's outputs refuse.
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
     from cyclegan_cli.infer.backends import weights_hash
@@ -180,7 +183,8 @@ def translate(model, inputs: list, out="translated", direction: str = "AtoB", fm
     for kind, (folder, option, maker) in outputs.items():
         mine = [j for j in jobs if output_kind(j) == kind]
         if mine:
-            manifests[kind] = Manifest(folder, maker, option)
+            manifests[kind] = Manifest(folder, maker, option, model_name or (
+                str(model) if isinstance(model, (str, Path)) else loaded.path or None))
             t, s = manifests[kind].claim(mine, overwrite=not skip_existing, dry_run=dry_run)
             todo += t
             skipped += s

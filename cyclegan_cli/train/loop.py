@@ -38,6 +38,7 @@ class Callbacks:
     on_checkpoint: Callable[[Path], None] = lambda path: None
     on_notice: Callable[[str], None] = lambda msg: None
     on_tick: Callable[[int, int], None] = lambda step, total: None  # every step, without syncing the device
+    resume_command: Callable[[Path], str] = lambda run: ""  # what to type to carry on the run in this folder
 
 
 def _batches(task, epoch: int, dist: Dist, batch_size: int) -> list[list]:
@@ -77,7 +78,7 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     run.begin(state.step)
     events = open_events(run.path, state.step) if tensorboard and dist.main else None  # cut to the step as stats are
     cb.on_start({"run": str(run.path), "step": state.step, "total": max_steps, "device": str(device),
-                 "world": dist.world})
+                 "world": dist.world, "keep": every["keep_checkpoints"]})
     if workers is None:  # on a CPU, loader processes would steal the cores the step needs
         workers = 0 if device.type == "cpu" else 4
     steps = _Steps(task, run, ckpt, dist, device, cb, every, max_steps, evaluator, eval_every, events)
@@ -151,7 +152,9 @@ class _Steps:
                     self.save(state)
                 if self.dist.any(stop["flag"], self.device):  # all ranks stop at the same step
                     self.save(state)
-                    raise Interrupted(f"interrupted at step {state.step}; checkpoint saved, rerun to resume")
+                    again = self.cb.resume_command(self.run.path)
+                    raise Interrupted(f"interrupted at step {state.step}; checkpoint saved; "
+                                      + (f"to carry on: {again}" if again else "rerun to resume"))
                 if state.step >= max_steps:
                     break
             if state.pos >= len(batches):
