@@ -84,9 +84,7 @@ def score(run_dir: Path) -> dict:
 
 
 def shortfall(q: dict) -> float:
-    t = quality.TARGETS
-    return (max(0.0, q["mad"] / t["mad"] - 1) + max(0.0, (t["edges"] - q["edges"]) / t["edges"])
-            + max(0.0, q["worst_grid"] / t["grid"] - 1))
+    return quality.shortfall(q, q["worst_grid"])
 
 
 def main() -> None:

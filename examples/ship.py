@@ -36,6 +36,12 @@ def main():
     ap.add_argument("--aliases", default="")
     ap.add_argument("--step", type=int, help="ship this checkpoint (default: the latest)")
     a = ap.parse_args()
+    manifest_file = REPO / "pretrained" / "zoo.json"
+    manifest = json.loads(manifest_file.read_text())
+    if manifest["models"].get(a.name, {}).get("kind") == "alias":  # photo2sketch: benchmarks/quality.py --choose sets it
+        ap.error(f"{a.name} is an alias ({a.name} -> {manifest['models'][a.name]['alias_of']}); ship under the "
+                 "method's name (photo2sketch-cut, ...), then let benchmarks/quality.py --choose ... --set-alias "
+                 f"{a.name} point it")
     step = a.step or checkpoint_steps(a.run_dir)[-1]
     model = load_model(checkpoint_dir(a.run_dir, step))
     # generators only; where the run kept a moving average of a generator's weights (--ema), that
@@ -48,8 +54,6 @@ def main():
                               source=f"ganctl run {a.run_dir.name} step {step}" + (" (EMA weights)" if ema else ""))
     target = REPO / "pretrained" / a.name
     save_checkpoint(target, cfg, keep, dtype=torch.float16)
-    manifest_file = REPO / "pretrained" / "zoo.json"
-    manifest = json.loads(manifest_file.read_text())
     weights = target / "model.safetensors"
     manifest["models"][a.name] = {
         "kind": cfg.kind, "file": a.name, "sha256": sha256_file(weights), "size": os.path.getsize(weights),

@@ -1,5 +1,6 @@
 """A regular (non-editable) install carries the shipped models and the zoo manifest."""
 
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def test_sdist_carries_the_shipped_models(built):
     sdist = next(built.glob("ganctl-*.tar.gz"))
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    for model in ("photo2sketch", "emoji32"):
+    shipped = [e["file"] for e in json.loads((REPO / "pretrained" / "zoo.json").read_text())["models"].values() if e.get("file")]
+    assert {"photo2sketch-cut", "photo2sketch-paired", "emoji32"} <= set(shipped)
+    for model in shipped:
         assert f"pretrained/{model}/model.safetensors" in names and f"pretrained/{model}/config.json" in names
     assert "pretrained/zoo.json" in names

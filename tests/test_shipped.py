@@ -12,10 +12,25 @@ from cyclegan_cli.zoo.download import sha256_file
 
 MANIFEST = json.loads((REPO / "pretrained" / "zoo.json").read_text())["models"]
 SHIPPED = sorted(name for name, e in MANIFEST.items() if e.get("file"))
+ALIASES = sorted(name for name, e in MANIFEST.items() if e.get("kind") == "alias")
 
 
 def test_something_is_shipped():
-    assert {"emoji32"} <= set(SHIPPED)
+    assert {"emoji32", "photo2sketch-cut", "photo2sketch-cyclegan", "photo2sketch-paired"} <= set(SHIPPED)
+    assert all(MANIFEST[name]["file"] == name for name in SHIPPED)  # each model in the folder of its name
+    assert ALIASES == ["photo2sketch"]
+
+
+@pytest.mark.parametrize("name", ALIASES)
+def test_alias_names_a_shipped_model(name, tmp_path, cli):
+    e = MANIFEST[name]
+    assert e["alias_of"] in SHIPPED and e.get("previously") in (None, *SHIPPED) and e["description"]
+    save_rgb(tmp_path / "in.png", 70, 50)
+    for spec in (name, *e["aliases"]):
+        r = cli("translate", tmp_path / "in.png", "--model", spec, "--out", tmp_path / spec, "-v")
+        assert r.code == 0, r.err
+        assert f"model {spec}: {REPO / 'pretrained' / e['alias_of']}" in r.err_lines
+        assert Image.open(r.out.strip()).size == (70, 50)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

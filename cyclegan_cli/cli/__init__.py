@@ -102,6 +102,25 @@ app.add_typer(_zoo.app, name="zoo")
 app.add_typer(_runs.app, name="runs")
 
 
+def _show_notes(show):
+    """``warnings.showwarning`` that prints the library's notes (a zoo name that now names another
+    model) as one ``ganctl: note:`` line, and hands every other warning to ``show``."""
+    if getattr(show, "ganctl_notes", False):
+        return show
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        from cyclegan_cli.zoo.resolve import NameMoved
+
+        if issubclass(category, NameMoved):
+            sys.stderr.write(f"ganctl: note: {message}\n")
+            sys.stderr.flush()
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.ganctl_notes = True
+    return showwarning
+
+
 def _error_line(message: str) -> None:
     sys.stderr.write(f"ganctl: error: {message}\n")
     sys.stderr.flush()
@@ -116,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     # benchmarks/shared_cores.py).
     # Set before torch loads its OpenMP runtime; a user's own setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import warnings
+
+    warnings.showwarning = _show_notes(warnings.showwarning)
     from typer.exceptions import Abort, Exit, TyperException
 
     from cyclegan_cli.errors import GanctlError

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -240,7 +241,7 @@ class Int8Backend:
             self._write_ranges()
 
     def _quantize(self) -> None:
-        quantize_graph(self.fp32.path, self.path, self.ranges, self.margin, self.reduce_range)
+        quantize_graph(self.fp32.path, self.path, self.ranges, self.margin, self.reduce_range, self.multiple)
         self._open()
 
     def _open(self) -> None:
@@ -248,9 +249,10 @@ class Int8Backend:
 
 
 def quantize_graph(fp32_path: Path, path: Path, ranges: dict, margin: float = RANGE_MARGIN,
-                   reduce_range: bool = True) -> Path:
+                   reduce_range: bool = True, multiple: int = 4) -> Path:
     """The int8 graph of the fp32 export at ``fp32_path``, with static ``ranges`` (tensor name ->
-    [lo, hi]) widened by ``margin``, written atomically to ``path``."""
+    [lo, hi]) widened by ``margin``, written atomically to ``path``. ``multiple``: the network's
+    size grid, which the quantizer's one (unused) input must fit: a U-Net-128 takes 128 px at least."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -260,7 +262,8 @@ def quantize_graph(fp32_path: Path, path: Path, ranges: dict, margin: float = RA
     name = model.graph.input[0].name
     overrides = {t: [{"rmin": np.float32(min(lo * margin, 0.0)), "rmax": np.float32(max(hi * margin, 0.0))}]
                  for t, (lo, hi) in ranges.items()}
-    tiny = np.zeros((1, 3, 64, 64), np.float32)  # the ranges come from the overrides; this only satisfies the API
+    side = -(-64 // multiple) * multiple
+    tiny = np.zeros((1, 3, side, side), np.float32)  # the ranges come from the overrides; this only satisfies the API
     logging.disable(logging.WARNING)  # the quantizer's advice goes to the root logger, i.e. the user's stderr
     try:
         with replacing(Path(path)) as tmp:
@@ -349,7 +352,8 @@ def probe_session(fp32_backend, x: np.ndarray, reduce_range: bool | None = None)
         calibrator.collect_data(_Feed(fp32_backend.input_name, [x]))
         ranges = {name: [float(np.min(tr.range_value[0])), float(np.max(tr.range_value[1]))]
                   for name, tr in calibrator.compute_data().data.items()}
-        quantize_graph(fp32, path, ranges, RANGE_MARGIN, reduce_range_for() if reduce_range is None else reduce_range)
+        quantize_graph(fp32, path, ranges, RANGE_MARGIN, reduce_range_for() if reduce_range is None else reduce_range,
+                       multiple=math.gcd(*x.shape[-2:]))  # x fits the network's grid, so does a square of this side
         return int8_session(path)[0]
     finally:
         for p in (aug, path):

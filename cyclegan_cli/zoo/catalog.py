@@ -16,7 +16,7 @@ MANIFEST = "zoo.json"
 @dataclass
 class ZooEntry:
     name: str
-    kind: str = "cyclegan"  # cyclegan | pix2pix | dcgan
+    kind: str = "cyclegan"  # cyclegan | cut | pix2pix | dcgan | features | alias
     file: str | None = None  # a checkpoint shipped under pretrained/ (folder or file)
     url: str | None = None
     sha256: str | None = None
@@ -31,6 +31,11 @@ class ZooEntry:
     sha256_prefix: str | None = None  # when no full sha256 is published: the start of it (torch.hub file names)
     origin: str = "catalogue"  # catalogue | user
     path: str | None = None  # user entries: the checkpoint folder
+    # an alias entry (kind "alias") is a name for another entry, chosen by a benchmark: e.g. photo2sketch,
+    # the photo -> sketch model that benchmarks/quality.py scores best
+    alias_of: str | None = None
+    chosen_by: str = ""  # what chose alias_of
+    previously: str | None = None  # the entry this name meant before (its shipped folder was named after it)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -49,6 +54,31 @@ def load_manifest(folder: Path | None = None) -> dict[str, ZooEntry]:
     for name, spec in data.get("models", {}).items():
         out[name] = ZooEntry(name=name, **spec)
     return out
+
+
+def follow(entry: ZooEntry, manifest: dict[str, ZooEntry] | None = None) -> ZooEntry:
+    """The entry an alias entry names (itself for any other entry)."""
+    if not entry.alias_of:
+        return entry
+    target = (manifest if manifest is not None else load_manifest()).get(entry.alias_of)
+    if target is None or target.alias_of:
+        raise CheckpointError(f"zoo name {entry.name} is an alias of {entry.alias_of!r}, which the manifest "
+                              "does not list as a model")
+    return target
+
+
+def moved_folder(path: Path) -> Path | None:
+    """Where a shipped folder that is gone now lives: ``pretrained/NAME``, where NAME is an alias
+    entry whose name once named a shipped model (its ``previously``), is that model's folder now."""
+    pretrained = paths.pretrained_dir()
+    if path.parent.resolve() != pretrained.resolve():
+        return None
+    manifest = load_manifest(pretrained)
+    entry = manifest.get(path.name)
+    if entry is None or not entry.previously or entry.previously not in manifest:
+        return None
+    was = manifest[entry.previously]
+    return pretrained / was.file if was.file and (pretrained / was.file).exists() else None
 
 
 def user_entries() -> dict[str, ZooEntry]:
@@ -110,6 +140,8 @@ def materialize(entry: ZooEntry, offline: bool = False, on_progress=None) -> Pat
     """A local checkpoint path for ``entry``, downloading and converting it if needed."""
     if entry.origin == "user":
         return Path(entry.path)
+    if entry.alias_of:
+        return materialize(follow(entry), offline, on_progress)
     if entry.file:
         p = paths.pretrained_dir() / entry.file
         if not p.exists():

@@ -4,11 +4,18 @@ A spec is, in this order of checks: a path to a checkpoint folder, a run folder 
 checkpoint), ``.safetensors`` or ``.pth``; a zoo name or alias (``zoo:`` forces it); a user zoo
 name; a run (``NAME``, ``NAME:STEP``, ``NAME:latest``; ``run:`` forces it). A name that fits several gives an error listing them;
 a name that fits none gives "did you mean ...".
+
+An alias entry of the manifest (``photo2sketch``: the sketch model ``benchmarks/quality.py`` chose)
+resolves to the model it names. Where that name once named another model (its ``previously``), the
+first resolution in a process says so, once, as a :class:`NameMoved` warning (``ganctl`` prints it
+as one ``ganctl: note:`` line on stderr); the folder that was shipped under that name
+(``pretrained/photo2sketch``) resolves to its model's folder now, with the same kind of note.
 """
 
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +23,20 @@ from cyclegan_cli.errors import NotFoundError, UsageError
 from cyclegan_cli.zoo import catalog, runs
 
 PATH_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
+METHOD_WORDS = {"cut": "CUT", "cyclegan": "CycleGAN", "fastcut": "FastCUT", "dcgan": "DCGAN"}  # else the kind itself
+
+
+class NameMoved(UserWarning):
+    """A name that now names another model than it did (said once a process)."""
+
+
+_said: set[str] = set()  # the moved names already said in this process
+
+
+def _say_moved(name: str, message: str) -> None:
+    if name not in _said:
+        _said.add(name)
+        warnings.warn(NameMoved(message), stacklevel=3)
 
 
 @dataclass
@@ -69,6 +90,10 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
             forced, spec = prefix[:-1], spec[len(prefix):]
     if forced is None and _looks_like_path(spec):
         p = Path(spec).expanduser()
+        moved = None if p.exists() else catalog.moved_folder(p)
+        if moved is not None:
+            _say_moved(str(p), f"{p} is now {moved}")
+            p = moved
         if not p.exists():
             raise NotFoundError(f"model path {p}: no such file or folder")
         if runs.is_run_dir(p):  # a run folder: its latest checkpoint (how to name one of two same-named runs)
@@ -88,6 +113,14 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
     origin, thing = found[0]
     if origin == "run":
         return Resolved(runs.run_checkpoint(thing, step or None), "run", spec)
+    if origin == "zoo" and thing.alias_of:
+        manifest = catalog.load_manifest()
+        alias, thing = thing, catalog.follow(thing, manifest)
+        if alias.previously and alias.previously != thing.name:
+            was = manifest.get(alias.previously)
+            method = METHOD_WORDS.get(was.kind, was.kind) if was is not None else "earlier"
+            why = f" (chosen by {alias.chosen_by})" if alias.chosen_by else ""
+            _say_moved(name, f"{name} now names {thing.name}{why}; the {method} model is {alias.previously}")
     path = catalog.materialize(thing, offline=offline, on_progress=on_progress)
     return Resolved(path, origin, thing.name, thing)
 

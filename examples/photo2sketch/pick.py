@@ -38,12 +38,6 @@ def validation_photos(data: Path) -> list[Path]:
     return sorted(files[len(files) // 2:])[:VALIDATION]
 
 
-def shortfall(mean: dict, worst_grid: float) -> float:
-    t = quality.TARGETS
-    return (max(0.0, mean["mad"] / t["mad"] - 1) + max(0.0, (t["edges"] - mean["edges"]) / t["edges"])
-            + max(0.0, worst_grid / t["grid"] - 1))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run_dir", type=Path)
@@ -69,7 +63,7 @@ def main() -> None:
             s = [quality.scores(fwd.run_image(x), r) for x, r in zip(images, refs)]
         mean = {k: float(np.mean([x[k] for x in s])) for k in ("mad", "edges", "grid")}
         worst = max(x["grid"] for x in s)
-        rows.append({"step": step, **mean, "worst_grid": worst, "shortfall": shortfall(mean, worst)})
+        rows.append({"step": step, **mean, "worst_grid": worst, "shortfall": quality.shortfall(mean, worst)})
         if not a.json:
             r = rows[-1]
             print(f"step {step:>6}: mad {r['mad']:5.1f}  edges {r['edges']:5.2f}  grid {r['grid']:5.2f} "

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped photo2sketch on one GPU inside a fixed time budget, then ship it.
+# Train photo2sketch-cyclegan on one GPU inside a fixed time budget, then ship it (benchmarks/quality.py
+# --choose then says whether the name photo2sketch should point to it; see examples/ship-all.sh).
 #
 #   BUDGET=420 bash examples/photo2sketch/train-gpu.sh [OUT_DIR]
 #
@@ -30,6 +31,6 @@ else
 fi
 $PY -m cyclegan_cli train $W/photo $W/sketch --name p2s-gpu --runs-dir "$RUNS" "${ARGS[@]}" \
   --epochs "$epochs" --decay-epochs "$epochs" --log-every 100 --sample-every 1000 --save-every 1000 -q || true
-$PY examples/ship.py "$RUNS/p2s-gpu" photo2sketch --license "see examples/README.md" --source "examples/photo2sketch"
-cp pretrained/photo2sketch/model.safetensors pretrained/photo2sketch/config.json "$RUNS/p2s-gpu/stats.jsonl" "$OUT/"
+$PY examples/ship.py "$RUNS/p2s-gpu" photo2sketch-cyclegan --license "see examples/README.md" --source "examples/photo2sketch"
+cp pretrained/photo2sketch-cyclegan/model.safetensors pretrained/photo2sketch-cyclegan/config.json "$RUNS/p2s-gpu/stats.jsonl" "$OUT/"
 cp "$(ls "$RUNS"/p2s-gpu/samples/*.png | tail -1)" "$OUT/samples.png"
