@@ -105,6 +105,7 @@ def test_zoo_list_shows_the_alias_and_the_method_names(cli):
     assert listed["photo2sketch"]["alias_of"] == "photo2sketch-paired" and listed["photo2sketch"]["status"] == "alias"
     r = cli("zoo", "show", "sketch")
     assert {"name: photo2sketch", "alias_of: photo2sketch-paired", "previously: photo2sketch-cut"} <= set(r.out.splitlines())
+    assert "format" not in r.out  # no file of its own
     r = cli("zoo", "verify")
     assert r.code == 0 and "photo2sketch-cut: ok" in r.out and "photo2sketch:" not in r.out
 

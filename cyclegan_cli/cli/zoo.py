@@ -90,6 +90,8 @@ def show(name: str, json_out: JsonOpt = False):
     o = Output(False, False, json_out)
     e = _entry(name)
     d = {**e.to_dict(), "status": _status(e)}
+    if e.alias_of:
+        del d["format"]  # an alias has no file of its own: its model's entry says what it is
     from cyclegan_cli.zoo import catalog
 
     if e.url and not e.sha256:
