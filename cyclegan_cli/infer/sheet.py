@@ -78,7 +78,7 @@ def sheet(rows: list[list], title: str | None = None) -> np.ndarray:
 
     tiles = [it[0] for row in rows for it in row if isinstance(it, tuple)]
     side = max(max(t.shape[0], t.shape[1]) for t in tiles)
-    f = font(max(12, side // 9))
+    f = font(min(18, max(12, side // 9)))
     line = int(f.getbbox("Ag")[3]) + 4
     lines = max(len(it[1].split("\n")) for row in rows for it in row if isinstance(it, tuple) and it[1])
     band = lines * line + 4 if lines else 0  # the captions' band above each row's tiles
