@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -268,6 +269,16 @@ class DistillTask(GANTask):
         n = min(4, len(dataset))
         self.fixed_in = torch.stack([center(dataset.image(i), self.size) for i in range(0, n)])
 
+    # the CPU time the distillation has taken, over every process that worked on it (benchmarks/distill.py),
+    # counted from when this module was imported: loading the teacher and timing the shapes included
+    cpu_before, cpu_t0 = 0.0, time.process_time()
+
+    def extra_state(self) -> dict:
+        return {"cpu_s": self.cpu_before + time.process_time() - self.cpu_t0}
+
+    def load_extra_state(self, s: dict) -> None:
+        self.cpu_before, self.cpu_t0 = float(s.get("cpu_s", 0.0)), time.process_time()
+
     def epoch_keys(self, epoch: int) -> list:
         n = len(self.dataset)
         order = [j for k in range(math.ceil(EPOCH_CROPS / n)) for j in epoch_order(n, self.seed, epoch, salt=k)]
@@ -350,7 +361,8 @@ def _widths(student, s_layers, teacher, t_layers, points) -> list[list[int]]:
     """[student channels, teacher channels] per matched pair, read off one small forward pass each."""
     if not points:
         return []
-    x = torch.zeros(1, 3, 64, 64)
+    side = max(64, 2 * getattr(teacher, "size_multiple", 4))  # a U-Net-7 needs 2 px at its innermost layer
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
     s_taps, t_taps = Taps([s_layers[i] for i, _ in points]), Taps([t_layers[j] for _, j in points])
     student.eval()(x)
     teacher(x.to(next(teacher.parameters()).device))
@@ -376,6 +388,10 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     # 1. everything that can be refused is checked before any work: inputs, then the teacher
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
     net, info = load_teacher(teacher, o.direction)
+    grid = max(getattr(net, "size_multiple", 4), 8)
+    if o.size % grid or o.size < 2 * grid * (grid > 8):
+        raise UsageError(f"--size {o.size}: this teacher takes crops of {2 * grid if grid > 8 else grid} px or more, "
+                         f"in multiples of {grid}")
     if name:
         check_name(name, "--name")
     dist, dev = start_process(o, cb)

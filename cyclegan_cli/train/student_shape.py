@@ -105,11 +105,14 @@ def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=Non
 
     timer = timer or time_forward
     say = on_notice or (lambda msg: None)
-    scale = (size // 64) ** 2  # MACs grow with the area exactly (convolutions only): count at 64 px
-    teacher_macs = macs(teacher, 64, 64) * scale
+    # MACs grow with the area exactly (convolutions only): counted at a small size on every network's
+    # grid (a U-Net-7 needs 2 px at its innermost layer: 256), then scaled
+    base = max(64, 2 * getattr(teacher, "size_multiple", 4))
+    scale = (size / base) ** 2
+    teacher_macs = round(macs(teacher, base, base) * scale)
     pool = candidates(width, blocks, down, conv, entry)
     for c in pool:
-        c.macs = macs(build("student_generator", **c.args()), 64, 64) * scale
+        c.macs = round(macs(build("student_generator", **c.args()), base, base) * scale)
     fixed = len(pool) == 1
     pool.sort(key=lambda c: -c.macs)
     hopeful = pool if fixed else [c for c in pool if c.macs * speedup <= teacher_macs]
