@@ -23,7 +23,16 @@ def shipped_training(training: dict) -> dict:
     """The run's options as a shipped config keeps them: a path (the run records its folders as
     absolute paths, so that it can resume from anywhere) cut to the folder's name, so that no
     developer's paths ship."""
-    return {k: Path(v).name if isinstance(v, str) and os.path.isabs(v) else v for k, v in training.items()}
+    def cut(v):
+        if isinstance(v, str) and os.path.isabs(v):
+            return Path(v).name
+        if isinstance(v, dict):
+            return {k: cut(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [cut(x) for x in v]
+        return v
+
+    return cut(training)  # a distill run's inputs and teacher path are lists and dicts of paths
 
 
 def main():

@@ -30,7 +30,8 @@ def frozen_instance_norm(net: nn.Module, stats: list | None = None):
     with ``stats`` given, normalise with those instead of each input's own."""
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
     record = stats is None
-    store = [] if record else stats
+    # by the layer's place among the net's modules, whatever order the forward pass runs them in
+    store = [None] * len(norms) if record else stats
     originals = [m.forward for m in norms]
 
     def make(i, m):
@@ -38,7 +39,7 @@ def frozen_instance_norm(net: nn.Module, stats: list | None = None):
             if record:
                 xf = x.float()
                 var, mean = torch.var_mean(xf, dim=(2, 3), unbiased=False, keepdim=True)  # (N, C, 1, 1)
-                store.append((mean.mean(0, keepdim=True), var.mean(0, keepdim=True)))
+                store[i] = (mean.mean(0, keepdim=True), var.mean(0, keepdim=True))
                 return originals[i](x)
             mean, var = store[i]
             y = (x.float() - mean) / torch.sqrt(var + m.eps)
@@ -219,6 +220,12 @@ def _seen_from(m: nn.Module, lo: int, hi: int, axis: int) -> tuple[int, int]:
     if isinstance(m, (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)):
         before = m.padding[2 if axis == 0 else 0]  # (left, right, top, bottom)
         return lo - before, hi - before
+    if isinstance(m, nn.PixelUnshuffle):  # output i gathers inputs i*r .. i*r + r - 1
+        r = m.downscale_factor
+        return lo * r, hi * r + r - 1
+    if isinstance(m, nn.PixelShuffle):  # output i comes from input i // r
+        r = m.upscale_factor
+        return lo // r, hi // r
     if isinstance(m, nn.Upsample):
         f = float(pair(m.scale_factor)[axis]) if m.scale_factor is not None else 2.0  # (a fixed size: as x2)
         if m.mode == "nearest":

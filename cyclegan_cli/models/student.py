@@ -11,8 +11,7 @@ c7s1 out, tanh), with four knobs the distiller times on the user's CPU:
 - ``entry``: ``conv`` (CycleGAN's 7x7 convolutions at full resolution, in and out) or ``unshuffle``
   (each 2x2 block of pixels becomes 12 channels at half resolution, and back by a pixel shuffle at
   the end: no layer runs at full resolution, where a narrow network spends most of its time in
-  memory traffic, not arithmetic; 2.9x against 4.8x faster than the shipped photo2sketch for the
-  same blocks, docs/benchmarks.md).
+  memory traffic, not arithmetic; docs/benchmarks.md has the figures).
 
 Up-sampling is bilinear x2 then a 3x3 conv (no checkerboard). The blocks are listed in
 ``blocks`` so the distiller can read their outputs for its feature term.
@@ -72,8 +71,8 @@ class StudentGenerator(nn.Module):
             c = ngf * 2 ** i
             layers += [*_conv3(c, 2 * c, "dense" if i == 0 else conv, bias, stride=2), nl(2 * c), nn.ReLU(True)]
         dim = ngf * 2 ** n_down
+        self.head = nn.Sequential(*layers)  # registered in the order the forward pass runs them
         self.blocks = nn.ModuleList(StudentBlock(dim, conv, nl, bias) for _ in range(n_blocks))
-        self.head = nn.Sequential(*layers)
         up = []
         for i in range(n_down):  # (N, c, h, w) -> (N, c/2, 2h, 2w)
             c = dim // 2 ** i

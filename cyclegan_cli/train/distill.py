@@ -136,10 +136,13 @@ def random_warp(n: int, gen: torch.Generator, shift: float = 0.03, scale: float 
 
 
 def warp(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(``x`` resampled by ``theta``, a mask of the pixels that came from inside ``x``)."""
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    inside = (grid.abs() <= 1).all(-1, keepdim=True).permute(0, 3, 1, 2).to(x.dtype)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False), inside
+    """(``x`` resampled by ``theta``, a mask of the pixels that came from inside ``x``), in fp32
+    whatever autocast says: an input and an output warped on grids of two precisions would differ
+    by the rounding alone."""
+    with torch.autocast(x.device.type, enabled=False):
+        grid = F.affine_grid(theta.float(), list(x.shape), align_corners=False)
+        inside = (grid.abs() <= 1).all(-1, keepdim=True).permute(0, 3, 1, 2).float()
+        return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False), inside
 
 
 def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -150,7 +153,7 @@ def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor
     x_w, inside = warp(x, theta)
     out = net(x) if out is None else out
     out_w, _ = warp(out, theta)
-    diff = (out_w - net(x_w)).abs() * inside
+    diff = (out_w - net(x_w).float()).abs() * inside
     return diff.sum() / (inside.sum() * out.shape[1]).clamp(min=1)
 
 
@@ -223,14 +226,15 @@ def scan_inputs(inputs, on_skip=None) -> tuple[list[Path], list[Path]]:
 
 
 def read_video_frames(videos: list[Path], per_video: int = VIDEO_FRAMES) -> list[Image.Image]:
-    """Up to ``per_video`` frames of each video, evenly spaced: video frames count as images."""
+    """Up to ``per_video`` frames of each video, evenly spaced: video frames count as images. Two
+    passes, the first only counting, so a long video never sits in memory whole."""
     from cyclegan_cli.data.video import read_frames
 
     out = []
     for v in videos:
-        frames = [Image.fromarray(f) for f in read_frames(v)]
-        step = max(1, len(frames) // per_video)
-        out += frames[::step][:per_video]
+        total = sum(1 for _ in read_frames(v))
+        step = max(1, total // per_video)
+        out += [Image.fromarray(f) for i, f in enumerate(read_frames(v)) if i % step == 0][:per_video]
     return out
 
 
@@ -242,12 +246,14 @@ class DistillTask(GANTask):
     def __init__(self, teacher, dataset: CropDataset, o: DistillOptions, *, saved: dict, dist, device):
         """``teacher``: the frozen generator; ``saved``: the run's options.json (the student's shape
         under "student", the teacher's identity under "teacher")."""
+        # the CPU time the distillation has taken, over every process that worked on it (benchmarks/distill.py)
+        self.cpu_before, self.cpu_t0 = 0.0, time.process_time()
         self.device, self.dist, self.seed, self.options = device, dist, o.seed, saved
         self.lr, self.epochs, self.decay_epochs, self.size = o.lr, o.epochs, o.decay_epochs, o.size
         self.l1_weight, self.feature_weight, self.gan_weight = o.l1_weight, o.feature_weight, o.gan_weight
         self.stable_weight = o.stable_weight if o.stable else 0.0
         self.loss_kind, self.ema = o.loss, o.ema
-        self.teacher = teacher.to(device)
+        self.teacher = teacher.to(device).eval().requires_grad_(False)  # frozen: a target, never trained
         student_args = dict(saved["student"])
         # 1. which layers the feature term pairs, and the adaptors' widths (student -> teacher)
         probe_student = _build("student_generator", student_args)
@@ -268,10 +274,6 @@ class DistillTask(GANTask):
         self.dataset = dataset
         n = min(4, len(dataset))
         self.fixed_in = torch.stack([center(dataset.image(i), self.size) for i in range(0, n)])
-
-    # the CPU time the distillation has taken, over every process that worked on it (benchmarks/distill.py),
-    # counted from when this module was imported: loading the teacher and timing the shapes included
-    cpu_before, cpu_t0 = 0.0, time.process_time()
 
     def extra_state(self) -> dict:
         return {"cpu_s": self.cpu_before + time.process_time() - self.cpu_t0}
@@ -361,7 +363,7 @@ def _widths(student, s_layers, teacher, t_layers, points) -> list[list[int]]:
     """[student channels, teacher channels] per matched pair, read off one small forward pass each."""
     if not points:
         return []
-    side = max(64, 2 * getattr(teacher, "size_multiple", 4))  # a U-Net-7 needs 2 px at its innermost layer
+    side = max(64, getattr(teacher, "size_multiple", 4))  # a U-Net-7 takes multiples of 128
     x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
     s_taps, t_taps = Taps([s_layers[i] for i, _ in points]), Taps([t_layers[j] for _, j in points])
     student.eval()(x)
@@ -388,15 +390,15 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     # 1. everything that can be refused is checked before any work: inputs, then the teacher
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
     net, info = load_teacher(teacher, o.direction)
-    grid = max(getattr(net, "size_multiple", 4), 8)
-    if o.size % grid or o.size < 2 * grid * (grid > 8):
-        raise UsageError(f"--size {o.size}: this teacher takes crops of {2 * grid if grid > 8 else grid} px or more, "
-                         f"in multiples of {grid}")
+    grid = max(getattr(net, "size_multiple", 4), 8)  # the student's grid is 8 or less
+    if o.size % grid:
+        raise UsageError(f"--size {o.size}: this teacher takes crops in multiples of {grid} px")
     if name:
         check_name(name, "--name")
     dist, dev = start_process(o, cb)
     if dist.world > 1:
         raise UsageError("distill runs in one process (no torchrun)")
+    frames = read_video_frames(videos)  # before the timing: a broken video is said at once
     # 2. the student's shape: kept with a run that exists, else measured on this CPU now
     existing = Path(runs_dir) / name if name else None
     saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
@@ -410,7 +412,6 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
                            entry=shape[2], size=o.time_size, on_notice=cb.on_notice)
         student, choice = c.student, c.to_dict()
         cb.on_notice(f"student: {describe(student)}: {c.reason}")
-    frames = read_video_frames(videos)
     dataset = CropDataset(images, frames, o.size, o.flip, o.seed, on_skip=cb.on_notice)
     total = schedule_length(o.max_steps, EPOCH_CROPS // o.batch_size, o.epochs, o.decay_epochs)
     o = o.resolved()

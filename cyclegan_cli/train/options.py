@@ -493,6 +493,12 @@ class DCGANOptions(TrainOptions, EvalOptions, PresetOptions):
         self.check_eval()
 
 
+def student_grid_ok(down: int, entry: str) -> bool:
+    """A student's blocks run at 1/4 to 1/8 size: ``down`` stride-2 convolutions, after the
+    unshuffle entry's own halving."""
+    return 2 <= down + (entry == "unshuffle") <= 3
+
+
 @dataclass
 class DistillOptions(TrainOptions):
     """A small student of a trained generator (``ganctl distill``; GAN Compression's recipe: the
@@ -508,7 +514,8 @@ class DistillOptions(TrainOptions):
                          "(fp32): the largest student that meets it is chosen.")
     width: Optional[int] = opt(None, "The student's width (first-layer filters) instead of choosing it by --speedup.")
     blocks: Optional[int] = opt(None, "The student's residual blocks instead of choosing them by --speedup.")
-    down: Optional[int] = opt(None, "The student's down-samplings (2 or 3) instead of choosing them.", cli=False)
+    down: Optional[int] = opt(None, "The student's stride-2 down-samplings (1 to 3; the blocks run at 1/4 to 1/8 "
+                              "size with the entry's own halving) instead of choosing them.", cli=False)
     conv: Optional[str] = opt(None, "The student's convolutions (dense or depthwise) instead of choosing them.",
                               cli=False)
     entry: Optional[str] = opt(None, "The student's first and last layers (conv: 7x7 at full resolution; unshuffle: "
@@ -539,8 +546,12 @@ class DistillOptions(TrainOptions):
                 raise UsageError(f"{flag} {v}: at least 1")
         if self.down is not None and self.down not in (1, 2, 3):
             raise UsageError(f"down {self.down}: 1, 2 or 3")
-        if self.entry is not None and self.entry not in ("conv", "unshuffle"):
-            raise UsageError(f"entry {self.entry!r}: conv or unshuffle")
+        from cyclegan_cli.models.student import ENTRIES
+
+        if self.entry is not None and self.entry not in ENTRIES:
+            raise UsageError(f"entry {self.entry!r}: {' or '.join(ENTRIES)}")
+        if self.down is not None and self.entry is not None and not student_grid_ok(self.down, self.entry):
+            raise UsageError(f"down {self.down} with entry {self.entry}: the blocks must run at 1/4 to 1/8 size")
         if self.conv is not None and self.conv not in CONVS:
             raise UsageError(f"conv {self.conv!r}: {' or '.join(CONVS)}")
         for flag, v in (("--l1-weight", self.l1_weight), ("--feature-weight", self.feature_weight),

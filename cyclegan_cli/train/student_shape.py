@@ -84,12 +84,13 @@ def describe(args: dict) -> str:
 
 def candidates(width=None, blocks=None, down=None, conv=None, entry=None) -> list[Candidate]:
     from cyclegan_cli.models.student import CONVS, ENTRIES
+    from cyclegan_cli.train.options import student_grid_ok
 
     out = []
     for w, b, d, c, e in itertools.product((width,) if width else WIDTHS, (blocks,) if blocks else BLOCKS,
                                            (down,) if down else DOWNS, (conv,) if conv else CONVS,
                                            (entry,) if entry else ENTRIES):
-        if 1 + (e == "unshuffle") + d <= 4 and (e == "unshuffle" or d >= 2):  # blocks at 1/4 to 1/16 size
+        if student_grid_ok(d, e):
             out.append(Candidate(w, b, d, c, e))
     return out
 
