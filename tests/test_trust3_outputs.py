@@ -101,6 +101,28 @@ def test_frames_out_overwrite_keeps_no_old_tail(tmp_path, cli, tiny_cyclegan):
     assert sorted(p.name for p in (tmp_path / "F").iterdir()) == [".ganctl-manifest.json", "c"]  # nothing aside
 
 
+def test_frames_out_overwrite_never_replaces_a_users_folder(tmp_path, cli, tiny_cyclegan):
+    """A folder at FRAMES/c that FRAMES' manifest does not record, holding a user's file, is refused
+    in one line even with --overwrite (it used to be replaced whole, the user's file deleted); one
+    holding nothing but frame_*.png files is replaced."""
+    src = clip(tmp_path / "c.mkv", 3, seed=1)
+    folder = tmp_path / "F" / "c"
+    folder.mkdir(parents=True)
+    (folder / "frame_000001.png").write_bytes(b"old")
+    (folder / "my-notes.txt").write_text("precious")
+    args = ("translate", src, "--model", tiny_cyclegan, "--out", tmp_path / "o", "--frames-out", tmp_path / "F",
+            "--device", "cpu", "--overwrite")
+    r = cli(*args)
+    assert r.code == 2, (r.out, r.err)
+    assert len(r.err.strip().splitlines()) == 1 and str(folder) in r.err and "my-notes.txt" in r.err, r.err
+    assert (folder / "my-notes.txt").read_text() == "precious" and (folder / "frame_000001.png").read_bytes() == b"old"
+    (folder / "my-notes.txt").unlink()
+    r = cli(*args)
+    assert r.code == 0, r.err
+    assert pngs(folder) == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    assert (folder / "frame_000001.png").read_bytes() != b"old"
+
+
 def test_frames_interrupted_leave_no_half_folder(tmp_path):
     """A run stopped half way leaves nothing at the folder's place, and an earlier folder there
     whole: the frames go to a temporary folder, renamed into place once complete."""

@@ -4,6 +4,7 @@ job and committed after each atomic write (see :class:`Manifest`)."""
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
@@ -14,6 +15,21 @@ from cyclegan_cli.errors import UsageError, folder_error
 from cyclegan_cli.files import OwnerLock, atomic_write_bytes
 
 MANIFEST = ".ganctl-manifest.json"
+FRAME_NAME = "frame_{:06d}.png"  # a video's frames in its --frames-out folder (infer/video.py writes them)
+
+
+def _not_ours(folder: Path) -> str | None:
+    """Why the existing ``folder``, which no manifest records, may not be replaced by a folder of
+    frames: it holds something other than frames (a user's file or folder), or cannot be read.
+    None when it holds nothing but ``frame_*.png`` files."""
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if not fnmatch.fnmatchcase(entry.name, "frame_*.png") or entry.is_dir(follow_symlinks=False):
+                    return f"it holds {entry.name}, which is not a frame (frame_*.png)"
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    return None
 
 
 class Manifest:
@@ -77,6 +93,12 @@ class Manifest:
                 rel = self._rel(job.dst)
                 made_by = data["files"].get(rel)
                 if overwrite or not job.dst.exists() or (made_by is None and rel in data["pending"]):
+                    # a folder is replaced whole: one this manifest does not record is replaced only when
+                    # it holds nothing but frames, so a user's folder at its place is never deleted
+                    why = None if made_by is not None or not job.dst.is_dir() else _not_ours(job.dst)
+                    if why:
+                        raise UsageError(f"{job.dst} is not a folder of frames ganctl made: {why}; move it "
+                                         f"away or use another {self.option} (--overwrite does not replace it)")
                     todo.append(job)
                 elif made_by is None or self._same_maker(made_by, data["makers"].get(made_by)):
                     skip.append((job, "exists"))

@@ -17,6 +17,7 @@ from cyclegan_cli.data.images import resize_short_side
 from cyclegan_cli.data.video import BackgroundWriter, VideoWriter, open_video, rotate
 from cyclegan_cli.errors import InputError, reason
 from cyclegan_cli.files import make_tmp_folder, replace_folder, reserve_tmp, write_synced
+from cyclegan_cli.infer.manifest import FRAME_NAME
 
 _END = object()
 
@@ -142,7 +143,7 @@ def translate_video(translator, src: Path, dst: Path, *, size: int | None = None
                 if writer is not None:
                     writer.video(out, pts)
                 else:
-                    _write_png(out, tmp / f"frame_{n_out:06d}.png")
+                    _write_png(out, tmp / FRAME_NAME.format(n_out))
             if on_progress:  # total: from the container's header, so an estimate (None when it says nothing)
                 on_progress({"input": str(src), "frames": n_out, "total": max(total, n_out) if total else None})
             pending.clear()
