@@ -240,7 +240,8 @@ def arithmetic(
     near = result + noise * torch.randn(neighbours, nz, generator=gen) if neighbours else torch.zeros(0, nz)
     z = torch.cat([means, result[None], near])
     images = generate(G, z, 64, dev)
-    _save(arithmetic_sheet(order, enlarge(images, scale or scale_for(images.shape[1])), noise), out)
+    labels = [(sign, spec, len(parse_seeds(spec))) for sign, spec in order]
+    _save(arithmetic_sheet(labels, enlarge(images, scale or scale_for(images.shape[1])), noise), out)
     o.emit(str(out), {"path": str(out), "groups": [{"sign": s, "seeds": spec} for s, spec in order],
                       "z_result": result.tolist(), "z_means": means.tolist()})
 

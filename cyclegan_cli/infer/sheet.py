@@ -80,7 +80,7 @@ def sheet(rows: list[list], title: str | None = None) -> np.ndarray:
     side = max(max(t.shape[0], t.shape[1]) for t in tiles)
     f = font(min(18, max(12, side // 9)))
     line = int(f.getbbox("Ag")[3]) + 4
-    lines = max(len(it[1].split("\n")) for row in rows for it in row if isinstance(it, tuple) and it[1])
+    lines = max((len(it[1].split("\n")) for row in rows for it in row if isinstance(it, tuple) and it[1]), default=0)
     band = lines * line + 4 if lines else 0  # the captions' band above each row's tiles
 
     def items(row):  # (kind, value, width): a join between two tiles where none was given
@@ -126,22 +126,19 @@ def sheet(rows: list[list], title: str | None = None) -> np.ndarray:
     return np.asarray(im)
 
 
-def arithmetic_sheet(groups: list[tuple[int, str]], images: np.ndarray, noise: float) -> np.ndarray:
+def arithmetic_sheet(groups: list[tuple[int, str, int]], images: np.ndarray, noise: float) -> np.ndarray:
     """``ganctl arithmetic``'s picture: each group's mean under its seeds, the signs between them,
-    ``=`` the result, then (set apart) its neighbours. ``groups``: (sign, seed list as given) in
-    order; ``images``: the groups' means, the result, the neighbours."""
-    from cyclegan_cli.infer.sample import parse_seeds
-
+    ``=`` the result, then (set apart) its neighbours. ``groups``: (sign, seed list as given, how
+    many seeds) in order; ``images``: the groups' means, the result, the neighbours."""
     row: list = []
-    for i, ((sign, spec), image) in enumerate(zip(groups, images)):
+    for i, ((sign, spec, n), image) in enumerate(zip(groups, images)):
         if i or sign < 0:
             row.append("+" if sign > 0 else "-")
-        seeds = parse_seeds(spec)
-        row.append((image, f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of {spec}"))
+        row.append((image, f"seed {spec}" if n == 1 else f"mean of {spec}"))
     row += ["=", (images[len(groups)], "result")]
     for i, image in enumerate(images[len(groups) + 1:]):
         row += ["|" if i == 0 else "", (image, f"neighbour {i + 1}")]
-    expr = " ".join(f"{'+' if sign > 0 else '-'} {spec}" for sign, spec in groups).removeprefix("+ ")
+    expr = " ".join(f"{'+' if sign > 0 else '-'} {spec}" for sign, spec, _ in groups).removeprefix("+ ")
     neighbours = len(images) - len(groups) - 1
     return sheet([row], title=f"{expr} = result" + (f"; its neighbours: result + {noise:g} x noise" if neighbours else ""))
 
