@@ -15,27 +15,15 @@ _FIELDS = {f.name: f for f in dataclasses.fields(DistillOptions)}
 
 
 def _o(name: str, **kw) -> typer.Option:
-    f = _FIELDS[name]
-    return typer.Option(flag_of(f), help=f.metadata["help"], **kw)
+    from cyclegan_cli.cli.train import field_option
+
+    return field_option(_FIELDS[name], **kw)
 
 
 def _d(name: str):
     f = _FIELDS[name]
     v = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
     return (not v) if f.metadata["negate"] else v
-
-
-def _given(ctx) -> dict:
-    from cyclegan_cli.cli.train import _explicit
-
-    by_flag = {flag_of(f): f for f in _FIELDS.values()}
-    given = {}
-    for p in ctx.command.params:
-        f = next((by_flag[x] for x in p.opts if x in by_flag), None)
-        if f is not None and _explicit(ctx, p.name):
-            v = ctx.params[p.name]
-            given[f.name] = (not v) if f.metadata["negate"] else v
-    return given
 
 
 def distill(
@@ -97,7 +85,9 @@ def distill(
     o = Output(quiet, verbose, json_out)
     if name is not None:
         check_name(name, "--name")
-    given = {**_given(ctx), "precision": precision, "device": device}
+    from cyclegan_cli.cli.train import given_options
+
+    given = {**given_options(ctx, _FIELDS), "precision": precision, "device": device}
     inputs = list(inputs or [])
     run_dir = Path(runs_dir) / name if name else None
     opts = registry.read_options(run_dir) if run_dir is not None and registry.is_run_dir(run_dir) else {}

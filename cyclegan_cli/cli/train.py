@@ -27,7 +27,11 @@ def _shared_default(name: str):
 
 def _o(name: str, **kw) -> typer.Option:
     """The Typer option for training option ``name``: its flag and help text from the dataclass."""
-    f = _FIELDS[name]
+    return field_option(_FIELDS[name], **kw)
+
+
+def field_option(f, **kw) -> typer.Option:
+    """The Typer option of an options-dataclass field: its flag and help text (train and distill)."""
     return typer.Option(flag_of(f), help=f.metadata["help"], **kw)
 
 
@@ -48,9 +52,10 @@ def _explicit(ctx, param: str) -> bool:
     return src in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
-def _given(ctx) -> dict:
-    """The training options given on the command line (field name -> value), found by their flags."""
-    by_flag = {flag_of(f): f for f in _FIELDS.values()}
+def given_options(ctx, fields: dict) -> dict:
+    """The options given on the command line (field name -> value), found by the flags of
+    ``fields`` (name -> dataclass field); train's and distill's."""
+    by_flag = {flag_of(f): f for f in fields.values()}
     given = {}
     for p in ctx.command.params:
         f = next((by_flag[x] for x in p.opts if x in by_flag), None)
@@ -150,7 +155,7 @@ def train(
     if name is not None:
         check_name(name, "--name")
     folders = list(folders or [])
-    given = _given(ctx)
+    given = given_options(ctx, _FIELDS)
     options = None
     run_dir = None
     if resume:

@@ -398,6 +398,11 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     dist, dev = start_process(o, cb)
     if dist.world > 1:
         raise UsageError("distill runs in one process (no torchrun)")
+    if name and (Path(runs_dir) / name).is_dir():
+        from cyclegan_cli.train.runfolder import hold_run
+
+        with hold_run(Path(runs_dir) / name):  # another process training it: refused now, not after the timing
+            pass
     frames = read_video_frames(videos)  # before the timing: a broken video is said at once
     # 2. the student's shape: kept with a run that exists, else measured on this CPU now
     existing = Path(runs_dir) / name if name else None

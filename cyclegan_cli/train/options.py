@@ -506,7 +506,7 @@ class DistillOptions(TrainOptions):
 
     epochs: Optional[int] = opt(10, "distill: epochs at full lr (an epoch is 200 crops).", "length")
     decay_epochs: Optional[int] = opt(10, "distill: epochs of linear lr decay to zero.", "length")
-    batch_size: int = again(TrainOptions, "batch_size", 4)
+    batch_size: int = opt(4, "Crops per step.")
     size: int = opt(256, "Crop size: random crops of the inputs at their own scale (translate runs at full "
                     "resolution).")
     direction: str = opt("AtoB", "The teacher's side to distil (a CycleGAN's AtoB or BtoA).")

@@ -119,7 +119,9 @@ def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=Non
     hopeful = pool if fixed else [c for c in pool if c.macs * speedup <= teacher_macs]
     if not hopeful:  # nothing can be that fast by MACs: time the cheapest few anyway
         hopeful = sorted(pool, key=lambda c: c.macs)[:4][::-1]
-    say(f"timing the teacher and up to {min(len(hopeful), MAX_TIMED)} student shapes at {size} px")
+    n = min(len(hopeful), MAX_TIMED)
+    say(f"timing the teacher and {'the student shape' if n == 1 else f'up to {n} of {len(pool)} student shapes'} "
+        f"at {size} px")
     teacher_ms = timer(teacher.eval(), size)
     chosen, timed = None, []
     for c in hopeful[:MAX_TIMED]:
