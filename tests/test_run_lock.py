@@ -115,3 +115,25 @@ def test_a_live_holder_refuses_the_run_in_one_line(tmp_path):
         holder.communicate("")
     with hold_run(run):  # free once its owner ended
         pass
+
+
+def test_runs_rm_delete_files_refuses_a_run_being_trained(tmp_path, cli):
+    """`runs rm --delete-files` deleted a run under its trainer, which then died with exit 70."""
+    a, b = _folders(tmp_path)
+    runs = tmp_path / "runs"
+    r = cli("train", a, b, "--runs-dir", runs, "--name", "busy", *TINY, "--max-steps", "1", "-q")
+    assert r.code == 0, r.err
+    run = runs / "busy"
+    code = ("import sys; from cyclegan_cli.train.runfolder import hold_run\n"
+            f"with hold_run(__import__('pathlib').Path({str(run)!r})):\n"
+            "    print('held', flush=True); sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        r = cli("runs", "rm", "busy", "--delete-files")
+        assert r.code == 2 and "being trained" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert (run / "options.json").is_file()
+    finally:
+        holder.communicate("")
+    r = cli("runs", "rm", "busy", "--delete-files")
+    assert r.code == 0 and not run.exists(), r.err

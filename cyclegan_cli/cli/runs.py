@@ -205,7 +205,13 @@ def rm(name: Annotated[str, typer.Argument(help="A run name or a run folder.")],
 
     o = Output(quiet, False, json_out)
     r = _run(name)
-    runs.unregister(r.path)
-    if delete_files:
-        shutil.rmtree(r.path, ignore_errors=True)
-    o.emit("" if quiet else f"removed {r.name} ({r.path})", {"name": r.name, "path": r.path, "deleted_files": delete_files})
+    if delete_files and Path(r.path).is_dir():
+        from cyclegan_cli.train.runfolder import hold_run
+
+        with hold_run(Path(r.path)):  # a run that a trainer is training is refused (BusyError), never deleted under it
+            runs.unregister(r.path)
+            shutil.rmtree(r.path, ignore_errors=True)
+    else:
+        runs.unregister(r.path)
+    what = "removed" if delete_files else "forgot (its folder is kept)"
+    o.emit("" if quiet else f"{what} {r.name} ({r.path})", {"name": r.name, "path": r.path, "deleted_files": delete_files})
