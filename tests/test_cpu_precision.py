@@ -198,9 +198,9 @@ def test_fast_is_measured_once_per_cpu_and_weights(tmp_path, monkeypatch):
     net = build("resnet_generator", ngf=8, n_blocks=2)
     cfg = ModelConfig(kind="cyclegan", nets={})
 
-    def fast():
+    def fast(allowed=("int8", "fp32")):
         t = Translator(net, cfg, device="cpu", precision="fast", cache_dir=tmp_path)
-        assert t.precision in ("int8", "fp32")
+        assert t.precision in allowed
         return t.precision, t.notes[0]
 
     first, note = fast()
@@ -215,8 +215,8 @@ def test_fast_is_measured_once_per_cpu_and_weights(tmp_path, monkeypatch):
     assert len(measured) == 2
     fast()
     assert len(measured) == 2
-    fake_flags(monkeypatch, AMX)  # another CPU: bf16 is a candidate there
-    fast()
+    fake_flags(monkeypatch, AMX)  # another CPU: bf16 is a candidate there (and wins on a real AMX CPU)
+    fast(("bf16", "int8", "fp32"))
     assert measured[2] == ["bf16", "fp32", "int8"]
     assert len(list(tmp_path.glob("*-fast-*.json"))) == 3
 
