@@ -3,6 +3,7 @@ and host; a second one is refused in one line; only a dead trainer's leftovers a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -94,25 +95,31 @@ def test_a_checkpoint_restore_spares_a_live_writers_half_written_checkpoint(tmp_
     assert Checkpointer(RunFolder(tmp_path / "r1"), None, Dist(), 3).restore() is None
     assert (writing / "model.safetensors").read_bytes() == b"half"
 
-
-def test_a_live_holder_refuses_the_run_in_one_line(tmp_path):
-    from cyclegan_cli.errors import BusyError
-    from cyclegan_cli.train.runfolder import hold_run
-
-    run = tmp_path / "r1"
+@contextlib.contextmanager
+def held_elsewhere(run):
+    """Another process holds ``run``'s lock until the block ends (it waits on its stdin)."""
     code = ("import sys; from cyclegan_cli.train.runfolder import hold_run\n"
             f"with hold_run(__import__('pathlib').Path({str(run)!r})):\n"
             "    print('held', flush=True); sys.stdin.read()\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.communicate("")
+
+
+def test_a_live_holder_refuses_the_run_in_one_line(tmp_path):
+    from cyclegan_cli.errors import BusyError
+    from cyclegan_cli.train.runfolder import hold_run
+
+    run = tmp_path / "r1"
+    with held_elsewhere(run) as holder:
         try:
             with hold_run(run):
                 raise AssertionError("a second owner was let in")
         except BusyError as exc:
             assert exc.exit_code == 2 and str(holder.pid) in str(exc) and "\n" not in str(exc)
-    finally:
-        holder.communicate("")
     with hold_run(run):  # free once its owner ended
         pass
 
@@ -124,16 +131,9 @@ def test_runs_rm_delete_files_refuses_a_run_being_trained(tmp_path, cli):
     r = cli("train", a, b, "--runs-dir", runs, "--name", "busy", *TINY, "--max-steps", "1", "-q")
     assert r.code == 0, r.err
     run = runs / "busy"
-    code = ("import sys; from cyclegan_cli.train.runfolder import hold_run\n"
-            f"with hold_run(__import__('pathlib').Path({str(run)!r})):\n"
-            "    print('held', flush=True); sys.stdin.read()\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_elsewhere(run):
         r = cli("runs", "rm", "busy", "--delete-files")
         assert r.code == 2 and "being trained" in r.err and len(r.err.strip().splitlines()) == 1, r.err
         assert (run / "options.json").is_file()
-    finally:
-        holder.communicate("")
     r = cli("runs", "rm", "busy", "--delete-files")
     assert r.code == 0 and not run.exists(), r.err
