@@ -100,10 +100,10 @@ def load_teacher(spec: str, direction: str):
     """(the teacher's generator for ``direction``, frozen and set up as translate runs it; its
     identity for the student's config). One-line errors for a model that cannot be a teacher."""
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
-    from cyclegan_cli.zoo.resolve import load, resolve_model
+    from cyclegan_cli.zoo.resolve import load_resolved, resolve_model
 
     resolved = resolve_model(str(spec))
-    loaded = load(str(spec))
+    loaded = load_resolved(resolved)
     kind = loaded.config.kind
     if kind not in TRANSLATION_KINDS:
         raise UsageError(f"{spec} is a {kind} model: it generates images from noise; distill takes a model that "

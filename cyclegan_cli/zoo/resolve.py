@@ -127,11 +127,16 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
 
 def load(spec, nets: list[str] | None = None, device=None, offline: bool = False, on_progress=None):
     """Resolve ``spec`` and load it (see :func:`cyclegan_cli.checkpoints.load_model`)."""
+    return load_resolved(resolve_model(str(spec), offline=offline, on_progress=on_progress), nets, device)
+
+
+def load_resolved(r: Resolved, nets: list[str] | None = None, device=None):
+    """Load what :func:`resolve_model` found, with the zoo entry's domain names where the
+    checkpoint has none (for a caller that also needs the :class:`Resolved`: distill's teacher)."""
     import dataclasses
 
     from cyclegan_cli.checkpoints import load_model
 
-    r = resolve_model(str(spec), offline=offline, on_progress=on_progress)
     model = load_model(r.path, device=device, nets=nets)
     if r.entry is not None and r.entry.domains and model.config.domains in ([], ["A", "B"]):
         model.config = dataclasses.replace(model.config, domains=list(r.entry.domains))
