@@ -59,3 +59,27 @@ def test_explicit_onnxruntime_backend_without_the_extras_is_one_line(tmp_path, t
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "needs the onnx extra" in lines[0] and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path / "o" / "a.png").exists()
+
+
+@pytest.mark.parametrize("extras", ["all extras", "no extras"])
+def test_distill_times_students_on_the_backend_translate_will_use(tmp_path, tiny_cyclegan, extras):
+    """The chooser ranks shapes by the time translate will take: through ONNX Runtime where the
+    extras are installed (it ranks networks unlike torch), in torch where they are not; a student is
+    distilled either way."""
+    import subprocess
+    import sys
+
+    from test_distill import TINY, photos
+
+    hidden = EXTRAS[extras]
+    if not hidden:
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnx")
+    env = dict(os.environ) | hiding(tmp_path, hidden)
+    r = subprocess.run([sys.executable, "-c", "from cyclegan_cli.train.student_shape import translate_timer; "
+                        "print(translate_timer().__name__)"], capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == ("time_forward" if hidden else "time_onnx"), r.stderr
+    r = run_subprocess("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", "--runs-dir",
+                       tmp_path / "runs", *TINY, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "student: width" in r.stderr

@@ -150,7 +150,7 @@ def test_student_is_an_ordinary_run_shape_recorded_and_translates(tmp_path, cli,
     assert opts["teacher"]["sha256"] == before and opts["teacher"]["direction"] == "BtoA"
     assert opts["teacher"]["domains"] == ["dog", "cat"]
     assert opts["student"] == {"input_nc": 3, "output_nc": 3, "ngf": 4, "n_blocks": 1, "n_down": 1, "conv": "dense",
-                               "entry": "unshuffle"}
+                               "entry": "unshuffle", "up": "transpose"}  # as its (official-layout) teacher
     assert opts["student_choice"]["speedup"] > 0 and opts["student_choice"]["reason"]
     r = cli("runs", "show", "stu")
     assert "student" in r.out and "speed-up" in r.out, r.out
@@ -161,28 +161,75 @@ def test_student_is_an_ordinary_run_shape_recorded_and_translates(tmp_path, cli,
     assert r.code == 2 and "translates the way its teacher did" in r.err
 
 
-def test_chooser_picks_the_largest_student_that_meets_the_speedup_by_time_not_macs():
+def mac_timer(net, size):
+    """A CPU where depthwise convolutions run 4x slower than their MACs say (ms = MMACs)."""
+    from cyclegan_cli.models.cost import macs
+
+    slow = any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in net.modules())
+    return macs(net, 64, 64) / 1e6 * (4 if slow else 1)
+
+
+def brute_force_best(teacher, need: float, timer=mac_timer, **knobs) -> int:
+    """The reference: every candidate timed, the MACs of the largest that is fast enough."""
     from cyclegan_cli.models import build
     from cyclegan_cli.models.cost import macs
-    from cyclegan_cli.train.student_shape import candidates, choose_student
+    from cyclegan_cli.train.student_shape import candidates
+
+    t_ms = timer(teacher, 64)
+    timed = [(macs(build("student_generator", **k.args()), 64, 64), t_ms / timer(build("student_generator", **k.args()), 64))
+             for k in candidates(**knobs)]
+    return max(m for m, r in timed if r >= need)
+
+
+def test_chooser_picks_the_largest_student_that_meets_the_speedup_by_time_not_macs():
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.student_shape import HEADROOM, choose_student
+
+    teacher = build("resnet_generator", ngf=32, n_blocks=6)
+    c = choose_student(teacher, 6.0, blocks=2, down=2, size=64, timer=mac_timer)
+    assert c.speedup >= 6.0 * HEADROOM
+    assert c.student_macs == brute_force_best(teacher, 6.0 * HEADROOM, blocks=2, down=2, up="transpose")
+    assert "10% headroom" in c.reason
+    # wide depthwise students have the MACs of a 6x student and are timed, but are too slow: none is taken
+    c = choose_student(teacher, 6.0, width=48, blocks=2, size=64, timer=mac_timer)
+    assert all("depthwise" in t[0] and teacher_macs_ratio(c, t) >= 6.0 > t[3] for t in c.timed)
+    assert "no candidate reached 6x" in c.reason and c.speedup == max(t[3] for t in c.timed)
+
+
+def test_chooser_bisects_once_its_timing_budget_is_spent():
+    """Every shape costs the whole budget: one is timed largest-first, the rest are bisected, and the
+    student found is still the brute-force one (time follows MACs on this CPU), after few timings."""
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.student_shape import HEADROOM, candidates, choose_student
 
     teacher = build("resnet_generator", ngf=32, n_blocks=6)
 
-    def timer(net, size):  # a CPU where depthwise convolutions run 4x slower than their MACs say
-        slow = any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in net.modules())
-        return macs(net, 64, 64) / 1e6 * (4 if slow else 1)
+    def timer(net, size):  # students run at half the teacher's MACs per second: many that could be fast are not
+        return mac_timer(net, size) * (1 if net is teacher else 2)
 
-    c = choose_student(teacher, 6.0, blocks=2, down=2, size=64, timer=timer)
-    # the reference, by brute force: every candidate timed, the largest that is fast enough
-    t_ms = timer(teacher, 64)
-    timed = [(macs(build("student_generator", **k.args()), 64, 64), t_ms / timer(build("student_generator", **k.args()), 64), k)
-             for k in candidates(blocks=2, down=2)]
-    best = max((m, k.label()) for m, r, k in timed if r >= 6.0)
-    assert c.speedup >= 6.0 and c.student_macs == best[0]
-    # wide depthwise students have the MACs of a 6x student and are timed, but are too slow: none is taken
-    c = choose_student(teacher, 6.0, width=48, blocks=2, size=64, timer=timer)
-    assert all("depthwise" in t[0] and teacher_macs_ratio(c, t) >= 6.0 > t[3] for t in c.timed)
-    assert "no candidate reached 6x" in c.reason and c.speedup == max(t[3] for t in c.timed)
+    ticks = iter(range(0, 10**6, 100))
+    c = choose_student(teacher, 3.0, conv="dense", size=64, timer=timer, budget_s=50, clock=lambda: next(ticks))
+    assert c.student_macs == brute_force_best(teacher, 3.0 * HEADROOM, timer, conv="dense", up="transpose")
+    n = len(candidates(conv="dense"))
+    assert len(c.timed) <= 2 + n.bit_length(), (len(c.timed), n)
+    # the same without a budget times them largest first until one is fast enough: the same student
+    full = choose_student(teacher, 3.0, conv="dense", size=64, timer=timer)
+    assert full.student == c.student and len(full.timed) > len(c.timed)
+
+
+def test_a_student_up_samples_as_its_teacher_does():
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.student_shape import choose_student, teacher_up
+
+    official = build("resnet_generator", ngf=8, n_blocks=2)  # transposed convolutions (official)
+    resize = build("resnet_generator", ngf=8, n_blocks=2, upsample="resize")
+    unet = build("unet_generator", num_downs=7, ngf=8)
+    assert [teacher_up(t) for t in (official, resize, unet)] == ["transpose", "bilinear", "transpose"]
+    c = choose_student(resize, 2.0, width=8, blocks=2, size=64, timer=mac_timer)
+    assert c.student["up"] == "bilinear" and "transposed" not in c.reason
+    c = choose_student(official, 2.0, width=8, blocks=2, size=64, timer=mac_timer)
+    s = build("student_generator", **c.student)
+    assert c.student["up"] == "transpose" and any(isinstance(m, nn.ConvTranspose2d) for m in s.modules())
 
 
 def teacher_macs_ratio(choice, row) -> float:
@@ -250,8 +297,9 @@ def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, c
     assert r.code == 0, r.err
 
 
-@pytest.mark.parametrize("entry", ["conv", "unshuffle"])
-def test_a_student_tiled_gives_the_untiled_image(entry):
+@pytest.mark.parametrize("entry,up", [("conv", "bilinear"), ("unshuffle", "bilinear"), ("conv", "transpose"),
+                                      ("unshuffle", "transpose")])
+def test_a_student_tiled_gives_the_untiled_image(entry, up):
     """Tiles carry one image's normalisation statistics and overlap by the student's reach."""
     import numpy as np
 
@@ -260,7 +308,7 @@ def test_a_student_tiled_gives_the_untiled_image(entry):
     from cyclegan_cli.models import build
 
     torch.manual_seed(0)
-    args = {"ngf": 4, "n_blocks": 2, "n_down": 1 if entry == "unshuffle" else 2, "entry": entry}
+    args = {"ngf": 4, "n_blocks": 2, "n_down": 1 if entry == "unshuffle" else 2, "entry": entry, "up": up}
     net = build("student_generator", **args).eval()
     cfg = ModelConfig(kind="distill", nets={"G_A": {"arch": "student_generator", "args": args}})
     untiled = Translator(net, cfg, device="cpu", backend="torch")

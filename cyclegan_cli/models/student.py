@@ -13,8 +13,13 @@ c7s1 out, tanh), with four knobs the distiller times on the user's CPU:
   the end: no layer runs at full resolution, where a narrow network spends most of its time in
   memory traffic, not arithmetic; docs/benchmarks.md has the figures).
 
-Up-sampling is bilinear x2 then a 3x3 conv (no checkerboard). The blocks are listed in
-``blocks`` so the distiller can read their outputs for its feature term.
+- ``up``: ``bilinear`` (x2, then a 3x3 conv: no checkerboard) or ``transpose`` (a 3x3 transposed
+  convolution of stride 2, as the official CycleGAN and pix2pix generators up-sample). A student
+  copies its teacher's kind: a transposed convolution has a quarter of the multiply-adds of
+  resize-then-convolve, and can draw the 2-pixel grid such a teacher leaves in its output, which a
+  bilinear student cannot (the student's job is the teacher's output, grid included).
+
+The blocks are listed in ``blocks`` so the distiller can read their outputs for its feature term.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from cyclegan_cli.models.registry import register
 
 CONVS = ("dense", "depthwise")
 ENTRIES = ("conv", "unshuffle")
+UPS = ("bilinear", "transpose")
 
 
 def _conv3(cin: int, cout: int, conv: str, bias: bool, stride: int = 1) -> list:
@@ -51,12 +57,14 @@ class StudentBlock(nn.Module):
 @register("student_generator")
 class StudentGenerator(nn.Module):
     def __init__(self, input_nc=3, output_nc=3, ngf=16, n_blocks=4, n_down=2, conv="dense", norm="instance",
-                 entry="conv"):
+                 entry="conv", up="bilinear"):
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"conv {conv!r}: dense or depthwise")
         if entry not in ENTRIES:
             raise ValueError(f"entry {entry!r}: conv or unshuffle")
+        if up not in UPS:
+            raise ValueError(f"up {up!r}: bilinear or transpose")
         if n_down < 1:
             raise ValueError(f"n_down {n_down}: at least 1")
         shuffle = entry == "unshuffle"
@@ -73,16 +81,20 @@ class StudentGenerator(nn.Module):
         dim = ngf * 2 ** n_down
         self.head = nn.Sequential(*layers)  # registered in the order the forward pass runs them
         self.blocks = nn.ModuleList(StudentBlock(dim, conv, nl, bias) for _ in range(n_blocks))
-        up = []
+        tail = []
         for i in range(n_down):  # (N, c, h, w) -> (N, c/2, 2h, 2w)
             c = dim // 2 ** i
-            up += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                   *_conv3(c, c // 2, "dense" if i == n_down - 1 else conv, bias), nl(c // 2), nn.ReLU(True)]
+            if up == "transpose":  # CycleGAN's: kernel 3, stride 2, padding 1, output padding 1
+                tail += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+            else:
+                tail += [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                         *_conv3(c, c // 2, "dense" if i == n_down - 1 else conv, bias)]
+            tail += [nl(c // 2), nn.ReLU(True)]
         if shuffle:  # (N, ngf, H/2, W/2) -> (N, 4 * out, H/2, W/2) -> (N, out, H, W)
-            up += [*_conv3(ngf, output_nc * 4, "dense", True), nn.PixelShuffle(2), nn.Tanh()]
+            tail += [*_conv3(ngf, output_nc * 4, "dense", True), nn.PixelShuffle(2), nn.Tanh()]
         else:
-            up += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
-        self.tail = nn.Sequential(*up)
+            tail += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.tail = nn.Sequential(*tail)
 
     def forward(self, x):
         x = self.head(x)
