@@ -7,6 +7,7 @@ traceback only when ``GANCTL_DEBUG=1``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
 
@@ -91,25 +92,61 @@ def from_os_error(exc: BaseException) -> GanctlError | None:
     return UsageError(message) if code == 2 else WriteError(message)
 
 
+def _why(folder, exc: OSError) -> str:
+    """What the OS said about making ``folder`` or writing in it, in words; a dangling link on the
+    way (mkdir meets a name that is not a folder: FileExistsError) is named with where it points."""
+    import os
+    from pathlib import Path
+
+    if isinstance(exc, FileExistsError):
+        folder = Path(folder)
+        link = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        return (f"{link} is a link to {os.readlink(link)}, which does not exist" if link is not None
+                else f"{exc.filename or folder} is in the way")
+    return OS_ERRORS[exc.errno][0] if exc.errno in OS_ERRORS else (exc.strerror or type(exc).__name__).lower()
+
+
+def _write_failed(message: str, exc: OSError) -> GanctlError:
+    """A path that cannot be written exits 1, as OS_ERRORS says (2 where a part of it is a file)."""
+    return UsageError(message) if OS_ERRORS.get(exc.errno, (None, 1))[1] == 2 else WriteError(message)
+
+
 def folder_error(folder, exc: OSError, option: str | None = None) -> GanctlError:
     """The one line for an output folder that cannot be made, or written in: it names the folder
     (and the option that gave it), not the file inside it that showed it (a lock, a manifest), with
     the exit code of a file that cannot be written. A dangling link on the way is named with
     where it points."""
-    import os
     from pathlib import Path
 
     folder = Path(folder)
     named = f"{option} {folder}" if option else str(folder)
     verb = "create" if not folder.is_dir() else "write in"
-    if isinstance(exc, FileExistsError):  # mkdir met a name that is not a folder: a link to nothing
-        link = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
-        why = (f"{link} is a link to {os.readlink(link)}, which does not exist" if link is not None
-               else f"{exc.filename or folder} is in the way")
-    else:
-        why = OS_ERRORS[exc.errno][0] if exc.errno in OS_ERRORS else (exc.strerror or type(exc).__name__).lower()
-    message = f"{named}: cannot {verb} this folder ({why})"
-    return UsageError(message) if OS_ERRORS.get(exc.errno, (None, 1))[1] == 2 else WriteError(message)
+    return _write_failed(f"{named}: cannot {verb} this folder ({_why(folder, exc)})", exc)
+
+
+def file_error(path, exc: OSError, option: str | None = None) -> GanctlError:
+    """The one line for an output file that cannot be written: it names the file (and the option
+    that gave it), never the temporary name it was being written under, and the folder on its way
+    that could not be made, if that was what failed."""
+    from pathlib import Path
+
+    path = Path(path)
+    named = f"{option} {path}" if option else str(path)
+    failed = Path(exc.filename) if isinstance(exc.filename, str) and exc.filename else None
+    if failed is not None and failed in path.parents and not failed.is_dir():
+        return _write_failed(f"{named}: cannot create its folder {failed} ({_why(failed, exc)})", exc)
+    return _write_failed(f"{named}: cannot write this file ({_why(path.parent, exc)})", exc)
+
+
+@contextlib.contextmanager
+def writing(path, option: str | None = None, folder: bool = False):
+    """An OSError in the block is the one line for ``path`` (a file, or with ``folder`` a folder to
+    write in) that cannot be written: :func:`file_error` or :func:`folder_error`. Keep the block to
+    the writes, so that no other OSError is said as one of them."""
+    try:
+        yield
+    except OSError as exc:
+        raise (folder_error if folder else file_error)(path, exc, option) from None
 
 
 EXIT_CODES = {

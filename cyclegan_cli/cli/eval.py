@@ -46,7 +46,7 @@ def evaluate(
         return _temporal(real, fake, Output(quiet, False, json_out))
     import numpy as np
 
-    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.errors import UsageError, writing
     from cyclegan_cli.infer.evaluate import Features, evaluate as run, load_folder
 
     o = Output(quiet, False, json_out)
@@ -88,7 +88,8 @@ def evaluate(
         for c in result["memorisation"]["closest"]:
             c["train_file"] = str(train_files[c["train"]])
         if pairs_out is not None:
-            save_array(grid(np.stack(pairs), 8), pairs_out)
+            with writing(pairs_out, "--pairs-out"):
+                save_array(grid(np.stack(pairs), 8), pairs_out)
             result["memorisation"]["pairs_png"] = str(pairs_out)
     if json_out:
         o.json(result)

@@ -30,7 +30,7 @@ def export(
       ganctl export horse2zebra --direction BtoA --onnx z2h.onnx
     """
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
-    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.errors import UsageError, writing
     from cyclegan_cli.infer.backends import export_onnx
     from cyclegan_cli.zoo.resolve import load
 
@@ -57,5 +57,6 @@ def export(
     else:
         meta.update(input=f"z: float32 (N, {getattr(net, 'nz', '?')}), standard normal",
                     output=f"image: float32 (N, 3, {cfg.image_size}, {cfg.image_size}), RGB {rng}")
-    export_onnx(net, onnx, metadata=meta)
+    with writing(onnx, "--onnx"):
+        export_onnx(net, onnx, metadata=meta)
     o.emit(str(onnx), {"model": model, "onnx": str(onnx), "direction": direction})

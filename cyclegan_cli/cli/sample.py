@@ -41,9 +41,12 @@ def _latents(seeds: Optional[str], z_file: Optional[Path], nz: int):
 
 
 def _save(arr, path: Path):
+    """Write the image ``arr`` to ``path`` (an --out); an OS error is one line naming it."""
     from cyclegan_cli.data.images import save_array
+    from cyclegan_cli.errors import writing
 
-    save_array(arr, path)
+    with writing(path, "--out"):
+        save_array(arr, path)
 
 
 def _refuse_existing(path: Path, overwrite: bool):
@@ -79,7 +82,7 @@ def sample(
     """
     import numpy as np
 
-    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.errors import UsageError, writing
     from cyclegan_cli.infer.sample import generate
     from cyclegan_cli.infer.sample import grid as make_grid
     from cyclegan_cli.infer.sample import parse_seeds
@@ -109,13 +112,16 @@ def sample(
         _save(make_grid(images, cols, rows), target)
         written.append(target)
     else:
-        out.mkdir(parents=True, exist_ok=True)
+        from cyclegan_cli.data.images import save_array
+
         names = [f"seed{s:04d}.png" for s in seed_list] if seed_list else [f"z{i:04d}.png" for i in range(len(z))]
-        for n, im in zip(names, images):
-            target = out / n
-            _refuse_existing(target, overwrite)
-            _save(im, target)
-            written.append(target)
+        with writing(out, "--out", folder=True):  # the folder is named, as translate names its --out
+            out.mkdir(parents=True, exist_ok=True)
+            for n, im in zip(names, images):
+                target = out / n
+                _refuse_existing(target, overwrite)
+                save_array(im, target)
+                written.append(target)
     if save_z:
         from cyclegan_cli.files import atomic_write_bytes
         import io
@@ -123,7 +129,8 @@ def sample(
         zpath = (out.parent if grid else out) / "z.npy"
         buf = io.BytesIO()
         np.save(buf, z.numpy())
-        atomic_write_bytes(zpath, buf.getvalue())
+        with writing(zpath):
+            atomic_write_bytes(zpath, buf.getvalue())
     for p in written:
         o.emit(str(p), {"path": str(p)})
 
@@ -152,7 +159,7 @@ def interpolate(
       ganctl interpolate --model emoji32 --seeds 3,17,42 --steps 30 --loop --out walk.gif
       ganctl interpolate --model emoji32 --seeds 1,2 --method lerp --scale 8 --out walk.mp4
     """
-    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.errors import UsageError, writing
     from cyclegan_cli.infer.sample import generate, walk
     from cyclegan_cli.infer.sample import grid as make_grid
     from cyclegan_cli.infer.sheet import enlarge, scale_for
@@ -177,11 +184,13 @@ def interpolate(
         ims = [Image.fromarray(f) for f in frames]
         buf = io.BytesIO()
         ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
-        atomic_write_bytes(out, buf.getvalue())
+        with writing(out, "--out"):
+            atomic_write_bytes(out, buf.getvalue())
     else:
         from cyclegan_cli.data.video import write_frames_mp4
 
-        write_frames_mp4(frames, out, fps)
+        with writing(out, "--out"):
+            write_frames_mp4(frames, out, fps)
     o.emit(str(out), {"path": str(out), "frames": len(frames)})
 
 

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import fields
 from pathlib import Path
 
-from cyclegan_cli.errors import BusyError, UsageError
+from cyclegan_cli.errors import BusyError, UsageError, folder_error
 from cyclegan_cli.train.options import LENGTH_OPTIONS
 
 LOCK_FILE = ".ganctl-run.lock"  # HOST PID of the process training the run, while it does
@@ -54,8 +54,12 @@ def run_path(runs_dir: Path, name: str | None, kind: str, dist=None) -> Path:
             try:
                 (runs_dir / name).mkdir(parents=True)
                 break
-            except FileExistsError:
-                continue
+            except FileExistsError as exc:
+                if runs_dir.is_dir():  # a trainer beside this one took the number
+                    continue
+                raise folder_error(runs_dir, exc, "--runs-dir") from None  # a dangling link on the way
+            except OSError as exc:
+                raise folder_error(runs_dir, exc, "--runs-dir") from None
     if dist is not None:
         name = dist.broadcast(name)  # other ranks would count the folders at another moment
     return runs_dir / name
@@ -74,10 +78,12 @@ def hold_run(run_dir: Path, main: bool = True):
         return
     run_dir = Path(run_dir)
     made = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock = OwnerLock(run_dir / LOCK_FILE)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire(wait=False)
+    except OSError as exc:  # a new run is said by its --runs-dir, an existing one by its own folder
+        raise (folder_error(run_dir.parent, exc, "--runs-dir") if made else folder_error(run_dir, exc)) from None
     except LockHeld as held:
         who = f"pid {held.pid}" + (f" on {held.host}" if held.host not in (None, host_tag()) else "") \
             if held.pid is not None else "another process"

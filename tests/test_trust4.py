@@ -1,0 +1,75 @@
+"""A new user's trial (4): what a person sees when an output path cannot be written."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import run_subprocess, save_rgb
+
+LINUX_PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+
+
+def tiny_dcgan(path: Path) -> Path:
+    import torch
+
+    from cyclegan_cli.checkpoints import ModelConfig, save_checkpoint
+    from cyclegan_cli.models import build
+
+    torch.manual_seed(0)
+    args = {"nz": 8, "ngf": 4, "image_size": 16}
+    return save_checkpoint(path, ModelConfig(kind="dcgan", nets={"G": {"arch": "dcgan_generator", "args": args}}),
+                           {"G": build("dcgan_generator", **args)})
+
+
+def tiny_folders(tmp_path: Path) -> tuple[Path, Path]:
+    for d in "AB":
+        for i in range(2):
+            save_rgb(tmp_path / d / f"{i}.png", 32, 32, seed=i)
+    return tmp_path / "A", tmp_path / "B"
+
+
+TINY_TRAIN = ["--max-steps", "1", "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+              "--device", "cpu"]
+
+
+@LINUX_PROC
+@pytest.mark.parametrize("command, line", [
+    ("export", "--onnx /proc/nope/x.onnx: cannot create its folder /proc/nope (no such file or directory)"),
+    ("export-in-proc", "--onnx /proc/x.onnx: cannot write this file (no such file or directory)"),
+    ("sample", "--out /proc/nope: cannot create this folder (no such file or directory)"),
+    ("sample-grid", "--out /proc/nope/g.png: cannot create its folder /proc/nope (no such file or directory)"),
+    ("interpolate", "--out /proc/nope/w.gif: cannot create its folder /proc/nope (no such file or directory)"),
+    ("train", "--runs-dir /proc/nope: cannot create this folder (no such file or directory)"),
+    ("train-named", "--runs-dir /proc/nope: cannot create this folder (no such file or directory)"),
+])
+def test_an_output_that_cannot_be_written_is_one_line_exit_1(cli, tmp_path, tiny_cyclegan, command, line):
+    """Before: 'internal error: FileNotFoundError: [Errno 2] ...' and exit 70 (the temporary file's
+    name for /proc/x.onnx), where translate said one line naming its --out and exited 1."""
+    args = {
+        "export": ["export", tiny_cyclegan, "--onnx", "/proc/nope/x.onnx"],
+        "export-in-proc": ["export", tiny_cyclegan, "--onnx", "/proc/x.onnx"],
+        "sample": ["sample", "--model", tiny_dcgan(tmp_path / "dc"), "--seeds", "0-1", "--out", "/proc/nope",
+                   "--device", "cpu"],
+        "sample-grid": ["sample", "--model", tiny_dcgan(tmp_path / "dc"), "--seeds", "0-3", "--grid", "2x2",
+                        "--out", "/proc/nope/g.png", "--device", "cpu"],
+        "interpolate": ["interpolate", "--model", tiny_dcgan(tmp_path / "dc"), "--steps", "2",
+                        "--out", "/proc/nope/w.gif", "--device", "cpu"],
+        "train": ["train", *tiny_folders(tmp_path), "--runs-dir", "/proc/nope", *TINY_TRAIN],
+        "train-named": ["train", *tiny_folders(tmp_path), "--runs-dir", "/proc/nope", "--name", "mine", *TINY_TRAIN],
+    }[command]
+    r = cli(*args)
+    assert (r.code, r.err_lines[-1:]) == (1, [f"ganctl: error: {line}"]), r.err
+    assert "internal" not in r.err and "Traceback" not in r.err and r.out == "", r.err
+
+
+def test_a_dangling_runs_dir_is_one_line_not_a_loop(tmp_path):
+    """A --runs-dir that is a link to nothing: mkdir meets FileExistsError, which run_path took for a
+    trainer beside it taking the number, and tried the same number again for ever (before: no end)."""
+    os.symlink(tmp_path / "gone", tmp_path / "runs")
+    r = run_subprocess("train", *tiny_folders(tmp_path), *TINY_TRAIN, cwd=tmp_path, timeout=120,
+                       env={"OMP_NUM_THREADS": "1"})
+    assert r.returncode == 1 and r.stderr.splitlines()[-1:] == [
+        f"ganctl: error: --runs-dir runs: cannot create this folder (runs is a link to {tmp_path / 'gone'}, which does "
+        "not exist)"], r.stderr
+    assert not (tmp_path / "gone").exists()
