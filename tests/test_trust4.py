@@ -1,5 +1,6 @@
 """A new user's trial (4): what a person sees when an output path cannot be written."""
 
+import json
 import os
 from pathlib import Path
 
@@ -73,3 +74,30 @@ def test_a_dangling_runs_dir_is_one_line_not_a_loop(tmp_path):
         f"ganctl: error: --runs-dir runs: cannot create this folder (runs is a link to {tmp_path / 'gone'}, which does "
         "not exist)"], r.stderr
     assert not (tmp_path / "gone").exists()
+
+
+def test_folders_that_find_lists_on_stdin_are_left_out(cli, tmp_path, tiny_cyclegan):
+    """`find D -print0 | ganctl translate - -0`: find lists D and D/sub beside their files; they were
+    searched as well, each file planned twice and failed as 'also the output of' itself (exit 1),
+    and `find .` was refused, --out being inside the listed folder '.'."""
+    save_rgb(tmp_path / "D" / "a.png", 16, 16, seed=1)
+    save_rgb(tmp_path / "D" / "sub" / "b.png", 16, 16, seed=2)
+    found = "D\0D/a.png\0D/sub\0D/sub/b.png\0"
+    args = ("translate", "-", "-0", "--model", tiny_cyclegan, "--device", "cpu", "--out", "OUT")
+    r = cli(*args, stdin=found)
+    assert (r.code, r.out.split()) == (0, ["OUT/D/a.png", "OUT/D/sub/b.png"]), r.err
+    assert "2 converted, 0 skipped (exist), 0 failed" in r.err and "error" not in r.err, r.err
+    r = cli(*args, "-v", "--overwrite", stdin=found)
+    assert "left out the folders stdin lists (D and 1 more)" in r.err, r.err
+    r = cli(*args, "--json", stdin=".\0./D\0./D/a.png\0./D/sub\0./D/sub/b.png\0./OUT\0./OUT/D\0./OUT/D/a.png\0")
+    assert r.code == 0 and "error" not in r.err, r.err  # `find .` lists --out too: its files are left out
+    assert [(row["input"], row["status"], row.get("reason")) for row in map(json.loads, r.out.splitlines())] == [
+        ("OUT/D/a.png", "skipped", "inside --out"), ("D/a.png", "skipped", "exists"),
+        ("D/sub/b.png", "skipped", "exists")]
+    assert not (tmp_path / "OUT" / "OUT").exists()
+    # a list of folders only is said, not taken as "no inputs"
+    r = cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", stdin="D\n")
+    assert r.code == 2 and r.err_lines == ["ganctl: error: stdin lists only folders (D), which - leaves out: list "
+                                           "their files (find DIR -type f), or give a folder as an argument to "
+                                           "translate all of it"], r.err
+    assert "a folder listed there is left out" in " ".join(cli("translate", "--help").out.split())

@@ -28,7 +28,7 @@ def _direction(model, direction: str, to: Optional[str]) -> str:
 
 
 def translate(
-    inputs: Annotated[List[str], typer.Argument(metavar="INPUT...", help="Image/video files, folders (recursive), or - to read paths from stdin.", show_default=False)],
+    inputs: Annotated[List[str], typer.Argument(metavar="INPUT...", help="Image/video files, folders (recursive), or - to read file paths from stdin (a folder listed there is left out, not searched: find lists its files itself).", show_default=False)],
     model: ModelOpt = ...,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the input tree is mirrored).")] = Path("translated"),
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="AtoB (domain A to B) or BtoA.")] = "AtoB",
@@ -107,15 +107,27 @@ def translate(
                   workers=workers or 2, shard=shard, device=device, precision=precision, backend=backend,
                   max_pixels=max_pixels, max_memory=max_memory, out=out, video_options=video_options,
                   suffix=suffix)
-    paths = []
+    paths, listed_folders = [], []
     for item in inputs:
         if item == "-":
             stream = getattr(sys.stdin, "buffer", None)
             data = stream.read() if stream is not None else os.fsencode(sys.stdin.read())
             names = data.split(b"\0") if null else data.splitlines()
-            paths += [Path(os.fsdecode(n)) for n in names if n.strip()]
+            # `find DIR` lists DIR and its subfolders beside their files: searching them too would take
+            # each file twice (and every file of a folder a -newer or -name filter picked): left out,
+            # as cpio and rsync --files-from take a list
+            for p in (Path(os.fsdecode(n)) for n in names if n.strip()):
+                (listed_folders if p.is_dir() else paths).append(p)
         else:
             paths.append(Path(item))
+    if listed_folders:
+        from cyclegan_cli.errors import UsageError
+
+        named = f"{listed_folders[0]}" + (f" and {len(listed_folders) - 1} more" if len(listed_folders) > 1 else "")
+        if not paths and not allow_empty:
+            raise UsageError(f"stdin lists only folders ({named}), which - leaves out: list their files "
+                             "(find DIR -type f), or give a folder as an argument to translate all of it")
+        o.detail(f"left out the folders stdin lists ({named}): - takes the files it lists")
     if len(paths) == 1:
         check_paths_exist(paths)
     if relative_to is None and "-" in inputs:
