@@ -144,6 +144,7 @@ def test_student_is_an_ordinary_run_shape_recorded_and_translates(tmp_path, cli,
             "--max-steps", "3", "--stable", "--gan-weight", "0.1", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out.strip().splitlines()[-1])["run"] == "stu"
+    assert "1 of 4 input images are smaller than --size 32 px and are scaled up" in r.err, r.err  # 27x30 px
     assert sha(tiny_cyclegan / "model.safetensors") == before
     opts = json.loads((runs / "stu" / "options.json").read_text())
     assert opts["kind"] == "distill"
@@ -317,3 +318,30 @@ def test_a_student_tiled_gives_the_untiled_image(entry, up):
     whole = untiled.run_image(rgb)
     tiled = Translator(net, cfg, device="cpu", backend="torch", tile=t).run_image(rgb)
     assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_a_teacher_that_is_a_run_is_pinned_to_its_checkpoint(tmp_path, cli):
+    """A teacher named by its run goes on training: the student keeps the checkpoint it started
+    from (run:NAME:STEP) and continues from it; if that checkpoint is gone, one line, exit 2."""
+    import shutil
+
+    from test_train import make_domains
+
+    a, b = make_domains(tmp_path, n=2)
+    teach = ["--name", "teach", "--size", "32", "--load-size", "32", "--ngf", "4", "--ndf", "4", "--blocks", "1",
+             "--workers", "0", "--keep", "10", "-q"]
+    assert cli("train", a, b, *teach, "--max-steps", "2").code == 0
+    inp = photos(tmp_path / "in")
+    r = cli("distill", "teach", inp, "--name", "stu", *TINY, "--max-steps", "2", "-q")
+    assert r.code == 0, r.err
+    opts = json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())
+    assert opts["teacher"]["pinned"] == "run:teach:2"
+    r = cli("train", a, b, *teach, "--max-steps", "4")  # the teacher trains on: its latest is step 4
+    assert r.code == 0, r.err
+    r = cli("distill", "teach", "--name", "stu", "--max-steps", "4", "-q")
+    assert r.code == 0, r.err
+    after = json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())
+    assert after["teacher"] == opts["teacher"] and (tmp_path / "runs" / "stu" / "checkpoints" / "step-00000004").is_dir()
+    shutil.rmtree(tmp_path / "runs" / "teach" / "checkpoints" / "step-00000002")
+    r = cli("distill", "teach", "--name", "stu", "--max-steps", "6")
+    assert r.code == 2 and len(r.err_lines) == 1 and "the teacher is gone" in r.err and "run:teach:2" in r.err, r.err

@@ -96,13 +96,43 @@ def teacher_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_teacher(spec: str, direction: str):
+def pinned_spec(spec: str, resolved) -> str:
+    """A spec that names this very checkpoint later: a run's latest (or best) checkpoint moves on as
+    the run trains, so a teacher that is a run is kept as ``run:NAME:STEP`` (or the checkpoint's
+    path, for a run given by its folder)."""
+    import re
+
+    from cyclegan_cli.zoo.resolve import _looks_like_path
+
+    m = re.fullmatch(r"step-(\d+)", Path(resolved.path).name)
+    if resolved.origin != "run" or not m:
+        return str(spec)
+    bare = str(spec).removeprefix("run:")
+    if _looks_like_path(bare):
+        return str(resolved.path)
+    return f"run:{bare.partition(':')[0]}:{int(m[1])}"
+
+
+def load_teacher(spec: str, direction: str, pinned: dict | None = None):
     """(the teacher's generator for ``direction``, frozen and set up as translate runs it; its
-    identity for the student's config). One-line errors for a model that cannot be a teacher."""
+    identity for the student's config). One-line errors for a model that cannot be a teacher.
+    ``pinned``: the identity a run being continued recorded: that very checkpoint is loaded, and
+    refused in one line if it is gone or its weights changed."""
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
+    from cyclegan_cli.errors import GanctlError
     from cyclegan_cli.zoo.resolve import load_resolved, resolve_model
 
-    resolved = resolve_model(str(spec))
+    if pinned and pinned.get("pinned"):
+        where = f"{pinned['spec']} as it was when this student started ({pinned['pinned']})"
+        try:
+            resolved = resolve_model(pinned["pinned"])
+        except GanctlError as e:
+            raise UsageError(f"the teacher is gone: {where}: {e}; choose another --name") from None
+        if teacher_sha256(resolved.path) != pinned.get("sha256"):
+            raise UsageError(f"the teacher's weights changed since this student started: {where}; "
+                             "choose another --name")
+    else:
+        resolved = resolve_model(str(spec))
     loaded = load_resolved(resolved)
     kind = loaded.config.kind
     if kind not in TRANSLATION_KINDS:
@@ -113,10 +143,13 @@ def load_teacher(spec: str, direction: str):
     domains = list(loaded.config.domains or ["A", "B"])
     if direction == "BtoA":
         domains = domains[::-1]
-    info = {"spec": str(spec), "name": resolved.name, "path": str(Path(resolved.path).resolve()),
+    info = {"spec": str(spec), "pinned": (pinned or {}).get("pinned") or pinned_spec(spec, resolved),
+            "name": (pinned or {}).get("name") or resolved.name, "path": str(Path(resolved.path).resolve()),
             "sha256": teacher_sha256(resolved.path), "kind": kind, "direction": direction,
             "arch": getattr(net, "arch_name", type(net).__name__), "domains": domains,
             "image_size": loaded.config.image_size}
+    if pinned is not None and "pinned" not in pinned:  # a run started before teachers were pinned
+        del info["pinned"]
     return net, info
 
 
@@ -223,6 +256,19 @@ def scan_inputs(inputs, on_skip=None) -> tuple[list[Path], list[Path]]:
         else:
             raise UsageError(f"{p}: not an image or a video")
     return images, videos
+
+
+def count_smaller(images: list[Path], size: int) -> int:
+    """How many of the images have a side under ``size`` (read from their headers; unreadable ones
+    are left to the loader, which skips them with a notice)."""
+    n = 0
+    for f in images:
+        try:
+            with Image.open(f) as im:
+                n += min(im.size) < size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass
+    return n
 
 
 def read_video_frames(videos: list[Path], per_video: int = VIDEO_FRAMES) -> list[Image.Image]:
@@ -389,7 +435,10 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     cb = callbacks or loop.Callbacks()
     # 1. everything that can be refused is checked before any work: inputs, then the teacher
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
-    net, info = load_teacher(teacher, o.direction)
+    existing = Path(runs_dir) / name if name else None
+    saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
+    continuing = saved_opts.get("kind") == "distill" and "student" in saved_opts
+    net, info = load_teacher(teacher, o.direction, pinned=saved_opts.get("teacher") if continuing else None)
     grid = max(getattr(net, "size_multiple", 4), 8)  # the student's grid is 8 or less
     if o.size % grid:
         raise UsageError(f"--size {o.size}: this teacher takes crops in multiples of {grid} px")
@@ -404,10 +453,12 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
         with hold_run(Path(runs_dir) / name):  # another process training it: refused now, not after the timing
             pass
     frames = read_video_frames(videos)  # before the timing: a broken video is said at once
+    small = count_smaller(images, o.size)
+    if small:  # said, not silent: the student then learns the teacher at a scale translate will not run
+        cb.on_notice(f"{small} of {len(images)} input images are smaller than --size {o.size} px and are scaled up "
+                     "to it for training; a smaller --size keeps them at their own scale")
     # 2. the student's shape: kept with a run that exists, else measured on this CPU now
-    existing = Path(runs_dir) / name if name else None
-    saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
-    if saved_opts.get("kind") == "distill" and "student" in saved_opts:
+    if continuing:
         student, choice = saved_opts["student"], saved_opts.get("student_choice", {})
     else:
         shape = (o.down, o.conv, o.entry)

@@ -74,7 +74,7 @@ def start_process(o, cb) -> tuple["Dist", torch.device]:
         elif preset is not None and big:
             hint = " with the official settings (slow here; --preset cpu is the project's CPU recipe)"
         else:
-            hint = " (slow at this size; see --size and --ngf)" if big else ""
+            hint = f" (slow at this size; see {getattr(o, 'cpu_knobs', '--size and --ngf')})" if big else ""
         cb.on_notice("no GPU found: training on the CPU" + hint)
     set_deterministic(o.deterministic)
     seed_everything(o.seed + dist.rank)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from cyclegan_cli.errors import NotFoundError, UsageError
 
@@ -503,6 +503,8 @@ def student_grid_ok(down: int, entry: str) -> bool:
 class DistillOptions(TrainOptions):
     """A small student of a trained generator (``ganctl distill``; GAN Compression's recipe: the
     teacher's output as a paired target, its activations as a feature target)."""
+
+    cpu_knobs: ClassVar[str] = "--size and --max-steps"  # what the no-GPU notice points to (no --ngf here)
 
     epochs: Optional[int] = opt(10, "distill: epochs at full lr (an epoch is 200 crops).", "length")
     decay_epochs: Optional[int] = opt(10, "distill: epochs of linear lr decay to zero.", "length")
