@@ -104,7 +104,8 @@ app.add_typer(_runs.app, name="runs")
 
 def _show_notes(show):
     """``warnings.showwarning`` that prints the library's notes (a zoo name that now names another
-    model) as one ``ganctl: note:`` line, and hands every other warning to ``show``."""
+    model) as one ``ganctl: note:`` line through the command's Output (none under -q), and hands
+    every other warning to ``show``."""
     if getattr(show, "ganctl_notes", False):
         return show
 
@@ -112,8 +113,9 @@ def _show_notes(show):
         from cyclegan_cli.zoo.resolve import NameMoved
 
         if issubclass(category, NameMoved):
-            sys.stderr.write(f"ganctl: note: {message}\n")
-            sys.stderr.flush()
+            from cyclegan_cli.cli.common import Output
+
+            (Output.current or Output()).note(str(message))
         else:
             show(message, category, filename, lineno, file, line)
 
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     warnings.showwarning = _show_notes(warnings.showwarning)
+    from cyclegan_cli.cli.common import Output
+
+    Output.current = None  # a command run before this one in the same process (tests) is not this one
     from typer.exceptions import Abort, Exit, TyperException
 
     from cyclegan_cli.errors import GanctlError

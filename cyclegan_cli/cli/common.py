@@ -66,11 +66,15 @@ def stdout_went_away() -> None:
 
 
 class Output:
-    """Everything a command prints goes through here."""
+    """Everything a command prints goes through here; the library's notes too (:meth:`note`),
+    through the Output the command made (``Output.current``), so that -q silences them as well."""
+
+    current: "Output | None" = None  # the running command's, the last one made (main() clears it)
 
     def __init__(self, quiet: bool = False, verbose: bool = False, json_mode: bool = False):
         self.quiet, self.verbose, self.json_mode = quiet, verbose, json_mode
         self._console = None
+        Output.current = self
 
     @property
     def console(self):
@@ -122,6 +126,11 @@ class Output:
     def info(self, msg: str) -> None:
         if not self.quiet:
             self._err(msg)
+
+    def note(self, msg: str) -> None:
+        """``ganctl: note: MSG``: a thing worth knowing that is not a problem (a zoo name that now names
+        another model), silent under -q as :meth:`info` is."""
+        self.info(f"ganctl: note: {msg}")
 
     def detail(self, msg: str) -> None:
         if self.verbose and not self.quiet:
