@@ -101,3 +101,26 @@ def test_folders_that_find_lists_on_stdin_are_left_out(cli, tmp_path, tiny_cycle
                                            "their files (find DIR -type f), or give a folder as an argument to "
                                            "translate all of it"], r.err
     assert "a folder listed there is left out" in " ".join(cli("translate", "--help").out.split())
+
+
+def test_runs_show_prints_nested_options_as_lines_and_json_unchanged(cli, tmp_path):
+    """A distill run's options hold dicts (its teacher, its student): `runs show` printed them as
+    Python reprs ("teacher: {'spec': 'photo2sketch-cut', ...}")."""
+    run = tmp_path / "runs" / "d1"
+    run.mkdir(parents=True)
+    options = {"kind": "distill", "name": "d1", "domains": ["photo", "sketch"], "empty": {},
+               "teacher": {"spec": "photo2sketch-cut", "config": {"kind": "cut", "image_size": 256}},
+               "student": {"ngf": 16, "blocks": 3}, "timed": [["ngf 16", 1.5], ["ngf 8", 0.7]]}
+    (run / "options.json").write_text(json.dumps(options))
+    r = cli("runs", "show", run)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    start = lines.index("options:")
+    assert lines[start + 1:start + 10] == [
+        "  kind: distill", "  name: d1", "  domains: photo, sketch", "  empty: {}",
+        "  teacher.spec: photo2sketch-cut", "  teacher.config.kind: cut", "  teacher.config.image_size: 256",
+        "  student.ngf: 16", "  student.blocks: 3"], r.out
+    assert '  timed: [["ngf 16", 1.5], ["ngf 8", 0.7]]' in lines, r.out
+    assert "{'" not in r.out and "['" not in r.out, r.out
+    r = cli("runs", "show", run, "--json")
+    assert r.code == 0 and json.loads(r.out)["options"] == options, r.out

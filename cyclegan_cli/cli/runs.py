@@ -124,10 +124,29 @@ def show(name: str, json_out: JsonOpt = False):
     for k, v in info.items():
         if isinstance(v, dict):
             o.result(f"{k}:")
-            for kk, vv in v.items():
-                o.result(f"  {kk}: {', '.join(map(str, vv)) if isinstance(vv, list) else vv}")
+            for kk, text in _readable(v):
+                o.result(f"  {kk}: {text}")
         else:
-            o.result(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}")
+            o.result(f"{k}: {_readable_value(v)}")
+
+
+def _readable(options: dict, prefix: str = ""):
+    """(key, text) for each value of ``options``, a nested option dict flattened into ``key.sub``
+    lines (a distill run's teacher and student), so that no line is a Python dict's repr."""
+    for k, v in options.items():
+        if isinstance(v, dict) and v:
+            yield from _readable(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", _readable_value(v)
+
+
+def _readable_value(v) -> str:
+    """A list of plain values as ``a, b``; a list holding lists or dicts, or an empty dict, as compact JSON."""
+    if isinstance(v, list) and not any(isinstance(x, (list, dict)) for x in v):
+        return ", ".join(map(str, v))
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, default=str, ensure_ascii=False, separators=(", ", ": "))
+    return str(v)
 
 
 @app.command("scan")
