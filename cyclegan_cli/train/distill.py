@@ -102,13 +102,13 @@ def pinned_spec(spec: str, resolved) -> str:
     path, for a run given by its folder)."""
     import re
 
-    from cyclegan_cli.zoo.resolve import _looks_like_path
+    from cyclegan_cli.zoo.resolve import looks_like_path
 
     m = re.fullmatch(r"step-(\d+)", Path(resolved.path).name)
     if resolved.origin != "run" or not m:
         return str(spec)
     bare = str(spec).removeprefix("run:")
-    if _looks_like_path(bare):
+    if looks_like_path(bare):
         return str(resolved.path)
     return f"run:{bare.partition(':')[0]}:{int(m[1])}"
 

@@ -47,7 +47,7 @@ class Resolved:
     entry: catalog.ZooEntry | None = None
 
 
-def _looks_like_path(spec: str) -> bool:
+def looks_like_path(spec: str) -> bool:
     return "/" in spec or "\\" in spec or spec.endswith(PATH_SUFFIXES) or spec.startswith(".") or Path(spec).exists()
 
 
@@ -88,7 +88,7 @@ def resolve_model(spec: str, offline: bool = False, on_progress=None) -> Resolve
     for prefix in ("zoo:", "run:", "user:"):
         if spec.startswith(prefix):
             forced, spec = prefix[:-1], spec[len(prefix):]
-    if forced is None and _looks_like_path(spec):
+    if forced is None and looks_like_path(spec):
         p = Path(spec).expanduser()
         moved = None if p.exists() else catalog.moved_folder(p)
         if moved is not None:
