@@ -194,7 +194,7 @@ def test_chooser_picks_the_largest_student_that_meets_the_speedup_by_time_not_ma
     # wide depthwise students have the MACs of a 6x student and are timed, but are too slow: none is taken
     c = choose_student(teacher, 6.0, width=48, blocks=2, size=64, timer=mac_timer)
     assert all("depthwise" in t[0] and teacher_macs_ratio(c, t) >= 6.0 > t[3] for t in c.timed)
-    assert "no candidate reached 6x" in c.reason and c.speedup == max(t[3] for t in c.timed)
+    assert "no timed candidate" in c.reason and c.speedup == max(t[3] for t in c.timed)
 
 
 def test_chooser_bisects_once_its_timing_budget_is_spent():
@@ -211,26 +211,46 @@ def test_chooser_bisects_once_its_timing_budget_is_spent():
     ticks = iter(range(0, 10**6, 100))
     c = choose_student(teacher, 3.0, conv="dense", size=64, timer=timer, budget_s=50, clock=lambda: next(ticks))
     assert c.student_macs == brute_force_best(teacher, 3.0 * HEADROOM, timer, conv="dense", up="transpose")
-    n = len(candidates(conv="dense"))
-    assert len(c.timed) <= 2 + n.bit_length(), (len(c.timed), n)
+    n = len(candidates(conv="dense"))  # in 4 families (down x entry) of n / 4, each bisected
+    assert len(c.timed) <= 1 + 4 * (1 + (n // 4).bit_length()) < n, (len(c.timed), n)
+    assert "by bisection" in c.reason
     # the same without a budget times them largest first until one is fast enough: the same student
-    full = choose_student(teacher, 3.0, conv="dense", size=64, timer=timer)
-    assert full.student == c.student and len(full.timed) > len(c.timed)
+    full = choose_student(teacher, 3.0, conv="dense", size=64, timer=timer, budget_s=float("inf"))
+    assert full.student == c.student and len(full.timed) > len(c.timed) and "largest first" in full.reason
+
+
+@pytest.mark.parametrize("speedup", [3.0, 4.0, 6.0])
+def test_bisection_searches_each_family_on_its_own(speedup):
+    """Depthwise shapes run 4x slower than their MACs: bisecting one list of every family by MACs
+    would step below large dense shapes that are fast enough; per family it finds the brute-force
+    student, and when nothing is fast enough it takes the fastest it timed."""
+    from cyclegan_cli.models import build
+    from cyclegan_cli.train.student_shape import HEADROOM, choose_student
+
+    teacher = build("resnet_generator", ngf=32, n_blocks=6)
+    ticks = iter(range(0, 10**6, 100))
+    c = choose_student(teacher, speedup, blocks=2, size=64, timer=mac_timer, budget_s=50, clock=lambda: next(ticks))
+    assert c.student_macs == brute_force_best(teacher, speedup * HEADROOM, blocks=2, up="transpose")
+    ticks = iter(range(0, 10**6, 100))
+    c = choose_student(teacher, 6.0, width=48, conv="depthwise", size=64, timer=mac_timer, budget_s=50,
+                       clock=lambda: next(ticks))
+    assert "no timed candidate" in c.reason and c.speedup == max(t[3] for t in c.timed) < 6.0
 
 
 def test_a_student_up_samples_as_its_teacher_does():
     from cyclegan_cli.models import build
-    from cyclegan_cli.train.student_shape import choose_student, teacher_up
+    from cyclegan_cli.train.student_shape import choose_student, describe, teacher_up
 
     official = build("resnet_generator", ngf=8, n_blocks=2)  # transposed convolutions (official)
     resize = build("resnet_generator", ngf=8, n_blocks=2, upsample="resize")
     unet = build("unet_generator", num_downs=7, ngf=8)
     assert [teacher_up(t) for t in (official, resize, unet)] == ["transpose", "bilinear", "transpose"]
     c = choose_student(resize, 2.0, width=8, blocks=2, size=64, timer=mac_timer)
-    assert c.student["up"] == "bilinear" and "transposed" not in c.reason
+    assert c.student["up"] == "bilinear" and "transposed" not in describe(c.student)
     c = choose_student(official, 2.0, width=8, blocks=2, size=64, timer=mac_timer)
     s = build("student_generator", **c.student)
     assert c.student["up"] == "transpose" and any(isinstance(m, nn.ConvTranspose2d) for m in s.modules())
+    assert "transposed-conv up-sampling" in describe(c.student)
 
 
 def teacher_macs_ratio(choice, row) -> float:
@@ -322,7 +342,8 @@ def test_a_student_tiled_gives_the_untiled_image(entry, up):
 
 def test_a_teacher_that_is_a_run_is_pinned_to_its_checkpoint(tmp_path, cli):
     """A teacher named by its run goes on training: the student keeps the checkpoint it started
-    from (run:NAME:STEP) and continues from it; if that checkpoint is gone, one line, exit 2."""
+    from (its folder) and continues from it; if that checkpoint is gone, one line, exit 2; a student
+    recorded before teachers were pinned whose teacher changed: one line, exit 2 (not a raw dict)."""
     import shutil
 
     from test_train import make_domains
@@ -335,13 +356,20 @@ def test_a_teacher_that_is_a_run_is_pinned_to_its_checkpoint(tmp_path, cli):
     r = cli("distill", "teach", inp, "--name", "stu", *TINY, "--max-steps", "2", "-q")
     assert r.code == 0, r.err
     opts = json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())
-    assert opts["teacher"]["pinned"] == "run:teach:2"
+    step2 = tmp_path / "runs" / "teach" / "checkpoints" / "step-00000002"
+    assert opts["teacher"]["pinned"] == str(step2.resolve())
     r = cli("train", a, b, *teach, "--max-steps", "4")  # the teacher trains on: its latest is step 4
     assert r.code == 0, r.err
     r = cli("distill", "teach", "--name", "stu", "--max-steps", "4", "-q")
     assert r.code == 0, r.err
     after = json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())
     assert after["teacher"] == opts["teacher"] and (tmp_path / "runs" / "stu" / "checkpoints" / "step-00000004").is_dir()
-    shutil.rmtree(tmp_path / "runs" / "teach" / "checkpoints" / "step-00000002")
+    # recorded before pinning: the teacher resolves to its latest, step 4, which is not the one it started from
+    old = dict(after, teacher={k: v for k, v in after["teacher"].items() if k != "pinned"})
+    (tmp_path / "runs" / "stu" / "options.json").write_text(json.dumps(old))
     r = cli("distill", "teach", "--name", "stu", "--max-steps", "6")
-    assert r.code == 2 and len(r.err_lines) == 1 and "the teacher is gone" in r.err and "run:teach:2" in r.err, r.err
+    assert r.code == 2 and len(r.err_lines) == 1 and "the teacher's weights changed" in r.err, r.err
+    (tmp_path / "runs" / "stu" / "options.json").write_text(json.dumps(after))
+    shutil.rmtree(step2)
+    r = cli("distill", "teach", "--name", "stu", "--max-steps", "6")
+    assert r.code == 2 and len(r.err_lines) == 1 and "the teacher is gone" in r.err and str(step2.resolve()) in r.err, r.err

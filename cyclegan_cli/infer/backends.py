@@ -53,9 +53,8 @@ def onnx_folder(cache_dir=None) -> Path:
 def cpu_session(model: Path | bytes):
     """An ONNX Runtime session on the CPU with every graph optimisation (a file, or a model's bytes).
     Its threads sleep when idle rather than spin: a job holds two sessions (int8 and its fp32 guard)
-    beside decoding and encoding threads, and a spinning pool takes their cores (measured in one
-    process with four sessions: a distilled student's int8 pass 211 -> 132 ms, docs/benchmarks.md;
-    a single session's time unchanged)."""
+    beside decoding and encoding threads, and a spinning pool takes their cores (docs/benchmarks.md,
+    "ONNX Runtime's idle threads")."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

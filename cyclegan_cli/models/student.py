@@ -1,7 +1,7 @@
 """The distilled student: a ResNet generator shaped by measured CPU time (``ganctl distill``).
 
 Like CycleGAN's ResNet generator (c7s1, stride-2 down-samplings, residual blocks, up-samplings,
-c7s1 out, tanh), with four knobs the distiller times on the user's CPU:
+c7s1 out, tanh), with knobs the distiller times on the user's CPU:
 
 - ``ngf``: the width of the first layer (doubled at each down-sampling);
 - ``n_blocks``: residual blocks at the lowest resolution;
@@ -11,13 +11,13 @@ c7s1 out, tanh), with four knobs the distiller times on the user's CPU:
 - ``entry``: ``conv`` (CycleGAN's 7x7 convolutions at full resolution, in and out) or ``unshuffle``
   (each 2x2 block of pixels becomes 12 channels at half resolution, and back by a pixel shuffle at
   the end: no layer runs at full resolution, where a narrow network spends most of its time in
-  memory traffic, not arithmetic; docs/benchmarks.md has the figures).
-
+  memory traffic, not arithmetic; docs/benchmarks.md has the figures);
 - ``up``: ``bilinear`` (x2, then a 3x3 conv: no checkerboard) or ``transpose`` (a 3x3 transposed
-  convolution of stride 2, as the official CycleGAN and pix2pix generators up-sample). A student
-  copies its teacher's kind: a transposed convolution has a quarter of the multiply-adds of
-  resize-then-convolve, and can draw the 2-pixel grid such a teacher leaves in its output, which a
-  bilinear student cannot (the student's job is the teacher's output, grid included).
+  convolution of stride 2, as the official CycleGAN generator up-samples; pix2pix's U-Net uses 4x4
+  ones). A student copies its teacher's kind: a transposed convolution does a quarter of the
+  arithmetic of resize-then-convolve (thop's count, which ``runs show`` prints, does not show it),
+  and can draw the 2-pixel grid such a teacher leaves in its output, which a bilinear student
+  cannot (the student's job is the teacher's output, grid included).
 
 The blocks are listed in ``blocks`` so the distiller can read their outputs for its feature term.
 """

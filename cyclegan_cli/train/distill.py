@@ -98,19 +98,11 @@ def teacher_sha256(path: Path) -> str:
 
 def pinned_spec(spec: str, resolved) -> str:
     """A spec that names this very checkpoint later: a run's latest (or best) checkpoint moves on as
-    the run trains, so a teacher that is a run is kept as ``run:NAME:STEP`` (or the checkpoint's
-    path, for a run given by its folder)."""
-    import re
-
-    from cyclegan_cli.zoo.resolve import looks_like_path
-
-    m = re.fullmatch(r"step-(\d+)", Path(resolved.path).name)
-    if resolved.origin != "run" or not m:
+    the run trains, and a run's name may mean another run from another folder, so a teacher that is
+    a run is kept as its checkpoint folder's absolute path (as a run keeps its inputs)."""
+    if resolved.origin != "run":
         return str(spec)
-    bare = str(spec).removeprefix("run:")
-    if looks_like_path(bare):
-        return str(resolved.path)
-    return f"run:{bare.partition(':')[0]}:{int(m[1])}"
+    return str(Path(resolved.path).resolve())
 
 
 def load_teacher(spec: str, direction: str, pinned: dict | None = None):
@@ -119,20 +111,22 @@ def load_teacher(spec: str, direction: str, pinned: dict | None = None):
     ``pinned``: the identity a run being continued recorded: that very checkpoint is loaded, and
     refused in one line if it is gone or its weights changed."""
     from cyclegan_cli.checkpoints import TRANSLATION_KINDS
-    from cyclegan_cli.errors import GanctlError
+    from cyclegan_cli.errors import GanctlError, NotFoundError
     from cyclegan_cli.zoo.resolve import load_resolved, resolve_model
 
     if pinned and pinned.get("pinned"):
         where = f"{pinned['spec']} as it was when this student started ({pinned['pinned']})"
         try:
             resolved = resolve_model(pinned["pinned"])
+        except NotFoundError:
+            raise UsageError(f"the teacher is gone: {where}; choose another --name") from None
         except GanctlError as e:
-            raise UsageError(f"the teacher is gone: {where}: {e}; choose another --name") from None
-        if teacher_sha256(resolved.path) != pinned.get("sha256"):
-            raise UsageError(f"the teacher's weights changed since this student started: {where}; "
-                             "choose another --name")
+            raise UsageError(f"the teacher cannot be loaded: {where}: {e}; choose another --name") from None
     else:
         resolved = resolve_model(str(spec))
+        where = f"{spec} as it was when this student started"
+    if pinned and teacher_sha256(resolved.path) != pinned.get("sha256"):  # a run recorded before pinning, too
+        raise UsageError(f"the teacher's weights changed since this student started: {where}; choose another --name")
     loaded = load_resolved(resolved)
     kind = loaded.config.kind
     if kind not in TRANSLATION_KINDS:

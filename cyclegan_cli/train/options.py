@@ -513,7 +513,7 @@ class DistillOptions(TrainOptions):
                     "resolution).")
     direction: str = opt("AtoB", "The teacher's side to distil (a CycleGAN's AtoB or BtoA).")
     speedup: float = opt(8.0, "How much faster than the teacher the student must run, measured on this CPU at 512 px "
-                         "(fp32): the largest student that meets it is chosen.")
+                         "(fp32, as translate runs it): the largest student found that meets it with 10% headroom is chosen.")
     width: Optional[int] = opt(None, "The student's width (first-layer filters) instead of choosing it by --speedup.")
     blocks: Optional[int] = opt(None, "The student's residual blocks instead of choosing them by --speedup.")
     down: Optional[int] = opt(None, "The student's stride-2 down-samplings (1 to 3; the blocks run at 1/4 to 1/8 "

@@ -22,8 +22,9 @@ BLOCKS = (2, 3, 4, 6, 9)
 DOWNS = (1, 2, 3)
 # timed largest first for this long, then the rest bisected: a few seconds a shape at 512 px on 2 cores
 TIMING_BUDGET_S = 60.0
-# a student must measure this much above the speed-up asked for: two timings of one network on a
-# shared machine differ by about as much, and the user's runs should meet the figure, not the chooser's
+# a student must measure this much above the speed-up asked for, so that the user's runs meet the
+# figure and not only the chooser's: two best-of-3 timings of one network on a quiet 2-core machine
+# differ by up to about this much (a busy machine moves them far more: time a student when quiet)
 HEADROOM = 1.1
 
 
@@ -60,6 +61,7 @@ class Choice:
     size: int
     reason: str
     timed: list = field(default_factory=list)  # [label, GMAC, ms, speed-up] per timed candidate
+    timer: str = ""  # how the shapes were timed: "onnxruntime" or "torch" (what translate runs by default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,6 +164,11 @@ def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=Non
     scale = (size / base) ** 2
     teacher_macs = round(macs(teacher, base, base) * scale)
     pool = candidates(width, blocks, down, conv, entry, up or teacher_up(teacher))
+    if not pool:
+        from cyclegan_cli.errors import UsageError
+
+        raise UsageError(f"no student shape has down {down} with entry {entry or 'unshuffle'}: its blocks must run "
+                         "at 1/4 to 1/8 size")
     for c in pool:
         c.macs = round(macs(build("student_generator", **c.args()), base, base) * scale)
     fixed = len(pool) == 1
@@ -183,33 +190,61 @@ def choose_student(teacher, speedup: float, *, width=None, blocks=None, down=Non
         return c.speedup >= need
 
     # 1. largest first, until one is fast enough or the timing budget is spent
-    t0, chosen, i = clock(), None, 0
-    for i, c in enumerate(hopeful):
-        if fixed or fast_enough(c):
-            fast_enough(c)
+    t0, chosen, bisected = clock(), None, False
+    for c in hopeful:
+        if fast_enough(c) or fixed:
             chosen = c
             break
         if clock() - t0 > budget_s:
             break
-    # 2. budget spent: bisect the rest (time follows MACs within a family, roughly) for the largest that
-    #    is fast enough, so a fast-enough student is found whenever the smallest one is
-    if chosen is None and i < len(hopeful) - 1:
-        lo, hi = i, len(hopeful) - 1  # hopeful[lo] is too slow
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if fast_enough(hopeful[mid]) else (mid, hi)
-        chosen = hopeful[hi] if fast_enough(hopeful[hi]) else None
-    margin = f"{speedup:g}x with {round((HEADROOM - 1) * 100)}% headroom"
+    # 2. budget spent: the largest fast-enough shape of each family (convolutions, down-samplings,
+    #    entry), by bisection: time follows MACs within a family, not across families (a depthwise
+    #    shape is slower than a dense one of its MACs). Only shapes larger than the best found so
+    #    far are searched.
+    if chosen is None and any(c.ms is None for c in hopeful):
+        bisected = True
+        families: dict[tuple, list[Candidate]] = {}
+        for c in hopeful:  # MACs descending within each family, as in hopeful
+            families.setdefault((c.conv, c.n_down, c.entry), []).append(c)
+        for members in sorted(families.values(), key=lambda m: -m[0].macs):
+            if chosen is not None:
+                members = [c for c in members if c.macs > chosen.macs]
+            found = _bisect(members, fast_enough)
+            if found is not None and (chosen is None or found.macs > chosen.macs):
+                chosen = found
+    margin = f"at least {speedup * HEADROOM:.3g}x ({speedup:g}x and {round((HEADROOM - 1) * 100)}% headroom)"
     if chosen is None:
         chosen = max(timed, key=lambda c: c.speedup)
-        reason = f"no candidate reached {margin}; the fastest timed one ({chosen.speedup:.1f}x) was taken"
+        reason = (f"no timed candidate ({len(timed)} of {len(hopeful)}) ran {margin} faster; the fastest timed one "
+                  f"({chosen.speedup:.1f}x) was taken")
     elif fixed:
         reason = f"the shape asked for: {chosen.speedup:.1f}x faster than the teacher"
     else:
         larger = sum(1 for c in timed if c.macs > chosen.macs)
-        reason = (f"the largest of {len(pool)} shapes that runs {margin} faster than the teacher at {size} px "
-                  f"(measured {chosen.speedup:.1f}x; {larger} larger one(s) timed and too slow)")
+        how = (f"after a minute of timing, by bisection within each family of shapes ({len(timed)} of {len(hopeful)} "
+               "timed)" if bisected else f"timed largest first ({len(timed)} of {len(hopeful)})")
+        reason = (f"the largest shape found that runs {margin} faster than the teacher at {size} px, {how}: "
+                  f"measured {chosen.speedup:.1f}x; {larger} larger one(s) timed and too slow")
     return Choice(student=chosen.args(), speedup=round(chosen.speedup, 2), teacher_ms=round(teacher_ms, 1),
                   student_ms=round(chosen.ms, 1), teacher_macs=teacher_macs, student_macs=chosen.macs, size=size,
                   reason=reason, timed=[[c.label(), round(c.macs / 1e9, 2), round(c.ms, 1), round(c.speedup, 2)]
-                                        for c in timed])
+                                        for c in timed],
+                  timer={"time_onnx": "onnxruntime", "time_forward": "torch"}.get(getattr(timer, "__name__", ""), "given"))
+
+
+def _bisect(members: list[Candidate], fast_enough: Callable) -> Candidate | None:
+    """The largest fast-enough shape of ``members`` (MACs descending; time assumed to fall with
+    MACs), found by bisection; shapes already timed bound the search."""
+    lo, hi = -1, len(members)  # members[: lo + 1] too slow; members[hi:] fast enough
+    for j, c in enumerate(members):
+        if c.ms is not None:
+            if fast_enough(c):
+                hi = min(hi, j)
+            else:
+                lo = max(lo, j)
+    if hi <= lo:  # a fast one above a slow one (timing noise): search below the slow one
+        hi = len(members)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fast_enough(members[mid]) else (mid, hi)
+    return members[hi] if hi < len(members) and fast_enough(members[hi]) else None
