@@ -88,19 +88,18 @@ def test_folders_that_find_lists_on_stdin_are_left_out(cli, tmp_path, tiny_cycle
     assert (r.code, r.out.split()) == (0, ["OUT/D/a.png", "OUT/D/sub/b.png"]), r.err
     assert "2 converted, 0 skipped (exist), 0 failed" in r.err and "error" not in r.err, r.err
     r = cli(*args, "-v", "--overwrite", stdin=found)
-    assert "left out the folders stdin lists (D and 1 more)" in r.err, r.err
+    assert "left out the folders stdin lists with their files (D and 1 more)" in r.err, r.err
     r = cli(*args, "--json", stdin=".\0./D\0./D/a.png\0./D/sub\0./D/sub/b.png\0./OUT\0./OUT/D\0./OUT/D/a.png\0")
     assert r.code == 0 and "error" not in r.err, r.err  # `find .` lists --out too: its files are left out
     assert [(row["input"], row["status"], row.get("reason")) for row in map(json.loads, r.out.splitlines())] == [
         ("OUT/D/a.png", "skipped", "inside --out"), ("D/a.png", "skipped", "exists"),
         ("D/sub/b.png", "skipped", "exists")]
     assert not (tmp_path / "OUT" / "OUT").exists()
-    # a list of folders only is said, not taken as "no inputs"
-    r = cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", stdin="D\n")
-    assert r.code == 2 and r.err_lines == ["ganctl: error: stdin lists only folders (D), which - leaves out: list "
-                                           "their files (find DIR -type f), or give a folder as an argument to "
-                                           "translate all of it"], r.err
-    assert "a folder listed there is left out" in " ".join(cli("translate", "--help").out.split())
+    # a folder listed alone (`ls -d */ x.png | ganctl translate -`) is searched, as a folder argument is
+    save_rgb(tmp_path / "x.png", 16, 16, seed=3)
+    r = cli("translate", "-", "--model", tiny_cyclegan, "--device", "cpu", "--out", "LS", stdin="D\nx.png\n")
+    assert (r.code, sorted(r.out.split())) == (0, ["LS/D/a.png", "LS/D/sub/b.png", "LS/x.png"]), r.err
+    assert "as find lists them, is left out" in " ".join(cli("translate", "--help").out.split())
 
 
 def test_runs_show_prints_nested_options_as_lines_and_json_unchanged(cli, tmp_path):

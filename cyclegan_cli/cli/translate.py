@@ -28,7 +28,7 @@ def _direction(model, direction: str, to: Optional[str]) -> str:
 
 
 def translate(
-    inputs: Annotated[List[str], typer.Argument(metavar="INPUT...", help="Image/video files, folders (recursive), or - to read file paths from stdin (a folder listed there is left out, not searched: find lists its files itself).", show_default=False)],
+    inputs: Annotated[List[str], typer.Argument(metavar="INPUT...", help="Image/video files, folders (recursive), or - to read paths from stdin (a folder listed there with files inside it, as find lists them, is left out, not searched).", show_default=False)],
     model: ModelOpt = ...,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (the input tree is mirrored).")] = Path("translated"),
     direction: Annotated[Literal["AtoB", "BtoA"], typer.Option("--direction", help="AtoB (domain A to B) or BtoA.")] = "AtoB",
@@ -113,21 +113,19 @@ def translate(
             stream = getattr(sys.stdin, "buffer", None)
             data = stream.read() if stream is not None else os.fsencode(sys.stdin.read())
             names = data.split(b"\0") if null else data.splitlines()
+            listed = [Path(os.fsdecode(n)) for n in names if n.strip()]
             # `find DIR` lists DIR and its subfolders beside their files: searching them too would take
-            # each file twice (and every file of a folder a -newer or -name filter picked): left out,
-            # as cpio and rsync --files-from take a list
-            for p in (Path(os.fsdecode(n)) for n in names if n.strip()):
-                (listed_folders if p.is_dir() else paths).append(p)
+            # each file twice (and every file of a folder a -newer or -name filter picked), so a listed
+            # folder with something else listed inside it is left out; a folder listed alone (`ls -d
+            # photos/*`) is searched, as a folder argument is
+            inside = {parent for p in listed for parent in p.parents}
+            for p in listed:
+                (listed_folders if p in inside and p.is_dir() else paths).append(p)
         else:
             paths.append(Path(item))
     if listed_folders:
-        from cyclegan_cli.errors import UsageError
-
         named = f"{listed_folders[0]}" + (f" and {len(listed_folders) - 1} more" if len(listed_folders) > 1 else "")
-        if not paths and not allow_empty:
-            raise UsageError(f"stdin lists only folders ({named}), which - leaves out: list their files "
-                             "(find DIR -type f), or give a folder as an argument to translate all of it")
-        o.detail(f"left out the folders stdin lists ({named}): - takes the files it lists")
+        o.detail(f"left out the folders stdin lists with their files ({named}): - takes the files it lists")
     if len(paths) == 1:
         check_paths_exist(paths)
     if relative_to is None and "-" in inputs:
