@@ -105,3 +105,36 @@ def test_python_api_on_a_dataset(tmp_path, tiny_cyclegan, ray_cluster):
     ds = ray.data.from_items([{"src": str(f), "dst": str(tmp_path / "o" / f.name), "kind": "image"} for f in files])
     rows = translate_dataset(ds, str(tiny_cyclegan), workers=1).take_all()
     assert sorted(r["status"] for r in rows) == ["ok"] * 3 and all((tmp_path / "o" / f.name).is_file() for f in files)
+
+
+def test_a_distilled_student_is_an_ordinary_model_zoo_ray_and_video(cli, tmp_path, tiny_cyclegan, ray_cluster):
+    """A student imported into the user's zoo translates on Ray as it does locally, and a video with
+    it keeps its frame count and size."""
+    from test_distill import TINY, photos
+    from test_video import make_video
+
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "p"), "--name", "stu", *TINY, "--max-steps", "2", "-q")
+    assert r.code == 0, r.err
+    ckpt = sorted((tmp_path / "runs" / "stu" / "checkpoints").iterdir())[-1]
+    r = cli("zoo", "import", ckpt, "--name", "stu-zoo")
+    assert r.code == 0, r.err
+    tree(tmp_path / "in")
+    outs = {}
+    for engine in ("local", "ray"):
+        r = cli("translate", tmp_path / "in", "--model", "stu-zoo", "--out", tmp_path / engine, "--engine", engine)
+        assert r.code == 0, r.err
+        outs[engine] = {p.relative_to(tmp_path / engine): np.asarray(Image.open(p)).astype(int)
+                        for p in (tmp_path / engine).rglob("*.png")}
+    assert outs["local"].keys() == outs["ray"].keys() and len(outs["local"]) == 6
+    assert all(np.abs(outs["local"][k] - outs["ray"][k]).max() <= 1 for k in outs["local"])
+    video = make_video(tmp_path / "v" / "clip.mp4", seconds=1)
+    r = cli("translate", video, "--model", "stu-zoo", "--out", tmp_path / "vo", "--json")
+    assert r.code == 0, r.err
+    import json
+    from pathlib import Path
+
+    from cyclegan_cli.data.video import read_frames
+
+    row = json.loads(r.out.splitlines()[-1])
+    src, made = list(read_frames(video)), list(read_frames(Path(row["output"])))
+    assert len(made) == len(src) and made[0].shape == src[0].shape
