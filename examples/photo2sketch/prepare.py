@@ -109,19 +109,22 @@ def find_sources(debs_root: Path) -> dict[str, Path]:
 
 
 def collect(debs_root: Path, out: Path) -> None:
+    """Every photo at LONG_SIDE (photos512/{train,heldout}); the training photos also at 768 px
+    (photos768/train), the second scale photo2sketch-fast was distilled on."""
     found = find_sources(debs_root)
     missing = sorted(set(PHOTOS) - set(found))
     if missing:
         print(f"not found (left out): {', '.join(missing)}", file=sys.stderr)
     for stem, path in sorted(found.items()):
-        im = Image.open(path).convert("RGB")
-        s = LONG_SIDE / max(im.size)
-        im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
+        src = Image.open(path).convert("RGB")
         sub = "heldout" if stem in HELD_OUT else "train"
-        (out / "photos512" / sub).mkdir(parents=True, exist_ok=True)
-        im.save(out / "photos512" / sub / f"{stem}.png")
+        for side in (LONG_SIDE, 768) if sub == "train" else (LONG_SIDE,):
+            s = side / max(src.size)
+            im = src.resize((round(src.width * s), round(src.height * s)), Image.LANCZOS)
+            (out / f"photos{side}" / sub).mkdir(parents=True, exist_ok=True)
+            im.save(out / f"photos{side}" / sub / f"{stem}.png")
     n_held = sum(s in found for s in HELD_OUT)
-    print(f"{len(found) - n_held} training photos, {n_held} held out -> {out}/photos512")
+    print(f"{len(found) - n_held} training photos, {n_held} held out -> {out}/photos512 (and photos768/train)")
 
 
 def crops(out: Path) -> None:
