@@ -150,3 +150,16 @@ def test_int8_runs_the_default_sketch_model(cli, tmp_path):
             "--backend", "onnxruntime")
     assert r.code == 0, r.err
     assert len(list((tmp_path / "o").glob("*.png"))) == 5
+
+
+def test_a_program_that_goes_on_after_main_gets_the_notes_back(tmp_path):
+    """main() -q routes library notes through its quiet output while the command runs; a program that
+    catches main()'s SystemExit and goes on with the Python API sees the note as the API shows it
+    (a NameMoved warning on stderr), not silenced by the finished command's -q."""
+    save_rgb(tmp_path / "in.png", 40, 30)
+    code = (f"from cyclegan_cli.cli import main\n"
+            f"try:\n    main(['translate', {str(tmp_path / 'in.png')!r}, '--model', 'photo2sketch-cut', '--out', "
+            f"{str(tmp_path / 'o')!r}, '-q'])\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "from cyclegan_cli.zoo.resolve import load\nload('photo2sketch')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "photo2sketch now names photo2sketch-paired" in r.stderr and "NameMoved" in r.stderr, r.stderr

@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import warnings
 
-    warnings.showwarning = _show_notes(warnings.showwarning)
+    previous_showwarning = warnings.showwarning
+    warnings.showwarning = _show_notes(previous_showwarning)
     from cyclegan_cli.cli.common import Output
 
     Output.current = None  # a command run before this one in the same process (tests) is not this one
@@ -203,6 +204,10 @@ def main(argv: list[str] | None = None) -> None:
             if not debug:
                 sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
             code = 70
+    # the command is over: a program that goes on after main() (catching SystemExit) gets its own
+    # warning display back, and library notes are no longer routed through this command's -q
+    Output.current = None
+    warnings.showwarning = previous_showwarning
     try:
         sys.stdout.flush()
     except BrokenPipeError:
