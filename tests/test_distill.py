@@ -373,3 +373,24 @@ def test_a_teacher_that_is_a_run_is_pinned_to_its_checkpoint(tmp_path, cli):
     shutil.rmtree(step2)
     r = cli("distill", "teach", "--name", "stu", "--max-steps", "6")
     assert r.code == 2 and len(r.err_lines) == 1 and "the teacher is gone" in r.err and str(step2.resolve()) in r.err, r.err
+
+
+def test_the_small_input_notice_counts_video_frames_and_is_said_once(tmp_path, cli, tiny_cyclegan):
+    """Frames of a video smaller than --size are scaled up as images are, so they are counted in the
+    notice; a resumed run (its inputs said when it started) does not say it again."""
+    from test_video import make_video
+
+    inp = photos(tmp_path / "in")  # one of the 4 is 27x30 px, under --size 32
+    video = make_video(tmp_path / "v" / "small.mp4", w=24, h=20, seconds=1, audio=False)  # every frame under 32
+    runs = tmp_path / "runs"
+    r = cli("distill", tiny_cyclegan, inp, video, "--name", "stu", "--runs-dir", runs, *TINY, "--max-steps", "1")
+    assert r.code == 0, r.err
+    notes = [x for x in r.err_lines if "smaller than --size" in x]
+    assert len(notes) == 1, r.err
+    words = notes[0].split("note: ", 1)[-1].split()
+    small, total = int(words[0]), int(words[2])
+    assert words[3:7] == ["input", "images", "and", "video"]
+    assert total > 4 and small == 1 + (total - 4)  # the small photo and every frame
+    r = cli("distill", tiny_cyclegan, inp, video, "--name", "stu", "--runs-dir", runs, *TINY, "--max-steps", "2")
+    assert r.code == 0, r.err
+    assert "smaller than --size" not in r.err, r.err

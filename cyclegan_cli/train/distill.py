@@ -447,10 +447,12 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
         with hold_run(Path(runs_dir) / name):  # another process training it: refused now, not after the timing
             pass
     frames = read_video_frames(videos)  # before the timing: a broken video is said at once
-    small = count_smaller(images, o.size)
-    if small:  # said, not silent: the student then learns the teacher at a scale translate will not run
-        cb.on_notice(f"{small} of {len(images)} input images are smaller than --size {o.size} px and are scaled up "
-                     "to it for training; a smaller --size keeps them at their own scale")
+    small = count_smaller(images, o.size) + sum(min(f.size) < o.size for f in frames)
+    if small and not continuing:  # said, not silent (once, not on every resume): the student then learns the
+        # teacher at a scale translate will not run
+        what = "input images and video frames" if frames else "input images"
+        cb.on_notice(f"{small} of {len(images) + len(frames)} {what} are smaller than --size {o.size} px and are "
+                     "scaled up to it for training; a smaller --size keeps them at their own scale")
     # 2. the student's shape: kept with a run that exists, else measured on this CPU now
     if continuing:
         student, choice = saved_opts["student"], saved_opts.get("student_choice", {})
