@@ -394,3 +394,20 @@ def test_the_small_input_notice_counts_video_frames_and_is_said_once(tmp_path, c
     r = cli("distill", tiny_cyclegan, inp, video, "--name", "stu", "--runs-dir", runs, *TINY, "--max-steps", "2")
     assert r.code == 0, r.err
     assert "smaller than --size" not in r.err, r.err
+
+
+def test_the_api_checks_the_name_before_it_reads_a_folder(tmp_path, tiny_cyclegan):
+    """train_distill(name='../x') is refused as a name, before anything of the folder it points to
+    (outside runs_dir) is read: that folder's options.json never decides what happens."""
+    from cyclegan_cli.errors import UsageError
+    from cyclegan_cli.train.distill import train_distill
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "runs").mkdir()
+    (outside / "options.json").write_text(json.dumps({  # a distill run there, whose teacher is gone
+        "kind": "distill", "student": {"ngf": 4}, "teacher": {"spec": str(tmp_path / "gone"), "sha256": "0" * 64}}))
+    with pytest.raises(UsageError, match="a name is letters"):
+        train_distill(str(tiny_cyclegan), [str(photos(tmp_path / "in"))], runs_dir=tmp_path / "runs",
+                      name="../elsewhere", width=4, blocks=1, size=32, max_steps=1)
+    assert not any((tmp_path / "runs").iterdir())

@@ -429,6 +429,8 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     cb = callbacks or loop.Callbacks()
     # 1. everything that can be refused is checked before any work: inputs, then the teacher
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
+    if name:
+        check_name(name, "--name")  # before its folder is read: a name is one folder inside runs_dir
     existing = Path(runs_dir) / name if name else None
     saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
     continuing = saved_opts.get("kind") == "distill" and "student" in saved_opts
@@ -436,8 +438,6 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     grid = max(getattr(net, "size_multiple", 4), 8)  # the student's grid is 8 or less
     if o.size % grid:
         raise UsageError(f"--size {o.size}: this teacher takes crops in multiples of {grid} px")
-    if name:
-        check_name(name, "--name")
     dist, dev = start_process(o, cb)
     if dist.world > 1:
         raise UsageError("distill runs in one process (no torchrun)")
