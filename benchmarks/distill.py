@@ -10,7 +10,8 @@
   (any --model spec; TEACHER:BtoA for a CycleGAN's other side):
   - MACs and parameters; per-image ms at 512 px, fp32 and --precision fast;
   - PSNR of the student to the teacher on the held-out photos of benchmarks/quality.py, and the
-    teacher's PSNR to itself on the same photos shifted 4 px or re-encoded as JPEG q95 (the ceiling);
+    teacher's PSNR to itself on the same photos shifted 4 px or re-encoded as JPEG q95 (how consistent
+    the teacher is with itself: a noisy teacher cannot be copied pixel for pixel);
   - quality.py's three figures (against pencilSketch) for both;
   - the warping error each adds per frame (no --stabilize) on the real clips of benchmarks/temporal.py
     (--clips DIR, made by benchmarks/clips.py), and the student's added error over the teacher's;
@@ -145,8 +146,8 @@ SHIFT, MARGIN = 4, 16
 def self_psnr(run, rgb: np.ndarray, out: np.ndarray) -> dict:
     """PSNR of a network's output to its own output on the same photo changed in ways no one sees: shifted by
     SHIFT px (a multiple of the down-sampling, compared on the overlap less MARGIN px at the borders) and
-    re-encoded as a JPEG at quality 95. A student cannot be expected to match its teacher more closely than the
-    teacher matches itself."""
+    re-encoded as a JPEG at quality 95. Low figures mean a noisy teacher, whose pixels no student can be
+    expected to copy; high ones mean that a gap between student and teacher is the student's."""
     import io
 
     h, w = out.shape[:2]
@@ -248,7 +249,7 @@ def main() -> None:
         print(f"  PSNR to the teacher on {len(p['photos'])} held-out photos: mean {p['psnr_mean']:.1f} dB, worst "
               f"{p['psnr_worst']:.1f} dB (" + ", ".join(f"{r['photo'].split('.')[0]} {r['psnr']:.1f}" for r in p["photos"]) + ")")
         ts = p["teacher_self_psnr_mean"]
-        print(f"  the teacher to itself (the ceiling): mean {ts['shift']:.1f} dB with the photo shifted {SHIFT} px, "
+        print(f"  the teacher to itself (its own consistency): mean {ts['shift']:.1f} dB with the photo shifted {SHIFT} px, "
               f"{ts['jpeg95']:.1f} dB re-encoded as JPEG q95")
         q = p["quality"]
         print("  quality (mad / edges / grid): teacher {mad:.1f} / {edges:.2f} / {grid:.2f}".format(**q["teacher"])

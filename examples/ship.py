@@ -29,7 +29,12 @@ def shipped_training(training: dict) -> dict:
         if isinstance(v, dict):
             return {k: cut(x) for k, x in v.items()}
         if isinstance(v, list):
-            return [cut(x) for x in v]
+            names = [cut(x) for x in v]
+            paths = [x for x in v if isinstance(x, str) and os.path.isabs(x)]
+            if len({Path(x).name for x in paths}) < len(paths):  # photos512/train and photos768/train: both "train"
+                names = [str(Path(*Path(x).parts[-2:])) if isinstance(x, str) and os.path.isabs(x) else n
+                         for x, n in zip(v, names)]
+            return names
         return v
 
     return cut(training)  # a distill run's inputs and teacher path are lists and dicts of paths

@@ -56,9 +56,10 @@ def test_shipped_model(name, tmp_path, cli):
 
 def test_the_shipped_student_draws_as_its_teacher(tmp_path, cli):
     """photo2sketch-fast records photo2sketch-cut (by sha256) as its teacher and gives, on a held-out photo
-    at full size, what that teacher gives: PSNR to it of at least 27 dB (benchmarks/distill.py measured
-    28.7 to 30.0 dB on examples/photos); a student shipped from the wrong run, or the wrong weights,
-    gives 10-20 dB."""
+    at full size, what that teacher gives: PSNR to it of at least 29 dB (the shipped student: 29.5 dB on
+    cat.jpg; benchmarks/distill.py, 28.8-30.0 dB on examples/photos at 512 px). The first try of its
+    recipe (p2s-fast, 1,300 steps) gives 27.5 dB there and the run's own step 1,600 28.3 dB; the other
+    sketch models 8-16 dB."""
     from test_int8 import psnr
 
     model = load_model(REPO / "pretrained" / "photo2sketch-fast")
@@ -70,4 +71,4 @@ def test_the_shipped_student_draws_as_its_teacher(tmp_path, cli):
         assert r.code == 0, r.err
         outs[name] = np.asarray(Image.open(r.out.strip()).convert("RGB"))
     assert outs["photo2sketch-fast"].shape == outs["photo2sketch-cut"].shape == np.asarray(Image.open(photo)).shape
-    assert psnr(outs["photo2sketch-fast"], outs["photo2sketch-cut"]) >= 27
+    assert psnr(outs["photo2sketch-fast"], outs["photo2sketch-cut"]) >= 29

@@ -148,66 +148,69 @@ def main(argv: list[str] | None = None) -> None:
 
     from cyclegan_cli.errors import GanctlError
 
-    debug = os.environ.get("GANCTL_DEBUG", "") not in ("", "0")
-    code = 0
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="ganctl")
-        code = result if isinstance(result, int) else 0
-    except GanctlError as exc:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        if str(exc):  # SomeInputsFailed("") : each failure was already reported
-            _error_line(str(exc))
-        if exc.hint:
-            sys.stderr.write(f"ganctl: hint: {exc.hint}\n")
-        code = exc.exit_code
-    except Exit as exc:
-        code = exc.exit_code
-    except Abort:
-        _error_line("interrupted")
-        code = 130
-    except TyperException as exc:  # usage errors: bad option, missing argument
-        msg = exc.format_message()
-        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ganctl` / `ganctl zoo`: help on stderr
-            sys.stderr.write(msg.rstrip() + "\n")
-            sys.exit(2)
-        ctx = getattr(exc, "ctx", None)
-        path = ctx.command_path.split(" ", 1) if ctx is not None else []
-        prefix = f"{path[1]}: " if len(path) > 1 else ""  # "translate: ...", never "ganctl: error: ganctl ..."
-        _error_line(prefix + msg.replace("\n", " "))
-        code = exc.exit_code
-    except KeyboardInterrupt:
-        _error_line("interrupted")
-        code = 130
-    except BrokenPipeError:
-        # the reader of our stdout went away (e.g. `| head`): not an error worth a traceback
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        debug = os.environ.get("GANCTL_DEBUG", "") not in ("", "0")
         code = 0
-    except Exception as exc:  # a bug (one line, the traceback only on request), unless the OS said why
-        from cyclegan_cli.errors import from_os_error
+        try:
+            result = app(args=argv, standalone_mode=False, prog_name="ganctl")
+            code = result if isinstance(result, int) else 0
+        except GanctlError as exc:
+            if debug:
+                import traceback
 
-        if debug:
-            import traceback
+                traceback.print_exc()
+            if str(exc):  # SomeInputsFailed("") : each failure was already reported
+                _error_line(str(exc))
+            if exc.hint:
+                sys.stderr.write(f"ganctl: hint: {exc.hint}\n")
+            code = exc.exit_code
+        except Exit as exc:
+            code = exc.exit_code
+        except Abort:
+            _error_line("interrupted")
+            code = 130
+        except TyperException as exc:  # usage errors: bad option, missing argument
+            msg = exc.format_message()
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `ganctl` / `ganctl zoo`: help on stderr
+                sys.stderr.write(msg.rstrip() + "\n")
+                sys.exit(2)
+            ctx = getattr(exc, "ctx", None)
+            path = ctx.command_path.split(" ", 1) if ctx is not None else []
+            prefix = f"{path[1]}: " if len(path) > 1 else ""  # "translate: ...", never "ganctl: error: ganctl ..."
+            _error_line(prefix + msg.replace("\n", " "))
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _error_line("interrupted")
+            code = 130
+        except BrokenPipeError:
+            # the reader of our stdout went away (e.g. `| head`): not an error worth a traceback
+            try:
+                sys.stdout = open(os.devnull, "w")
+            except OSError:
+                pass
+            code = 0
+        except Exception as exc:  # a bug (one line, the traceback only on request), unless the OS said why
+            from cyclegan_cli.errors import from_os_error
 
-            traceback.print_exc()
-        mapped = from_os_error(exc)  # no space, read-only, permission: one line and its exit code
-        if mapped is not None:
-            _error_line(str(mapped))
-            code = mapped.exit_code
-        else:
-            _error_line(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
-            if not debug:
-                sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
-            code = 70
-    # the command is over: a program that goes on after main() (catching SystemExit) gets its own
-    # warning display back, and library notes are no longer routed through this command's -q
-    Output.current = None
-    warnings.showwarning = previous_showwarning
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            mapped = from_os_error(exc)  # no space, read-only, permission: one line and its exit code
+            if mapped is not None:
+                _error_line(str(mapped))
+                code = mapped.exit_code
+            else:
+                _error_line(f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+                if not debug:
+                    sys.stderr.write("ganctl: hint: rerun with GANCTL_DEBUG=1 for the traceback\n")
+                code = 70
+    finally:
+        # the command is over (however it ended, a bare `ganctl` too): a program that goes on after main()
+        # (catching SystemExit) gets its own warning display back, and library notes are no longer routed
+        # through this command's -q
+        Output.current = None
+        warnings.showwarning = previous_showwarning
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -9,7 +9,8 @@ Two stages, so the second can run on another machine from a few megabytes:
 ``collect`` finds the photographs listed in PHOTOS under DEBS_ROOT (Debian packages unpacked
 with ``dpkg -x``, see examples/README.md) and in scikit-image's bundled sample images, scales
 each so its long side is 512 px (the scale the model is used at) and writes them to
-``photos512/train`` and ``photos512/heldout``. Held out: the photos of ``examples/photos`` and
+``photos512/train`` and ``photos512/heldout``; the training photos also at 768 px to
+``photos768/train`` (a second scale for ``distill-cpu.sh``). Held out: the photos of ``examples/photos`` and
 the quality set of ``benchmarks/quality.py`` (HELD_OUT); they never reach training.
 
 ``crops`` shuffles the training photos (seed 0) and splits them in two halves. Domain A gets
