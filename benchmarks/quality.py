@@ -1,7 +1,7 @@
 """How good is the shipped photo2sketch? Held-out real photos at 512 px, three figures per photo.
 
     python benchmarks/quality.py [--model photo2sketch] [--json]
-    python benchmarks/quality.py --choose photo2sketch-paired,photo2sketch-cut,photo2sketch-cyclegan [--set-alias photo2sketch]
+    python benchmarks/quality.py --choose photo2sketch-paired,photo2sketch-cut,photo2sketch-fast,photo2sketch-cyclegan [--set-alias photo2sketch]
 
 For each photo (examples/photos and benchmarks/heldout: never trained on), the model's sketch is
 compared with the pencil sketch that defines domain B (``cv2.pencilSketch(sigma_s=40,
