@@ -3,6 +3,7 @@ after SIGKILL, students of official-layout teachers through every backend, and t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -411,3 +412,43 @@ def test_the_api_checks_the_name_before_it_reads_a_folder(tmp_path, tiny_cyclega
         train_distill(str(tiny_cyclegan), [str(photos(tmp_path / "in"))], runs_dir=tmp_path / "runs",
                       name="../elsewhere", width=4, blocks=1, size=32, max_steps=1)
     assert not any((tmp_path / "runs").iterdir())
+
+
+def test_ctrl_c_before_training_says_so(tmp_path, cli, tiny_cyclegan, monkeypatch):
+    """Ctrl-C while the student's shape is being timed (before any step) is the same one line and exit
+    130 as during training, not a silent exit (Typer turns KeyboardInterrupt into a bare Exit(130))."""
+    from cyclegan_cli.train import student_shape
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(student_shape, "choose_student", interrupted)
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", "--runs-dir", tmp_path / "runs",
+            "--size", "32", "--max-steps", "1")
+    assert r.code == 130 and r.err_lines[-1] == "ganctl: error: interrupted", r.err
+
+
+def test_a_conflict_with_a_chosen_width_says_not_set(tmp_path):
+    """Continuing a run whose width the chooser picked (saved as unset) with --width 16 names the conflict
+    in words, not 'None'."""
+    from cyclegan_cli.train.options import DistillOptions
+
+    saved = dataclasses.asdict(DistillOptions())
+    assert saved["width"] is None
+    _, conflicts = DistillOptions.continued(saved, {"width": 16})
+    assert conflicts == ["--width not set (given 16)"]
+
+
+@pytest.mark.parametrize("size, hinted", [(64, False), (128, True)])
+def test_the_no_gpu_notice_hints_only_where_it_helps(tmp_path, cli, tiny_cyclegan, size, hinted, monkeypatch):
+    """Without a GPU, distill says so; the 'slow at this size' hint comes at a large --size only (the ngf
+    that distill's options inherit, unused by its student, no longer triggers it)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without one, wherever this runs
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", "--runs-dir", tmp_path / "runs",
+            *TINY[:4], "--size", str(size), "--batch-size", "1", "--max-steps", "1")
+    assert r.code == 0, r.err
+    notice = next(x for x in r.err_lines if x.startswith("no GPU found"))
+    assert notice == ("no GPU found: training on the CPU (slow at this size; see --size and --max-steps)" if hinted
+                      else "no GPU found: training on the CPU"), notice

@@ -50,6 +50,7 @@ def test_1_runs_with_the_same_name_in_two_projects_stay_apart(cli, tmp_path, mon
     r = cli("translate", tmp_path / "x.png", "--model", "cyclegan-001", "--out", tmp_path / "o3")
     assert r.code == 2 and len(r.err_lines) == 1, r.err
     assert str((p1 / "runs").resolve()) in r.err and str((p2 / "runs").resolve()) in r.err
+    assert "--runs-dir" not in r.err  # translate has no such option: the hint names only what works here
     r = cli("translate", tmp_path / "x.png", "--model", p1 / "runs" / "cyclegan-001", "--out", tmp_path / "o3")
     assert r.code == 0 and (tmp_path / "o3" / "x.png").read_bytes() == (tmp_path / "o1" / "x.png").read_bytes()
     r = cli("runs", "rm", "cyclegan-001", "--delete-files")

@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         try:
             result = app(args=argv, standalone_mode=False, prog_name="ganctl")
             code = result if isinstance(result, int) else 0
+            if code == 130:  # Ctrl-C that no command caught: Typer (not standalone) returns 130 and says nothing
+                _error_line("interrupted")
         except GanctlError as exc:
             if debug:
                 import traceback

@@ -72,7 +72,7 @@ def distill(
     Examples:
 
     \b
-      ganctl distill photo2sketch ~/Pictures --name sketch-fast         # 8x faster, the default
+      ganctl distill photo2sketch-cut ~/Pictures --name sketch-fast     # 8x faster, the default
       ganctl distill horse2zebra horses/ --direction AtoB --speedup 4 --name h2z-fast
       ganctl distill photo2sketch photos/ clip.mp4 --stable --name sketch-video   # steadier video
       ganctl translate photos/ --model sketch-fast

@@ -68,7 +68,8 @@ def start_process(o, cb) -> tuple["Dist", torch.device]:
     dist, dev = init_distributed(o.device)
     if dev.type == "cpu" and dist.main and o.device == "auto":  # not when --device cpu asked for it
         preset = getattr(o, "preset", None)  # distill's student has no preset
-        big = o.size >= 128 or o.ngf >= 64  # the hint only where it helps
+        # the hint only where it helps (distill's options carry an ngf its student does not use)
+        big = o.size >= 128 or (getattr(o, "uses_ngf", True) and o.ngf >= 64)
         if preset == "cpu":
             hint = " with --preset cpu"
         elif preset is not None and big:

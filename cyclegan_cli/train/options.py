@@ -258,6 +258,7 @@ class TrainOptions:
         for f in cls.fields_to("fixed"):
             if f.name in given and getattr(new, f.name) != getattr(old, f.name):
                 was = getattr(old, f.name)
+                was = "not set" if was is None else was  # (distill's --width, chosen by --speedup)
                 conflicts.append(flag_of(f) if f.metadata["negate"] else f"{flag_of(f)} {was} (given {given[f.name]})")
         if "max_steps" not in given and {"epochs", "decay_epochs"} & set(given):
             new.max_steps = None  # recomputed from the new schedule
@@ -505,6 +506,7 @@ class DistillOptions(TrainOptions):
     teacher's output as a paired target, its activations as a feature target)."""
 
     cpu_knobs: ClassVar[str] = "--size and --max-steps"  # what the no-GPU notice points to (no --ngf here)
+    uses_ngf: ClassVar[bool] = False  # ngf/ndf are inherited and unused: the student has --width
 
     epochs: Optional[int] = opt(10, "distill: epochs at full lr (an epoch is 200 crops).", "length")
     decay_epochs: Optional[int] = opt(10, "distill: epochs of linear lr decay to zero.", "length")

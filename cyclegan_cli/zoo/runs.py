@@ -165,8 +165,8 @@ def find_run(name: str, runs_dir: Path | None = None) -> RunInfo | None:
     found = [RunInfo(*r) for r in rows if Path(r[1]).is_dir()]
     if len(found) > 1:
         where = ", ".join(r.path for r in found)
-        raise UsageError(f"run name {name!r} is ambiguous: runs in {where}; give the run folder, or run from "
-                         "the project whose runs/ holds it (or pass its --runs-dir)")
+        raise UsageError(f"run name {name!r} is ambiguous: runs in {where}; give the run folder (its path), or "
+                         "run from the project whose runs/ holds it")
     return found[0] if found else None
 
 
