@@ -452,3 +452,17 @@ def test_the_no_gpu_notice_hints_only_where_it_helps(tmp_path, cli, tiny_cyclega
     notice = next(x for x in r.err_lines if x.startswith("no GPU found"))
     assert notice == ("no GPU found: training on the CPU (slow at this size; see --size and --max-steps)" if hinted
                       else "no GPU found: training on the CPU"), notice
+
+
+def test_a_video_that_cannot_be_read_is_refused_as_bad_input(tmp_path, cli, tiny_cyclegan):
+    """A .mp4 that is not a video: one line in FFmpeg's words (no errno), exit 2 as other bad inputs,
+    before any work (no run folder, no GPU notice)."""
+    bad = tmp_path / "v" / "clip.mp4"
+    bad.parent.mkdir()
+    bad.write_text("not a video\n")
+    runs = tmp_path / "runs"
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), bad, "--name", "stu", "--runs-dir", runs, *TINY,
+            "--max-steps", "1")
+    assert r.code == 2 and r.err_lines == [f"ganctl: error: {bad}: cannot open video (Invalid data found when "
+                                           "processing input)"], r.err
+    assert not runs.exists()

@@ -43,7 +43,8 @@ def open_video(src: Path):
     try:
         inp = av.open(str(src))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{src}: cannot open video ({reason(exc)})") from None
+        # FFmpeg's own words without "[Errno 1094995529]" and the path again
+        raise InputError(f"{src}: cannot open video ({getattr(exc, 'strerror', None) or reason(exc)})") from None
     if not inp.streams.video:
         inp.close()
         raise InputError(f"{src}: no video stream")

@@ -29,7 +29,7 @@ from PIL import Image
 
 from cyclegan_cli.checkpoints import ModelConfig
 from cyclegan_cli.data.datasets import ImageStore, center, epoch_order, to_tensor
-from cyclegan_cli.errors import UsageError
+from cyclegan_cli.errors import InputError, UsageError
 from cyclegan_cli.models.cyclegan import ResnetBlock, UnetSkipBlock, for_translation, init_weights
 from cyclegan_cli.train import loop
 from cyclegan_cli.train.ema import add_ema, update_ema
@@ -431,6 +431,10 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
     if name:
         check_name(name, "--name")  # before its folder is read: a name is one folder inside runs_dir
+    try:  # a video that cannot be read is bad input, refused before any work as other inputs are
+        frames = read_video_frames(videos)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     existing = Path(runs_dir) / name if name else None
     saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
     continuing = saved_opts.get("kind") == "distill" and "student" in saved_opts
@@ -446,7 +450,6 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
 
         with hold_run(Path(runs_dir) / name):  # another process training it: refused now, not after the timing
             pass
-    frames = read_video_frames(videos)  # before the timing: a broken video is said at once
     small = count_smaller(images, o.size) + sum(min(f.size) < o.size for f in frames)
     if small and not continuing:  # said, not silent (once, not on every resume): the student then learns the
         # teacher at a scale translate will not run
