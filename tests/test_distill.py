@@ -466,3 +466,18 @@ def test_a_video_that_cannot_be_read_is_refused_as_bad_input(tmp_path, cli, tiny
     assert r.code == 2 and r.err_lines == [f"ganctl: error: {bad}: cannot open video (Invalid data found when "
                                            "processing input)"], r.err
     assert not runs.exists()
+
+
+def test_continuing_a_run_kept_elsewhere_says_where_it_is(tmp_path, cli, tiny_cyclegan, monkeypatch):
+    """`distill TEACHER --name stu` with no inputs, from a folder whose runs/ lacks stu, names the folder
+    where the registry has it (before: 'distill needs inputs')."""
+    runs = tmp_path / "runs"
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", "--runs-dir", runs, *TINY,
+            "--max-steps", "1")
+    assert r.code == 0, r.err
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    r = cli("distill", tiny_cyclegan, "--name", "stu", "--max-steps", "2")
+    assert r.code == 2 and r.err_lines == [f"ganctl: error: no run stu in runs; a distill run stu is at "
+                                           f"{(runs / 'stu').resolve()}: add --runs-dir {runs.resolve()} to continue it"], r.err
+    assert not (tmp_path / "elsewhere" / "runs").exists()

@@ -106,6 +106,11 @@ def distill(
             raise UsageError(f"run {name} was started with other options ({', '.join(conflicts)}); leave them out to "
                              "continue it, or choose another --name")
     else:
+        if name and not inputs:  # a run to continue, perhaps, kept in another runs folder
+            elsewhere = registry.find_run(name, runs_dir)
+            if elsewhere is not None and registry.read_options(Path(elsewhere.path)).get("kind") == "distill":
+                raise UsageError(f"no run {name} in {runs_dir}; a distill run {name} is at {elsewhere.path}: add "
+                                 f"--runs-dir {Path(elsewhere.path).parent} to continue it")
         options = DistillOptions(**given)
     from cyclegan_cli.cli.train import progress_callbacks
 
