@@ -481,3 +481,23 @@ def test_continuing_a_run_kept_elsewhere_says_where_it_is(tmp_path, cli, tiny_cy
     assert r.code == 2 and r.err_lines == [f"ganctl: error: no run stu in runs; a distill run stu is at "
                                            f"{(runs / 'stu').resolve()}: add --runs-dir {runs.resolve()} to continue it"], r.err
     assert not (tmp_path / "elsewhere" / "runs").exists()
+
+
+def test_zoo_import_of_a_run_points_to_its_checkpoints(tmp_path, cli, tiny_cyclegan, monkeypatch):
+    """`zoo import RUN_FOLDER` and `zoo import RUN_NAME` say what works (a checkpoint folder, or runs
+    promote), exit 2, and put nothing in the zoo; the checkpoint folder it names imports."""
+    monkeypatch.chdir(tmp_path)
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", *TINY, "--max-steps", "2")
+    assert r.code == 0, r.err
+    run = Path("runs") / "stu"
+    r = cli("zoo", "import", run, "--name", "mine")
+    latest = run / "checkpoints" / sorted(p.name for p in (run / "checkpoints").iterdir())[-1]
+    assert r.code == 2 and r.err_lines == [f"ganctl: error: {run} is a run folder, not a checkpoint: import one of its "
+                                           f"checkpoints (the latest: {latest}), or `ganctl runs promote stu --as mine` "
+                                           "from the project whose runs/ holds it"], r.err
+    r = cli("zoo", "import", "stu", "--name", "mine")
+    assert r.code == 2 and r.err_lines == ["ganctl: error: stu is a run, not a file: `ganctl runs promote stu --as "
+                                           "mine` copies its latest checkpoint into your zoo"], r.err
+    assert "mine" not in cli("zoo", "list").out
+    r = cli("zoo", "import", latest, "--name", "mine")
+    assert r.code == 0, r.err

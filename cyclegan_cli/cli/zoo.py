@@ -147,8 +147,18 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
     from cyclegan_cli.zoo import catalog
     from cyclegan_cli.zoo.names import check_free_user_name
 
+    from cyclegan_cli.zoo import runs as registry
+
     if not file.exists():
+        if "/" not in str(file) and registry.find_run(str(file)) is not None:
+            raise UsageError(f"{file} is a run, not a file: `ganctl runs promote {file} --as {name}` copies its "
+                             "latest checkpoint into your zoo")
         raise NotFoundError(f"{file}: no such file or folder")
+    if registry.is_run_dir(file):
+        steps = registry.checkpoint_steps(file)
+        latest = f" (the latest: {registry.checkpoint_dir(file, steps[-1])})" if steps else ""
+        raise UsageError(f"{file} is a run folder, not a checkpoint: import one of its checkpoints{latest}, or "
+                         f"`ganctl runs promote {file.name} --as {name}` from the project whose runs/ holds it")
     entry = catalog.load_manifest().get(name)
     if entry is not None and entry.kind == "features" and entry.url:  # e.g. inception-fid, for offline machines
         path = catalog.import_raw(entry, file)
