@@ -446,6 +446,7 @@ def test_the_no_gpu_notice_hints_only_where_it_helps(tmp_path, cli, tiny_cyclega
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without one, wherever this runs
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", "--runs-dir", tmp_path / "runs",
             *TINY[:4], "--size", str(size), "--batch-size", "1", "--max-steps", "1")
     assert r.code == 0, r.err
@@ -463,8 +464,8 @@ def test_a_video_that_cannot_be_read_is_refused_as_bad_input(tmp_path, cli, tiny
     runs = tmp_path / "runs"
     r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), bad, "--name", "stu", "--runs-dir", runs, *TINY,
             "--max-steps", "1")
-    assert r.code == 2 and r.err_lines == [f"ganctl: error: {bad}: cannot open video (Invalid data found when "
-                                           "processing input)"], r.err
+    assert r.code == 2 and len(r.err_lines) == 1, r.err
+    assert r.err_lines[0].startswith(f"ganctl: error: {bad}: cannot open video (") and "Errno" not in r.err, r.err
     assert not runs.exists()
 
 
@@ -493,11 +494,11 @@ def test_zoo_import_of_a_run_points_to_its_checkpoints(tmp_path, cli, tiny_cycle
     r = cli("zoo", "import", run, "--name", "mine")
     latest = run / "checkpoints" / sorted(p.name for p in (run / "checkpoints").iterdir())[-1]
     assert r.code == 2 and r.err_lines == [f"ganctl: error: {run} is a run folder, not a checkpoint: import one of its "
-                                           f"checkpoints (the latest: {latest}), or `ganctl runs promote stu --as mine` "
-                                           "from the project whose runs/ holds it"], r.err
+                                           f"checkpoints (the latest: {latest}), or `ganctl runs promote "
+                                           f"{run.resolve()} --as mine`"], r.err
     r = cli("zoo", "import", "stu", "--name", "mine")
     assert r.code == 2 and r.err_lines == ["ganctl: error: stu is a run, not a file: `ganctl runs promote stu --as "
-                                           "mine` copies its latest checkpoint into your zoo"], r.err
+                                           "mine` copies its checkpoint into your zoo"], r.err
     assert "mine" not in cli("zoo", "list").out
     r = cli("zoo", "import", latest, "--name", "mine")
     assert r.code == 0, r.err

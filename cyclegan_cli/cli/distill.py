@@ -107,10 +107,17 @@ def distill(
                              "continue it, or choose another --name")
     else:
         if name and not inputs:  # a run to continue, perhaps, kept in another runs folder
-            elsewhere = registry.find_run(name, runs_dir)
-            if elsewhere is not None and registry.read_options(Path(elsewhere.path)).get("kind") == "distill":
+            import shlex
+
+            try:
+                elsewhere = registry.find_run(name, runs_dir)
+            except UsageError:  # several: the registry's own words would suggest a path, which --name refuses
+                raise UsageError(f"no run {name} in {runs_dir}; several runs named {name} are registered elsewhere "
+                                 "(ganctl runs list): add the --runs-dir of the one to continue") from None
+            if (elsewhere is not None and Path(elsewhere.path).name == name  # (a moved run's folder may differ)
+                    and registry.read_options(Path(elsewhere.path)).get("kind") == "distill"):
                 raise UsageError(f"no run {name} in {runs_dir}; a distill run {name} is at {elsewhere.path}: add "
-                                 f"--runs-dir {Path(elsewhere.path).parent} to continue it")
+                                 f"--runs-dir {shlex.quote(str(Path(elsewhere.path).parent))} to continue it")
         options = DistillOptions(**given)
     from cyclegan_cli.cli.train import progress_callbacks
 

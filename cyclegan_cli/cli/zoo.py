@@ -149,16 +149,25 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
 
     from cyclegan_cli.zoo import runs as registry
 
+    import os
+    import shlex
+    import sqlite3
+
     if not file.exists():
-        if "/" not in str(file) and registry.find_run(str(file)) is not None:
-            raise UsageError(f"{file} is a run, not a file: `ganctl runs promote {file} --as {name}` copies its "
-                             "latest checkpoint into your zoo")
+        run_name = str(file).partition(":")[0]  # NAME or NAME:STEP, as runs promote takes it
+        try:
+            is_run = "/" not in run_name and os.sep not in run_name and registry.find_run(run_name) is not None
+        except (UsageError, sqlite3.Error):  # several of that name, or a registry that cannot be read
+            is_run = False
+        if is_run:
+            raise UsageError(f"{file} is a run, not a file: `ganctl runs promote {shlex.quote(str(file))} --as "
+                             f"{shlex.quote(name)}` copies its checkpoint into your zoo")
         raise NotFoundError(f"{file}: no such file or folder")
     if registry.is_run_dir(file):
         steps = registry.checkpoint_steps(file)
         latest = f" (the latest: {registry.checkpoint_dir(file, steps[-1])})" if steps else ""
         raise UsageError(f"{file} is a run folder, not a checkpoint: import one of its checkpoints{latest}, or "
-                         f"`ganctl runs promote {file.name} --as {name}` from the project whose runs/ holds it")
+                         f"`ganctl runs promote {shlex.quote(str(file.resolve()))} --as {shlex.quote(name)}`")
     entry = catalog.load_manifest().get(name)
     if entry is not None and entry.kind == "features" and entry.url:  # e.g. inception-fid, for offline machines
         path = catalog.import_raw(entry, file)

@@ -37,14 +37,18 @@ def rotate(arr: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(arr, k=r // 90))
 
 
+def ffmpeg_reason(exc: BaseException) -> str:
+    """FFmpeg's own words for an error (its strerror), without "[Errno 1094995529]" and the path again."""
+    return getattr(exc, "strerror", None) or reason(exc)
+
+
 def open_video(src: Path):
     """(container, its first video stream); InputError (one line) when the file cannot be opened
     as a container or holds no video stream (an audio-only file, say)."""
     try:
         inp = av.open(str(src))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        # FFmpeg's own words without "[Errno 1094995529]" and the path again
-        raise InputError(f"{src}: cannot open video ({getattr(exc, 'strerror', None) or reason(exc)})") from None
+        raise InputError(f"{src}: cannot open video ({ffmpeg_reason(exc)})") from None
     if not inp.streams.video:
         inp.close()
         raise InputError(f"{src}: no video stream")
@@ -61,7 +65,7 @@ def read_frames(src: Path):
             yield rotate(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
             n += 1
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{src}: video decoding stopped after {n} frame(s) ({reason(exc)})") from None
+        raise InputError(f"{src}: video decoding stopped after {n} frame(s) ({ffmpeg_reason(exc)})") from None
     finally:
         inp.close()
 

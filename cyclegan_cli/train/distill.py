@@ -431,10 +431,13 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
     images, videos = scan_inputs(inputs, on_skip=cb.on_notice)
     if name:
         check_name(name, "--name")  # before its folder is read: a name is one folder inside runs_dir
-    try:  # a video that cannot be read is bad input, refused before any work as other inputs are
-        frames = read_video_frames(videos)
-    except InputError as exc:
-        raise UsageError(str(exc)) from None
+    from cyclegan_cli.data.video import open_video
+
+    for v in videos:  # a file that is not a video is bad input, refused at once as other inputs are (opened only)
+        try:
+            open_video(v)[0].close()
+        except InputError as exc:
+            raise UsageError(str(exc)) from None
     existing = Path(runs_dir) / name if name else None
     saved_opts = read_options(existing) if existing is not None and (existing / OPTIONS_FILE).is_file() else {}
     continuing = saved_opts.get("kind") == "distill" and "student" in saved_opts
@@ -450,6 +453,10 @@ def train_distill(teacher: str, inputs, options: DistillOptions | None = None, *
 
         with hold_run(Path(runs_dir) / name):  # another process training it: refused now, not after the timing
             pass
+    try:  # decoded before the timing: a video that breaks partway is said at once, as bad input
+        frames = read_video_frames(videos)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
     small = count_smaller(images, o.size) + sum(min(f.size) < o.size for f in frames)
     if small and not continuing:  # said, not silent (once, not on every resume): the student then learns the
         # teacher at a scale translate will not run
