@@ -50,6 +50,26 @@ def test_default_backend_with_and_without_the_extras(tmp_path, tiny_cyclegan, ex
     assert np.abs(a - b).max() <= 1
 
 
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
+def test_a_cached_export_runs_without_importing_onnx(tmp_path, tiny_cyclegan, backend):
+    """onnx only writes the export: once it is cached for these weights, translate runs it in ONNX
+    Runtime without importing onnx (half a second of every run), and where onnx is absent."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    save_rgb(tmp_path / "in" / "a.png", 40, 32)
+    home = {"GANCTL_HOME": str(tmp_path / "home")}
+    first = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "first",
+                           env=hiding(tmp_path, []) | home)
+    assert first.returncode == 0, first.stderr
+    assert list((tmp_path / "home" / "cache" / "onnx").glob("*.onnx"))
+    again = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "again",
+                           "--backend", backend, "-v", env=hiding(tmp_path, ["onnx"]) | home)
+    assert again.returncode == 0, again.stderr
+    assert "backend onnxruntime;" in again.stderr and "not installed" not in again.stderr, again.stderr
+    a, b = (np.asarray(Image.open(tmp_path / d / "a.png"), dtype=int) for d in ("first", "again"))
+    assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("extras", ["onnxruntime without onnx", "no extras"])
 def test_explicit_onnxruntime_backend_without_the_extras_is_one_line(tmp_path, tiny_cyclegan, extras):
     save_rgb(tmp_path / "in" / "a.png", 40, 32)

@@ -33,6 +33,18 @@ def first_missing(names=ONNX_BACKEND_NEEDS) -> str | None:
     return None
 
 
+def backend_missing(export: Path) -> str | None:
+    """What the ONNX Runtime backend lacks here, for weights whose export would be ``export``:
+    onnxruntime always, onnx only to write an export not cached yet (importing it costs half a second
+    of every translate)."""
+    return first_missing(("onnxruntime",) if export.is_file() else ONNX_BACKEND_NEEDS)
+
+
+def export_path(net, cache_dir=None) -> Path:
+    """Where the ONNX export of these weights is cached: <cache>/onnx/<weights hash>.onnx."""
+    return onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
+
+
 def weights_hash(net) -> str:
     """sha256 over a network's tensors (names and bytes) and class: the identity of the weights."""
     h = hashlib.sha256()
@@ -66,17 +78,13 @@ def cpu_session(model: Path | bytes):
 class OnnxBackend:
     """The same network exported once to ONNX (cached by weight hash) and run by ONNX Runtime."""
 
-    def __init__(self, net, cache_dir=None):
-        self.path = self._export(net, cache_dir)  # <cache>/onnx/<weights hash>.onnx
+    def __init__(self, net, cache_dir=None, path: Path | None = None):
+        """``path``: :func:`export_path` of these weights, where the caller has it already."""
+        self.path = path or export_path(net, cache_dir)
+        if not self.path.is_file():
+            export_onnx(net, self.path)
         self.session = cpu_session(self.path)
         self.input_name = self.session.get_inputs()[0].name
-
-    @staticmethod
-    def _export(net, cache_dir) -> Path:
-        path = onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
-        if not path.is_file():
-            export_onnx(net, path)
-        return path
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]

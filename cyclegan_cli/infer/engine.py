@@ -11,7 +11,7 @@ import torch
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.infer.backends import OnnxBackend, first_missing, onnx_folder, weights_hash
+from cyclegan_cli.infer.backends import OnnxBackend, backend_missing, export_path, first_missing
 from cyclegan_cli.infer.tiling import TILED_WORKING_PIXELS, receptive_radius, run_tiled
 from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
@@ -121,14 +121,15 @@ class Translator:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
-        missing = first_missing()
+        path = export_path(self.net, cache_dir)
+        missing = backend_missing(path)
         if missing:  # auto: ONNX Runtime only where the export can run too (onnxruntime alone is common)
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'")
             self.notes.append(f"--backend auto: torch, {missing} is not installed here (ONNX Runtime needs "
                               "onnxruntime and onnx: pip install 'ganctl[onnx]')")
             return None
-        return OnnxBackend(self.net, cache_dir)
+        return OnnxBackend(self.net, cache_dir, path)
 
     # ------------------------------------------------------------------ running
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:
@@ -238,9 +239,9 @@ def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onn
     from cyclegan_cli.infer.quantize import GUARD_EVERY, turned_down
 
     flags = cpu_flags() if flags is None else flags
-    have_ort = onnx and first_missing() is None
+    have_ort = onnx and first_missing() is None  # int8 is quantised with onnx
     net = net.cpu().eval()
-    fp32_path = onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"
+    fp32_path = export_path(net, cache_dir)
     allowed = fastpath.fast_candidates(flags, have_ort, have_ort and turned_down(fp32_path))
     if allowed == ["fp32"]:
         return "fp32", ("no AMX or AVX512-BF16 here, and int8 runs with --backend onnxruntime (auto)" if not onnx else
@@ -266,7 +267,7 @@ def measure_fast(net, config, cache_dir=None, flags: set[str] | None = None, onn
                 return net(x).float().numpy()
         runners["bf16"] = bf16
     if have_ort:
-        fp32 = OnnxBackend(net, cache_dir)
+        fp32 = OnnxBackend(net, cache_dir, fp32_path)
         xn = x.numpy()
         runners["fp32"] = lambda: fp32.run(xn)
         if "int8" in allowed:
