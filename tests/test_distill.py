@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from conftest import save_rgb, smooth_image
@@ -23,7 +25,6 @@ TINY = ["--width", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "-
 
 
 def photos(folder: Path, n: int = 4) -> Path:
-    from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):  # awkward sizes, one smaller than a crop
@@ -291,8 +292,6 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_cyclegan):
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["resnet", "unet"])
 def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, cli, layout):
-    import numpy as np
-    from PIL import Image
 
     from test_translate import official_resnet, official_unet
 
@@ -323,7 +322,6 @@ def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, c
                                       ("unshuffle", "transpose")])
 def test_a_student_tiled_gives_the_untiled_image(entry, up):
     """Tiles carry one image's normalisation statistics and overlap by the student's reach."""
-    import numpy as np
 
     from cyclegan_cli.checkpoints import ModelConfig
     from cyclegan_cli.infer.engine import Translator
@@ -502,3 +500,14 @@ def test_zoo_import_of_a_run_points_to_its_checkpoints(tmp_path, cli, tiny_cycle
     assert "mine" not in cli("zoo", "list").out
     r = cli("zoo", "import", latest, "--name", "mine")
     assert r.code == 0, r.err
+    # the student alone (and its EMA) goes into the zoo, not the untrained discriminator and adaptors
+    from cyclegan_cli.checkpoints import load_model
+    from cyclegan_cli.zoo import paths
+
+    kept, run_nets = load_model(paths.user_zoo_dir() / "mine"), load_model(latest).nets
+    assert set(run_nets) > set(kept.nets) and all(k.startswith("G_A") for k in kept.nets), kept.nets
+    assert set(kept.config.nets) == set(kept.nets)
+    for d, model in (("zoo", "mine"), ("run", latest)):
+        assert cli("translate", tmp_path / "in", "--model", model, "--out", tmp_path / d, "-q").code == 0
+    a, b = ([np.asarray(Image.open(f)) for f in sorted((tmp_path / d).rglob("*.png"))] for d in ("zoo", "run"))
+    assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -188,12 +188,10 @@ def promote(spec: Annotated[str, typer.Argument(help="NAME or NAME:STEP")],
     target = paths.user_zoo_dir() / as_name
     if target.exists() and not overwrite:
         raise UsageError(f"your zoo already has {as_name!r}; pass --overwrite to replace it")
-    model = load_model(ckpt)
-    gens = {k: v for k, v in model.nets.items() if k.startswith("G")}
     import dataclasses
 
-    cfg = dataclasses.replace(model.config, nets={k: model.config.nets[k] for k in gens}, source=str(ckpt))
-    save_checkpoint(target, cfg, gens)
+    cfg, gens = load_model(ckpt).generators_only()
+    save_checkpoint(target, dataclasses.replace(cfg, source=str(ckpt)), gens)
     o.emit(str(target), {"run": name, "checkpoint": str(ckpt), "zoo": as_name, "path": str(target)})
 
 

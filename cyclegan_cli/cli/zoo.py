@@ -177,12 +177,11 @@ def import_(file: Path, name: Annotated[str, typer.Option("--name", help="Name i
     target = paths.user_zoo_dir() / name
     if target.exists() and not overwrite:
         raise UsageError(f"your zoo already has {name!r}; pass --overwrite to replace it")
-    model = load_model(file)
-    cfg = model.config
+    cfg, nets = load_model(file).generators_only()  # a training checkpoint's discriminators are not needed
     if domains:
         cfg = dataclasses.replace(cfg, domains=[d.strip() for d in domains.split(",")])
     cfg = dataclasses.replace(cfg, source=cfg.source or str(file))
-    save_checkpoint(target, cfg, model.nets)
+    save_checkpoint(target, cfg, nets)
     o.emit(str(target), {"name": name, "path": str(target)})
 
 
