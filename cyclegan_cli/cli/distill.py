@@ -47,6 +47,7 @@ def distill(
     gan_weight: Annotated[float, _o("gan_weight", min=0.0)] = _d("gan_weight"),
     stable: Annotated[bool, _o("stable")] = _d("stable"),
     stable_weight: Annotated[float, _o("stable_weight", min=0.0)] = _d("stable_weight"),
+    stable_noise: Annotated[float, _o("stable_noise", min=0.0)] = _d("stable_noise"),
     ema: Annotated[float, _o("ema", metavar="DECAY")] = _d("ema"),
     no_flip: Annotated[bool, _o("flip")] = _d("flip"),
     seed: Annotated[int, _o("seed")] = _d("seed"),

@@ -172,12 +172,16 @@ def warp(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
         return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False), inside
 
 
-def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean |warp(net(x)) - net(warp(x))| over the pixels that stay inside the crop: zero for a
-    network that commutes with the warp (a 1x1 convolution), positive for one that does not.
-    ``out``: net(x) when the caller has it already."""
+def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor | None = None,
+                   noise: float = 0.0) -> torch.Tensor:
+    """Mean |warp(net(x)) - net(warp(x) + noise)| over the pixels that stay inside the crop: zero for
+    a network that commutes with the warp (a 1x1 convolution) when ``noise`` is 0, positive for one
+    that does not. ``noise``: the standard deviation, in 0-255 levels, of Gaussian noise added to the
+    warped crop (x is in [-1, 1]). ``out``: net(x) when the caller has it already."""
     theta = random_warp(x.shape[0], gen).to(x.device)
     x_w, inside = warp(x, theta)
+    if noise:  # drawn after the warp, so that noise 0 draws as before (a run's resume stays exact)
+        x_w = x_w + torch.randn(x_w.shape, generator=gen).to(x_w.device) * (noise / 127.5)
     out = net(x) if out is None else out
     out_w, _ = warp(out, theta)
     diff = (out_w - net(x_w).float()).abs() * inside
@@ -291,7 +295,7 @@ class DistillTask(GANTask):
         self.device, self.dist, self.seed, self.options = device, dist, o.seed, saved
         self.lr, self.epochs, self.decay_epochs, self.size = o.lr, o.epochs, o.decay_epochs, o.size
         self.l1_weight, self.feature_weight, self.gan_weight = o.l1_weight, o.feature_weight, o.gan_weight
-        self.stable_weight = o.stable_weight if o.stable else 0.0
+        self.stable_weight, self.stable_noise = (o.stable_weight if o.stable else 0.0), o.stable_noise
         self.loss_kind, self.ema = o.loss, o.ema
         self.teacher = teacher.to(device).eval().requires_grad_(False)  # frozen: a target, never trained
         student_args = dict(saved["student"])
@@ -348,8 +352,8 @@ class DistillTask(GANTask):
             losses["loss_feat"] = feat * self.feature_weight
         if self.stable_weight:
             with autocast(self.device, self.amp):
-                losses["loss_stable"] = stability_loss(self.G, x, self.step_generator(step), out).float() \
-                    * self.stable_weight
+                losses["loss_stable"] = stability_loss(self.G, x, self.step_generator(step), out,
+                                                       self.stable_noise).float() * self.stable_weight
         if self.gan_weight:
             D = self.nets["D_A"]
             D.requires_grad_(False)

@@ -532,6 +532,9 @@ class DistillOptions(TrainOptions):
     stable: bool = opt(False, "Add the stability term: the output of a slightly warped crop must be the warped output "
                        "(less flicker per frame in video, with no flow at run time).")
     stable_weight: float = opt(10.0, "Weight of the --stable term.")
+    stable_noise: float = opt(0.0, "--stable: also add Gaussian noise of this standard deviation (in 0-255 levels) to "
+                              "the warped crop, so that the output holds still through a video's grain and "
+                              "compression too (0: the warp alone).")
     time_size: int = opt(512, "The image side the student's speed is measured at.", cli=False)
 
     def validate(self) -> None:
@@ -559,7 +562,8 @@ class DistillOptions(TrainOptions):
         if self.conv is not None and self.conv not in CONVS:
             raise UsageError(f"conv {self.conv!r}: {' or '.join(CONVS)}")
         for flag, v in (("--l1-weight", self.l1_weight), ("--feature-weight", self.feature_weight),
-                        ("--gan-weight", self.gan_weight), ("--stable-weight", self.stable_weight)):
+                        ("--gan-weight", self.gan_weight), ("--stable-weight", self.stable_weight),
+                        ("--stable-noise", self.stable_noise)):
             if not v >= 0:
                 raise UsageError(f"{flag} {v}: must be 0 or more")
         if self.size < 32 or self.size % 8:
