@@ -37,6 +37,22 @@ def test_runs_commands(tmp_path, cli, isolated_home):
     assert r.code == 3
 
 
+def test_starting_a_finished_run_again_says_so_and_writes_nothing(tmp_path, cli, isolated_home, monkeypatch):
+    """The same command again after a run finished: "finished", nothing appended to its stats or log,
+    nothing saved; the run is still found by name where the registry lost it."""
+    run = _tiny_run(cli, tmp_path)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and ".lock" not in p.name}
+    (isolated_home / "runs.sqlite").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # `runs list` finds it through the registry alone
+    r = cli("train", "--resume", "r1", "--runs-dir", tmp_path / "runs")
+    assert r.code == 0, r.err
+    assert "run r1 is finished (step 4 of 4): nothing to train" in r.err and "resuming" not in r.err, r.err
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and ".lock" not in p.name}
+    assert after == before
+    assert [json.loads(line)["name"] for line in cli("runs", "list", "--json").out.splitlines()] == ["r1"]
+
+
 def test_runs_scan_keeps_when_runs_changed_and_rm_is_quiet(tmp_path, cli):
     run = _tiny_run(cli, tmp_path)
     os.utime(run / "stats.jsonl", (1_600_000_000, 1_600_000_000))  # as if trained in 2020

@@ -69,11 +69,15 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
     ckpt = Checkpointer(run, task, dist, every["keep_checkpoints"])
     state = ckpt.restore()
     if state is not None:
-        cb.on_notice(f"resuming {run.path.name} from step {state.step}")
-        if state.step > max_steps:  # nothing to train, and nothing to save (the stats stay whole too)
-            cb.on_notice(f"run {run.path.name} is already at step {state.step:,}, past --max-steps {max_steps:,}: "
-                         "nothing to train (a larger --max-steps continues it)")
+        if state.step >= max_steps:  # nothing to train, and nothing to write (the log and stats stay as they were)
+            if state.step == max_steps:
+                cb.on_notice(f"run {run.path.name} is finished (step {state.step:,} of {max_steps:,}): nothing to "
+                             "train (a larger --max-steps, or more epochs, continues it)")
+            else:
+                cb.on_notice(f"run {run.path.name} is already at step {state.step:,}, past --max-steps "
+                             f"{max_steps:,}: nothing to train (a larger --max-steps continues it)")
             return {}
+        cb.on_notice(f"resuming {run.path.name} from step {state.step}")
     state = state or LoopState()
     run.begin(state.step)
     events = open_events(run.path, state.step) if tensorboard and dist.main else None  # cut to the step as stats are
