@@ -150,6 +150,10 @@ def test_ddp_two_processes_on_cpu(tmp_path):
             cmd, env = _torchrun(a, b, runs, "--name", name, "--max-steps", str(n), "--save-every", "1000")
             assert subprocess.run(cmd, env=env, capture_output=True, timeout=600).returncode == 0
     _assert_same_state(_final_state(runs / "once", 6), _final_state(runs / "twice", 6))
+    # the same command once more: every rank finds nothing to train and ends cleanly
+    cmd, env = _torchrun(a, b, runs, "--name", "once", "--max-steps", "6", "--save-every", "1000")
+    r = subprocess.run([c for c in cmd if c != "-q"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "run once is finished (step 6 of 6)" in r.stderr, r.stderr[-2000:]
 
 
 @pytest.mark.slow

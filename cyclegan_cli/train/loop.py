@@ -76,6 +76,7 @@ def fit(task, *, run_dir: Path, max_steps: int, batch_size: int, log_every: int 
             else:
                 cb.on_notice(f"run {run.path.name} is already at step {state.step:,}, past --max-steps "
                              f"{max_steps:,}: nothing to train (a larger --max-steps continues it)")
+            end_process(dist)  # as the normal end does: a barrier, then the group torn down
             return {}
         cb.on_notice(f"resuming {run.path.name} from step {state.step}")
     state = state or LoopState()
@@ -115,7 +116,7 @@ def _stop_on_signals():
         try:
             old[sig] = signal.signal(sig, lambda signum, frame: stop.update(flag=True))
         except ValueError:  # not in the main thread
-            pass
+            end_process(dist)  # as the normal end does: a barrier, then the group torn down
     try:
         yield stop
     finally:
