@@ -203,6 +203,31 @@ def test_the_python_api_still_takes_the_old_keyword_names(tmp_path):
         train_dcgan(tmp_path / "A", runs_dir=tmp_path / "runs", name="api2", no_such_option=1)
 
 
+def test_the_python_api_trains_in_a_thread(tmp_path):
+    """A script may train from a worker thread (a notebook, a job server): signal handlers can only be
+    set in the main thread, so there the run trains without them, to the end."""
+    import threading
+
+    from cyclegan_cli import train_dcgan
+
+    for j in range(2):
+        save_rgb(tmp_path / "A" / f"{j}.png", 20, 20, seed=j)
+    result = {}
+
+    def work():
+        try:
+            result["run"] = train_dcgan(tmp_path / "A", runs_dir=tmp_path / "runs", name="threaded", size=16, ngf=4,
+                                        ndf=4, nz=8, max_steps=2, workers=0)
+        except BaseException as e:  # noqa: BLE001 - reported below, in the test's thread
+            result["error"] = e
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert "error" not in result, result.get("error")
+    assert [json.loads(line)["step"] for line in (result["run"] / "stats.jsonl").read_text().splitlines()][-1] == 2
+
+
 def test_the_no_gpu_notice_fits_what_was_asked(cli, tmp_path):
     """--device cpu asked for the CPU: no "no GPU found"; tiny settings: no hint to make them
     smaller (a new user was told to shrink --size 32 --ngf 8)."""

@@ -116,7 +116,7 @@ def _stop_on_signals():
         try:
             old[sig] = signal.signal(sig, lambda signum, frame: stop.update(flag=True))
         except ValueError:  # not in the main thread
-            end_process(dist)  # as the normal end does: a barrier, then the group torn down
+            pass
     try:
         yield stop
     finally:
