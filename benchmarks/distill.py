@@ -146,18 +146,22 @@ SELF_KEYS = tuple(f"shift{s}" for s in SHIFTS) + ("jpeg95",)
 
 def self_psnr(run, rgb: np.ndarray, out: np.ndarray) -> dict:
     """PSNR of a network's output to its own output on the same photo changed in ways no one sees: shifted
-    diagonally by 1 px and by 4 px (compared on the overlap less MARGIN px at the borders) and re-encoded as a
-    JPEG at quality 95. Low figures mean a noisy teacher, whose pixels no student can be expected to copy.
-    Both shifts, because a texture locked to the network's down-sampling grid (a stride of 4) comes back
-    whole after a 4 px shift and not after 1 px: only the 1 px figure sees it."""
+    diagonally by 1 px and by 4 px (crops of one size, compared on the overlap less MARGIN px at the
+    borders) and re-encoded as a JPEG at quality 95. Low figures mean a noisy teacher, whose pixels no
+    student can be expected to copy. Both shifts, because a texture locked to the network's
+    down-sampling grid (a stride of 4) comes back whole after a 4 px shift and not after 1 px: only the
+    1 px figure sees it."""
     import io
 
-    h, w = out.shape[:2]
+    # both crops of one size, 8 px short of the photo's (a multiple of the grid where the photo's is), so
+    # that neither is padded and only the shift differs
+    hh, ww = rgb.shape[0] - 8, rgb.shape[1] - 8
+    base = run.run_image(np.ascontiguousarray(rgb[:hh, :ww]))
     res = {}
     for s in SHIFTS:
-        moved = run.run_image(np.ascontiguousarray(rgb[s:, s:]))
-        a = out[s + MARGIN:h - MARGIN, s + MARGIN:w - MARGIN]
-        b = moved[MARGIN:h - s - MARGIN, MARGIN:w - s - MARGIN]
+        moved = run.run_image(np.ascontiguousarray(rgb[s:s + hh, s:s + ww]))
+        a = base[s + MARGIN:hh - MARGIN, s + MARGIN:ww - MARGIN]
+        b = moved[MARGIN:hh - s - MARGIN, MARGIN:ww - s - MARGIN]
         res[f"shift{s}"] = psnr(a, b)
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, "JPEG", quality=95)

@@ -99,8 +99,6 @@ class LoadedModel:
     def generators_only(self) -> tuple[ModelConfig, dict]:
         """(config, nets) with the generators alone (and their EMA): what a model in a zoo needs. A
         training checkpoint's discriminators, CUT's patch sampler and distill's adaptors are left out."""
-        import dataclasses
-
         gens = {k: v for k, v in self.nets.items() if k.startswith("G")}
         return dataclasses.replace(self.config, nets={k: self.config.nets[k] for k in gens}), gens
 

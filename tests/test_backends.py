@@ -70,6 +70,30 @@ def test_a_cached_export_runs_without_importing_onnx(tmp_path, tiny_cyclegan, ba
     assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("extras", ["all extras", "onnxruntime without onnx"])
+def test_a_damaged_cached_export_is_written_again_or_passed_by(tmp_path, tiny_cyclegan, extras):
+    """A cached export that ONNX Runtime cannot read (a copy cut short): exported again where onnx is
+    installed, else the default backend runs torch and says why; the output is the same either way."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    save_rgb(tmp_path / "in" / "a.png", 40, 32)
+    home = {"GANCTL_HOME": str(tmp_path / "home")}
+    first = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "first",
+                           env=hiding(tmp_path, []) | home)
+    assert first.returncode == 0, first.stderr
+    [cached] = (tmp_path / "home" / "cache" / "onnx").glob("*.onnx")
+    cached.write_bytes(cached.read_bytes()[:100])
+    again = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "again",
+                           "-v", env=hiding(tmp_path, EXTRAS[extras]) | home)
+    assert again.returncode == 0, again.stderr
+    if extras == "all extras":
+        assert "backend onnxruntime;" in again.stderr and cached.stat().st_size > 1000, again.stderr
+    else:
+        assert "backend torch;" in again.stderr and "cannot be read" in again.stderr, again.stderr
+    a, b = (np.asarray(Image.open(tmp_path / d / "a.png"), dtype=int) for d in ("first", "again"))
+    assert np.abs(a - b).max() <= 1
+
+
 @pytest.mark.parametrize("extras", ["onnxruntime without onnx", "no extras"])
 def test_explicit_onnxruntime_backend_without_the_extras_is_one_line(tmp_path, tiny_cyclegan, extras):
     save_rgb(tmp_path / "in" / "a.png", 40, 32)

@@ -25,7 +25,6 @@ TINY = ["--width", "4", "--blocks", "1", "--size", "32", "--batch-size", "2", "-
 
 
 def photos(folder: Path, n: int = 4) -> Path:
-
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):  # awkward sizes, one smaller than a crop
         w, h = (45 + 13 * i, 37 + 7 * i) if i else (27, 30)
@@ -122,7 +121,7 @@ def test_stability_noise_is_the_warped_crop_plus_seeded_noise():
         gen = g()
         theta = random_warp(2, gen)
         x_w, inside = warp(x, theta)
-        noisy = x_w + torch.randn(x_w.shape, generator=gen) * (4 / 127.5)
+        noisy = (x_w + torch.randn(x_w.shape, generator=gen) * (4 / 127.5)).clamp(-1, 1)  # an image's range
         ref = ((warp(pointwise(x), theta)[0] - pointwise(noisy)).abs() * inside).sum() / (inside.sum() * 3)
         got = stability_loss(pointwise, x, g(), noise=4.0)
         assert torch.allclose(got, ref, rtol=1e-5) and got.item() > 1e-3
@@ -134,14 +133,17 @@ def test_stability_noise_is_the_warped_crop_plus_seeded_noise():
 
 
 def test_stable_noise_is_a_run_option(tmp_path, cli, tiny_cyclegan):
-    """--stable-noise is kept in the run's options (a resume holds it) and refused below 0."""
+    """--stable-noise is kept in the run's options (a resume holds it); refused below 0, and without
+    --stable (whose term it is part of)."""
     r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu", *TINY, "--max-steps", "2",
             "--stable", "--stable-noise", "2", "--runs-dir", tmp_path / "runs", "-q")
     assert r.code == 0, r.err
     assert json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())["stable_noise"] == 2
-    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu2", *TINY, "--stable-noise", "-1",
-            "--runs-dir", tmp_path / "runs")
-    assert r.code == 2 and not (tmp_path / "runs" / "stu2").exists(), r.err
+    for bad in (["--stable", "--stable-noise", "-1"], ["--stable-noise", "2"]):  # below 0; without --stable
+        r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu2", *TINY, *bad,
+                "--runs-dir", tmp_path / "runs")
+        assert r.code == 2 and len(r.err_lines) == 1 and not (tmp_path / "runs" / "stu2").exists(), r.err
+    assert "add --stable" in r.err
 
 
 def test_usage_errors_exit_2_before_any_work(tmp_path, cli, tiny_cyclegan):
@@ -328,7 +330,6 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, tiny_cyclegan):
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["resnet", "unet"])
 def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, cli, layout):
-
     from test_translate import official_resnet, official_unet
 
     torch.manual_seed(0)
@@ -358,7 +359,6 @@ def test_student_of_an_official_pth_translates_through_every_backend(tmp_path, c
                                       ("unshuffle", "transpose")])
 def test_a_student_tiled_gives_the_untiled_image(entry, up):
     """Tiles carry one image's normalisation statistics and overlap by the student's reach."""
-
     from cyclegan_cli.checkpoints import ModelConfig
     from cyclegan_cli.infer.engine import Translator
     from cyclegan_cli.models import build

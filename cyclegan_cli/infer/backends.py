@@ -81,9 +81,18 @@ class OnnxBackend:
     def __init__(self, net, cache_dir=None, path: Path | None = None):
         """``path``: :func:`export_path` of these weights, where the caller has it already."""
         self.path = path or export_path(net, cache_dir)
-        if not self.path.is_file():
+        cached = self.path.is_file()
+        if not cached:
             export_onnx(net, self.path)
-        self.session = cpu_session(self.path)
+        try:
+            self.session = cpu_session(self.path)
+        except Exception:  # noqa: BLE001 - whatever ONNX Runtime raises for a file it cannot read
+            if not cached:
+                raise
+            # a cached export that cannot be read (copied half, damaged): exported again
+            self.path.unlink(missing_ok=True)
+            export_onnx(net, self.path)
+            self.session = cpu_session(self.path)
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, x: np.ndarray) -> np.ndarray:

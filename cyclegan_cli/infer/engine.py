@@ -121,15 +121,25 @@ class Translator:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
-        path = export_path(self.net, cache_dir)
-        missing = backend_missing(path)
-        if missing:  # auto: ONNX Runtime only where the export can run too (onnxruntime alone is common)
+        # auto: ONNX Runtime where it can run these weights: onnxruntime, and onnx to export them the
+        # first time (onnxruntime alone is common); the weights are hashed only where onnxruntime is
+        missing = first_missing(("onnxruntime",))
+        path = None if missing else export_path(self.net, cache_dir)
+        missing = missing or backend_missing(path)
+        if missing:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'")
             self.notes.append(f"--backend auto: torch, {missing} is not installed here (ONNX Runtime needs "
-                              "onnxruntime and onnx: pip install 'ganctl[onnx]')")
+                              "onnxruntime, and onnx to export a model the first time: pip install 'ganctl[onnx]')")
             return None
-        return OnnxBackend(self.net, cache_dir, path)
+        try:
+            return OnnxBackend(self.net, cache_dir, path)
+        except UsageError:  # a damaged cached export, and no onnx to write it again
+            if backend == "onnxruntime":
+                raise
+            self.notes.append(f"--backend auto: torch, the cached export {path} cannot be read and onnx is not "
+                              "installed here to write it again (pip install 'ganctl[onnx]')")
+            return None
 
     # ------------------------------------------------------------------ running
     def to_tensor(self, batch: np.ndarray) -> torch.Tensor:

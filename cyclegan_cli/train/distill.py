@@ -181,7 +181,7 @@ def stability_loss(net, x: torch.Tensor, gen: torch.Generator, out: torch.Tensor
     theta = random_warp(x.shape[0], gen).to(x.device)
     x_w, inside = warp(x, theta)
     if noise:  # drawn after the warp, so that noise 0 draws as before (a run's resume stays exact)
-        x_w = x_w + torch.randn(x_w.shape, generator=gen).to(x_w.device) * (noise / 127.5)
+        x_w = (x_w + torch.randn(x_w.shape, generator=gen).to(x_w.device) * (noise / 127.5)).clamp(-1, 1)
     out = net(x) if out is None else out
     out_w, _ = warp(out, theta)
     diff = (out_w - net(x_w).float()).abs() * inside

@@ -568,6 +568,8 @@ class DistillOptions(TrainOptions):
                 raise UsageError(f"{flag} {v}: must be 0 or more")
         if self.size < 32 or self.size % 8:
             raise UsageError(f"--size {self.size}: a multiple of 8, at least 32")
+        if self.stable_noise and not self.stable:
+            raise UsageError(f"--stable-noise {self.stable_noise:g} is part of the --stable term: add --stable")
         super().validate()
 
 
