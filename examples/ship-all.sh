@@ -11,10 +11,10 @@ RUNS=${RUNS:-work-data/runs}
   --source "examples/photo2sketch (real photographs from Debian and scikit-image at 512 px; domain B made with OpenCV pencilSketch)" \
   --description "photo -> pencil sketch CUT (Park et al. 2020; ResNet-6, ngf 32, resize up-sampling, EMA weights, 128 px crops at the 512 px scale); shipped as photo2sketch until 2026-12-07"
 # the student of photo2sketch-cut (photo2sketch/distill-cpu.sh), its last step (3600)
-.venv/bin/python examples/ship.py "${FAST:-$RUNS/p2s-stable8}" photo2sketch-fast \
+.venv/bin/python examples/ship.py "${FAST:-$RUNS/p2s-noise3}" photo2sketch-fast \
   --license "weights: MIT (ganctl); training photos: GPL-2+ (mate-backgrounds, plasma-workspace-wallpapers), CC-BY-4.0/CC-BY-SA-4.0 (lomiri-wallpapers-16.04/-20.04), CC0/public domain (scikit-image data)" \
   --source "ganctl distill photo2sketch-cut (examples/photo2sketch training photos at 512 and 768 px; pretrained/TRAINING.md)" \
-  --description "photo -> pencil sketch, distilled from photo2sketch-cut (ganctl distill; width 32, 4 dense residual blocks at 1/4 size, pixel-unshuffle entry, --stable x 8; 5x faster in fp32)"
+  --description "photo -> pencil sketch, distilled from photo2sketch-cut (ganctl distill; width 32, 4 dense residual blocks at 1/4 size, pixel-unshuffle entry, --stable x 8 with --stable-noise 3; 5x faster in fp32)"
 # the CycleGAN (train-cpu.sh); photo2sketch until 2026-11-30
 # P2S: the photo2sketch run (named photo2sketch when the shipped model was trained; p2s by the recipe now)
 # step 3000 of 3420: the grid score of the last checkpoints rose again (5.8 at 3000, 11.2 at 3250, 13.7 at 3420)
