@@ -139,7 +139,8 @@ def test_stable_noise_is_a_run_option(tmp_path, cli, tiny_cyclegan):
             "--stable", "--stable-noise", "2", "--runs-dir", tmp_path / "runs", "-q")
     assert r.code == 0, r.err
     assert json.loads((tmp_path / "runs" / "stu" / "options.json").read_text())["stable_noise"] == 2
-    for bad in (["--stable", "--stable-noise", "-1"], ["--stable-noise", "2"]):  # below 0; without --stable
+    # below 0; not a number; without --stable
+    for bad in (["--stable", "--stable-noise", "-1"], ["--stable", "--stable-noise", "inf"], ["--stable-noise", "2"]):
         r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "stu2", *TINY, *bad,
                 "--runs-dir", tmp_path / "runs")
         assert r.code == 2 and len(r.err_lines) == 1 and not (tmp_path / "runs" / "stu2").exists(), r.err

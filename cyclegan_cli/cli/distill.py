@@ -75,7 +75,7 @@ def distill(
     \b
       ganctl distill photo2sketch-cut ~/Pictures --name sketch-fast     # 8x faster, the default
       ganctl distill horse2zebra horses/ --direction AtoB --speedup 4 --name h2z-fast
-      ganctl distill photo2sketch photos/ clip.mp4 --stable --name sketch-video   # steadier video
+      ganctl distill photo2sketch-cut photos/ clip.mp4 --stable --stable-noise 3 --name sketch-video   # steadier video
       ganctl translate photos/ --model sketch-fast
     """
     from cyclegan_cli.errors import UsageError

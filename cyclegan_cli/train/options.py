@@ -564,8 +564,8 @@ class DistillOptions(TrainOptions):
         for flag, v in (("--l1-weight", self.l1_weight), ("--feature-weight", self.feature_weight),
                         ("--gan-weight", self.gan_weight), ("--stable-weight", self.stable_weight),
                         ("--stable-noise", self.stable_noise)):
-            if not v >= 0:
-                raise UsageError(f"{flag} {v}: must be 0 or more")
+            if not 0 <= v < float("inf"):
+                raise UsageError(f"{flag} {v}: must be 0 or more, and finite")
         if self.size < 32 or self.size % 8:
             raise UsageError(f"--size {self.size}: a multiple of 8, at least 32")
         if self.stable_noise and not self.stable:

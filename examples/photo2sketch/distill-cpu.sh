@@ -5,7 +5,7 @@
 # a busy machine; set by hand so the recipe does not depend on the timing of the day), L1 x 10 + the
 # feature term + --stable x 8 with --stable-noise 3 (the warped crop also gets noise of 3 gray levels:
 # steadier through a video's grain and compression), EMA 0.999, 36 + 36 epochs of 50 steps (3,600
-# steps): 55 min wall on 2 threads of a 2-core Intel Xeon, 1.4 h of CPU. Rerunning resumes.
+# steps): 53 min wall on 2 threads of a 2-core Intel Xeon, 1.4 h of CPU. Rerunning resumes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=work-data/photo2sketch
