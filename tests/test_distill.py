@@ -548,3 +548,14 @@ def test_zoo_import_of_a_run_points_to_its_checkpoints(tmp_path, cli, tiny_cycle
         assert cli("translate", tmp_path / "in", "--model", model, "--out", tmp_path / d, "-q").code == 0
     a, b = ([np.asarray(Image.open(f)) for f in sorted((tmp_path / d).rglob("*.png"))] for d in ("zoo", "run"))
     assert len(a) == len(b) > 0 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_the_words_for_one_block_and_one_step(tmp_path, cli, tiny_cyclegan):
+    """'1 block', '1 step to go': the start lines a tiny run prints read as English."""
+    from cyclegan_cli.train.student_shape import describe
+
+    shape = {"ngf": 4, "n_down": 1, "entry": "unshuffle", "conv": "dense"}
+    assert "1 block at 1/4 size" in describe(shape | {"n_blocks": 1}) and "4 blocks" in describe(shape | {"n_blocks": 4})
+    r = cli("distill", tiny_cyclegan, photos(tmp_path / "in"), "--name", "one", *TINY, "--max-steps", "1",
+            "--runs-dir", tmp_path / "runs")
+    assert r.code == 0 and ": 1 step to go" in r.err and "1 blocks" not in r.err, r.err

@@ -129,7 +129,8 @@ def describe(args: dict) -> str:
     factor = 2 ** (args["n_down"] + (entry == "unshuffle"))
     how = "pixel-unshuffle entry" if entry == "unshuffle" else "full-resolution 7x7 entry"
     up = ", transposed-conv up-sampling" if args.get("up") == "transpose" else ""
-    return f"width {args['ngf']}, {args['n_blocks']} blocks at 1/{factor} size, {args['conv']}, {how}{up}"
+    blocks = f"{args['n_blocks']} block" + ("" if args["n_blocks"] == 1 else "s")
+    return f"width {args['ngf']}, {blocks} at 1/{factor} size, {args['conv']}, {how}{up}"
 
 
 def candidates(width=None, blocks=None, down=None, conv=None, entry=None, up="bilinear") -> list[Candidate]:
