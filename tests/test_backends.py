@@ -4,6 +4,7 @@ onnxruntime`` without them is refused in one line. Each case runs ganctl in a ch
 ``sitecustomize`` hides packages as if they were absent."""
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,18 +51,25 @@ def test_default_backend_with_and_without_the_extras(tmp_path, tiny_cyclegan, ex
     assert np.abs(a - b).max() <= 1
 
 
-@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
-def test_a_cached_export_runs_without_importing_onnx(tmp_path, tiny_cyclegan, backend):
-    """onnx only writes the export: once it is cached for these weights, translate runs it in ONNX
-    Runtime without importing onnx (half a second of every run), and where onnx is absent."""
+def translated_with_the_export_cached(tmp_path, model) -> tuple[dict, Path]:
+    """in/a.png translated into first/ with every extra, in a home of its own: (that home's
+    environment, the one ONNX export it cached)."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     save_rgb(tmp_path / "in" / "a.png", 40, 32)
     home = {"GANCTL_HOME": str(tmp_path / "home")}
-    first = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "first",
+    first = run_subprocess("translate", tmp_path / "in", "--model", model, "--out", tmp_path / "first",
                            env=hiding(tmp_path, []) | home)
     assert first.returncode == 0, first.stderr
-    assert list((tmp_path / "home" / "cache" / "onnx").glob("*.onnx"))
+    [cached] = (tmp_path / "home" / "cache" / "onnx").glob("*.onnx")
+    return home, cached
+
+
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
+def test_a_cached_export_runs_without_importing_onnx(tmp_path, tiny_cyclegan, backend):
+    """onnx only writes the export: once it is cached for these weights, translate runs it in ONNX
+    Runtime without importing onnx (half a second of every run), and where onnx is absent."""
+    home, _ = translated_with_the_export_cached(tmp_path, tiny_cyclegan)
     again = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "again",
                            "--backend", backend, "-v", env=hiding(tmp_path, ["onnx"]) | home)
     assert again.returncode == 0, again.stderr
@@ -74,14 +82,7 @@ def test_a_cached_export_runs_without_importing_onnx(tmp_path, tiny_cyclegan, ba
 def test_a_damaged_cached_export_is_written_again_or_passed_by(tmp_path, tiny_cyclegan, extras):
     """A cached export that ONNX Runtime cannot read (a copy cut short): exported again where onnx is
     installed, else the default backend runs torch and says why; the output is the same either way."""
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    save_rgb(tmp_path / "in" / "a.png", 40, 32)
-    home = {"GANCTL_HOME": str(tmp_path / "home")}
-    first = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "first",
-                           env=hiding(tmp_path, []) | home)
-    assert first.returncode == 0, first.stderr
-    [cached] = (tmp_path / "home" / "cache" / "onnx").glob("*.onnx")
+    home, cached = translated_with_the_export_cached(tmp_path, tiny_cyclegan)
     cached.write_bytes(cached.read_bytes()[:100])
     again = run_subprocess("translate", tmp_path / "in", "--model", tiny_cyclegan, "--out", tmp_path / "again",
                            "-v", env=hiding(tmp_path, EXTRAS[extras]) | home)

@@ -255,9 +255,9 @@ def progress_callbacks(o: Output, options, log_seconds: float, again: list[str] 
 
     def on_start(info):
         started.update(info)
+        left = info["total"] - info["step"]
         o.info(f"run {info['run']} on {info['device']}" + (f" x{info['world']}" if info["world"] > 1 else "")
-               + f": {info['total'] - info['step']:,} step{'' if info['total'] - info['step'] == 1 else 's'} to go"
-               + (f" from step {info['step']:,}" if info["step"] else ""))
+               + f": {left:,} step{'' if left == 1 else 's'} to go" + (f" from step {info['step']:,}" if info["step"] else ""))
         bar.update(info["step"], info["total"])
 
     def on_tick(step, total):

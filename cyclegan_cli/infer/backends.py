@@ -33,13 +33,6 @@ def first_missing(names=ONNX_BACKEND_NEEDS) -> str | None:
     return None
 
 
-def backend_missing(export: Path) -> str | None:
-    """What the ONNX Runtime backend lacks here, for weights whose export would be ``export``:
-    onnxruntime always, onnx only to write an export not cached yet (importing it costs half a second
-    of every translate)."""
-    return first_missing(("onnxruntime",) if export.is_file() else ONNX_BACKEND_NEEDS)
-
-
 def export_path(net, cache_dir=None) -> Path:
     """Where the ONNX export of these weights is cached: <cache>/onnx/<weights hash>.onnx."""
     return onnx_folder(cache_dir) / f"{weights_hash(net)[:24]}.onnx"

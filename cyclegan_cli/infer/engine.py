@@ -11,7 +11,7 @@ import torch
 
 from cyclegan_cli.device import autocast, autocast_dtype, fast_precision, memory_format, pick_device
 from cyclegan_cli.errors import UsageError
-from cyclegan_cli.infer.backends import OnnxBackend, backend_missing, export_path, first_missing
+from cyclegan_cli.infer.backends import OnnxBackend, export_path, first_missing
 from cyclegan_cli.infer.tiling import TILED_WORKING_PIXELS, receptive_radius, run_tiled
 from cyclegan_cli.models.padding import min_side, pad_to_multiple, padded_size, size_grid
 
@@ -122,10 +122,12 @@ class Translator:
                 raise UsageError("--backend onnxruntime runs on the CPU in fp32, without --dropout")
             return None
         # auto: ONNX Runtime where it can run these weights: onnxruntime, and onnx to export them the
-        # first time (onnxruntime alone is common); the weights are hashed only where onnxruntime is
+        # first time (onnxruntime alone is common; importing onnx costs half a second of every run, so
+        # not where the export is cached); the weights are hashed only where onnxruntime is
         missing = first_missing(("onnxruntime",))
         path = None if missing else export_path(self.net, cache_dir)
-        missing = missing or backend_missing(path)
+        if path is not None and not path.is_file():
+            missing = first_missing(("onnx",))
         if missing:
             if backend == "onnxruntime":
                 raise UsageError("--backend onnxruntime needs the onnx extra: pip install 'ganctl[onnx]'")
